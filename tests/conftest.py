@@ -1,0 +1,40 @@
+"""Shared fixtures: the real market data beside the project, when it is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "okx-sol-usdt-swap"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (it lives beside the project, not in it)")
+    return path
+
+
+def load_okx_candles(timeframe: str = "1h") -> pd.DataFrame:
+    """OKX SOL-USDT-SWAP candles with closing open interest in coins (USD OI / close).
+
+    The hourly snapshot at ``T + 1h`` is the closing OI of the bar opening at ``T``; bars
+    finer than an hour take the latest snapshot at or before their close (as-of).
+    """
+    candles = pd.read_csv(_need(SHARED_DATA / f"candles-{timeframe}.csv"))
+    oi = pd.read_csv(_need(SHARED_DATA / "open-interest-1h.csv")).sort_values("ts")
+    step = int(candles["ts"].diff().median())
+    closes = candles.assign(close_ts=candles["ts"] + step).sort_values("close_ts")
+    joined = pd.merge_asof(closes, oi, left_on="close_ts", right_on="ts",
+                           suffixes=("", "_oi"), direction="backward")
+    frame = joined.set_index(pd.to_datetime(joined["ts"], unit="ms", utc=True).rename("time"))
+    frame["open_interest"] = frame["open_interest_usd"] / frame["close"]
+    cols = ["open", "high", "low", "close", "volume", "open_interest"]
+    return frame[cols].astype(np.float64)
+
+
+@pytest.fixture(scope="session")
+def okx_1h() -> pd.DataFrame:
+    return load_okx_candles("1h")

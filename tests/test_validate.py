@@ -1,0 +1,95 @@
+"""Every bad input gets a clear error naming the culprit (and the first bad row)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import indicator
+from feeds import sample_candles
+
+
+@pytest.fixture
+def candles() -> pd.DataFrame:
+    return sample_candles(100, seed=4)
+
+
+def broken(candles, col, row, value):
+    out = candles.copy()
+    out.iloc[row, out.columns.get_loc(col)] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("mutate", "exc", "words"),
+    [
+        (lambda c: c.drop(columns="open_interest"), ValueError, ["open_interest"]),
+        (lambda c: c.rename(columns={"close": "Close"}), ValueError, ["close", "'Close'"]),
+        (lambda c: c.reset_index(drop=True), TypeError, ["DatetimeIndex"]),
+        (lambda c: c.tz_localize(None), ValueError, ["naive", "tz_localize"]),
+        (lambda c: c.iloc[[0, 2, 1, 3]], ValueError, ["out of order", "row 2"]),
+        (lambda c: c.iloc[[0, 1, 1, 2]], ValueError, ["duplicated", "row 2"]),
+        (lambda c: broken(c, "close", 7, np.nan), ValueError, ["'close'", "row 7"]),
+        (lambda c: broken(c, "open", 9, -1.0), ValueError, ["'open'", "row 9"]),
+        (lambda c: broken(c, "high", 5, 1.0), ValueError, ["'high'", "row 5"]),
+        (lambda c: broken(c, "low", 6, 1e9), ValueError, ["'low'", "row 6"]),
+        (lambda c: broken(c, "open_interest", 8, -5.0), ValueError, ["open_interest", "row 8"]),
+        (lambda c: broken(c, "volume", 3, np.nan), ValueError, ["volume", "row 3"]),
+        (lambda c: c.assign(volume="x"), TypeError, ["volume", "numeric"]),
+    ],
+)
+def test_bad_candles(candles, mutate, exc, words):
+    with pytest.raises(exc) as info:
+        indicator.oi_levels(mutate(candles))
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_not_a_frame():
+    with pytest.raises(TypeError, match="candles must be a pandas DataFrame"):
+        indicator.oi_levels([1, 2, 3])
+
+
+def test_nan_open_interest_is_allowed(candles):
+    indicator.validate_candles(broken(candles, "open_interest", 4, np.nan))
+
+
+@pytest.mark.parametrize(
+    ("options", "exc", "words"),
+    [
+        ({"ma_length": 0}, ValueError, ["ma_length"]),
+        ({"ma_length": 2.5}, TypeError, ["ma_length"]),
+        ({"thresholds": (2.0, 1.2)}, ValueError, ["thresholds", "increasing"]),
+        ({"thresholds": (0, 1)}, ValueError, ["thresholds[0]", "positive"]),
+        ({"thresholds": ()}, ValueError, ["thresholds"]),
+        ({"leverages": (5, 1)}, ValueError, ["leverages[1]", "> 1"]),
+        ({"leverages": (5, 5)}, ValueError, ["repeats"]),
+        ({"leverages": ("5",)}, TypeError, ["leverages[0]"]),
+        ({"leverages": (2.5,)}, ValueError, ["whole"]),
+        ({"mmr": -0.1}, ValueError, ["mmr"]),
+        ({"mmr": 0.01}, ValueError, ["mmr", "leverage 100"]),
+        ({"ma_type": "emma"}, ValueError, ["ma_type", "Did you mean 'ema'"]),
+        ({"ma_type": "SMA"}, ValueError, ["Did you mean 'sma'"]),
+        ({"direction": "increasing"}, ValueError, ["direction", "Did you mean 'increase'"]),
+    ],
+)
+def test_bad_options(candles, options, exc, words):
+    with pytest.raises(exc) as info:
+        indicator.oi_levels(candles, **options)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_bad_density_arguments(candles):
+    levels = indicator.oi_levels(sample_candles(400, seed=4))
+    with pytest.raises(ValueError, match="weight.*Did you mean 'count'"):
+        indicator.density(levels, weight="counts")
+    with pytest.raises(ValueError, match="bins"):
+        indicator.density(levels, bins=0)
+    with pytest.raises(ValueError, match="naive"):
+        indicator.density(levels, at="2025-01-02")
+    with pytest.raises(ValueError, match="lacks column"):
+        indicator.density(levels.drop(columns="end"))
+    with pytest.raises(ValueError, match="'side'.*row 0"):
+        indicator.density(levels.assign(side="up"))
