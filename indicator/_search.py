@@ -5,7 +5,7 @@ No Python loop over bars or queries. The series is cut into blocks of ``_BLOCK``
 1. a query whose own block (from ``l`` on) holds a hit is answered inside that block;
 2. otherwise a sparse table of block minima (``O(n/B log n)`` floats) finds the first later
    block whose minimum is ``<= p`` by binary lifting, ``log2(n/B)`` vectorised steps;
-3. inside that block the first position is read off the block's row.
+3. inside that block, a binary search on the block's running minimum finds the position.
 
 Cost: ``O(q log n)`` for ``q`` queries, ``O(n)`` extra memory.
 """
@@ -50,13 +50,39 @@ def _first_in_rows(
     return out
 
 
+def _first_in_prefix_minima(
+    prefix_min: np.ndarray, block: np.ndarray, limits: np.ndarray
+) -> np.ndarray:
+    """Offset of the first position in ``block`` whose value is ``<= limit`` (one must exist).
+
+    ``prefix_min`` holds each block's running minimum, non-increasing inside a block, so a
+    binary search of ``log2(_BLOCK)`` vectorised steps finds it.
+    """
+    base = block * _BLOCK
+    offset = np.zeros(len(block), dtype=np.int64)
+    seen = np.empty(len(block))
+    above = np.empty(len(block), dtype=bool)
+    step = _BLOCK // 2
+    while step:
+        np.take(prefix_min, base + offset + (step - 1), out=seen)
+        np.greater(seen, limits, out=above)
+        np.add(offset, step, out=offset, where=above)
+        step //= 2
+    return offset
+
+
 def _descend(table: list[np.ndarray], pos: np.ndarray, limits: np.ndarray) -> np.ndarray:
-    """First block ``>= pos`` whose minimum is ``<= limit`` (one must exist)."""
-    pos = pos.copy()
+    """First block ``>= pos`` whose minimum is ``<= limit`` (one must exist).
+
+    Binary lifting: skip ``2**k`` blocks whenever all of them stay above the limit.
+    """
+    pos = pos.astype(np.int64)
+    seen = np.empty(len(pos))
+    advance = np.empty(len(pos), dtype=bool)
     for k in range(len(table) - 1, -1, -1):
-        level = table[k]
-        advance = level[pos] > limits
-        pos[advance] += 1 << k
+        np.take(table[k], pos, out=seen)
+        np.greater(seen, limits, out=advance)
+        np.add(pos, 1 << k, out=pos, where=advance)
     return pos
 
 
@@ -108,6 +134,6 @@ def first_at_or_below(values: np.ndarray, starts: np.ndarray, limits: np.ndarray
     if fq.size:
         table = _sparse_table(block_min)
         block = _descend(table, nxt[later], limits[fq])
-        zero = np.zeros(len(fq), dtype=np.int64)
-        out[fq] = block * _BLOCK + _first_in_rows(rows, block, zero, limits[fq])
+        prefix_min = np.minimum.accumulate(rows, axis=1).ravel()
+        out[fq] = block * _BLOCK + _first_in_prefix_minima(prefix_min, block, limits[fq])
     return out
