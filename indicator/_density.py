@@ -9,7 +9,7 @@ import pandas as pd
 
 from ._validate import check_choice
 
-__all__ = ["DENSITY_COLUMNS", "density", "active_mask"]
+__all__ = ["DENSITY_COLUMNS", "active_mask", "density"]
 
 DENSITY_COLUMNS: tuple[str, ...] = ("price_low", "price_high", "long", "short")
 _WEIGHTS: tuple[str, ...] = ("count", "oi_delta")

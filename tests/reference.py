@@ -37,11 +37,11 @@ def _baseline(x, volume, n, ma_type):
             out[t] = sum(window) / n
         elif ma_type == "wma":
             weights = range(1, n + 1)  # oldest 1 ... newest n
-            out[t] = sum(w * v for w, v in zip(weights, window)) / (n * (n + 1) / 2)
+            out[t] = sum(w * v for w, v in zip(weights, window, strict=True)) / (n * (n + 1) / 2)
         elif ma_type == "vwma":
             vols = volume[t - n + 1 : t + 1]
             den = sum(vols)
-            out[t] = sum(v * w for v, w in zip(window, vols)) / den if den > 0 else NAN
+            out[t] = sum(v * w for v, w in zip(window, vols, strict=True)) / den if den > 0 else NAN
     return out
 
 

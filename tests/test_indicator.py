@@ -66,7 +66,8 @@ def test_matches_reference_on_gappy_synthetic(ma_type, direction):
 )
 def test_matches_reference_with_custom_options(options):
     candles = gappy_sample(n=800, seed=11)
-    assert_levels_equal(indicator.oi_levels(candles, **options), reference.levels(candles, **options))
+    ours = indicator.oi_levels(candles, **options)
+    assert_levels_equal(ours, reference.levels(candles, **options))
 
 
 @pytest.mark.parametrize("ma_type", MA_TYPES)
@@ -137,7 +138,8 @@ def test_a_touch_at_exactly_the_price_ends_the_line():
     rows = [(64, 64, 64, 64, 10), (64, 64, 64, 64, 11), (64, 64, 64, 64, 12),
             (64, 64, 64, 64, 20), (64, 80, 64, 64, 20), (64, 70, 48, 64, 20)]
     levels = indicator.oi_levels(frame(rows), ma_length=2, leverages=(2, 4))
-    ends = dict(zip(zip(levels["side"], levels["leverage"]), levels["end"], strict=True))
+    keys = zip(levels["side"], levels["leverage"], strict=True)
+    ends = dict(zip(keys, levels["end"], strict=True))
     idx = frame(rows).index
     assert levels["price"].tolist() == [32.0, 96.0, 48.0, 80.0]
     assert ends[("short", 4)] == idx[4]  # high 80 == 64 * (1 + 1/4)

@@ -83,7 +83,7 @@ def test_bad_options(candles, options, exc, words):
 
 def test_bad_density_arguments(candles):
     levels = indicator.oi_levels(sample_candles(400, seed=4))
-    with pytest.raises(ValueError, match="weight.*Did you mean 'count'"):
+    with pytest.raises(ValueError, match=r"weight.*Did you mean 'count'"):
         indicator.density(levels, weight="counts")
     with pytest.raises(ValueError, match="bins"):
         indicator.density(levels, bins=0)
@@ -91,5 +91,5 @@ def test_bad_density_arguments(candles):
         indicator.density(levels, at="2025-01-02")
     with pytest.raises(ValueError, match="lacks column"):
         indicator.density(levels.drop(columns="end"))
-    with pytest.raises(ValueError, match="'side'.*row 0"):
+    with pytest.raises(ValueError, match=r"'side'.*row 0"):
         indicator.density(levels.assign(side="up"))
