@@ -11,7 +11,10 @@ import sys
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets
 # ``func(args) -> int`` with ``set_defaults``.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "liqlevels._cmd_chart",
+    "liqlevels._compare",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

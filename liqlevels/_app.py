@@ -1,0 +1,100 @@
+"""The application's one job: candles in; levels, density and a chart written out."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import charts
+import indicator
+
+__all__ = ["Outputs", "render", "safe_name"]
+
+
+@dataclass
+class Outputs:
+    """What :func:`render` wrote and computed."""
+
+    html: Path
+    csv: Path
+    png: Path | None
+    levels: pd.DataFrame
+    density: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def safe_name(symbol: str, timeframe: str | None = None) -> str:
+    """A file-name stem for a symbol: ``BTC/USDT:USDT`` and ``1h`` give ``BTC-USDT-USDT_1h``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", symbol).strip("-.") or "chart"
+    return f"{stem}_{timeframe}" if timeframe else stem
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def render(
+    candles: pd.DataFrame,
+    *,
+    out_dir: Path,
+    name: str,
+    symbol: str,
+    options: dict[str, Any],
+    bins: int = 150,
+    max_lines: int | None = 500,
+    png: bool = True,
+    show: bool = False,
+) -> Outputs:
+    """Compute the levels and write ``NAME.html``, ``NAME.png`` and ``NAME-levels.csv``.
+
+    Parameters
+    ----------
+    candles : pandas.DataFrame
+        SPEC.md section 1 candles.
+    out_dir : pathlib.Path
+        Output folder (created if needed).
+    name : str
+        File-name stem.
+    symbol : str
+        Shown on the chart (as text).
+    options : dict
+        Keyword options of :func:`indicator.oi_levels`.
+    bins : int
+        Density bins.
+    max_lines : int or None
+        Newest lines drawn (the CSV always holds all of them); None draws all.
+    png : bool
+        Also screenshot the page (needs Chromium); a missing browser is a note, not a failure.
+    show : bool
+        Open the desktop window as well.
+    """
+    levels = indicator.oi_levels(candles, **options)
+    signal_opts = {k: v for k, v in options.items() if k not in ("leverages", "mmr")}
+    signals = indicator.oi_signals(candles, **signal_opts)
+    dens = indicator.density(levels, bins=bins)
+    scene = charts.Scene(candles, levels, dens, oi=signals, symbol=symbol,
+                         max_lines=max_lines)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = scene.to_html(out_dir / f"{name}.html")
+    csv = out_dir / f"{name}-levels.csv"
+    _atomic_write_text(csv, levels.to_csv(index=False))
+    notes: list[str] = []
+    png_path: Path | None = None
+    if png:
+        try:
+            png_path = scene.to_png(out_dir / f"{name}.png")
+        except RuntimeError as exc:
+            notes.append(f"PNG skipped: {exc}")
+    if show:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", charts.ChartsWarning)
+            scene.show(html_path=html)
+        notes.extend(str(w.message) for w in caught)
+    return Outputs(html=html, csv=csv, png=png_path, levels=levels, density=dens, notes=notes)

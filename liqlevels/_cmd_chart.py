@@ -1,0 +1,162 @@
+"""``liqlevels demo`` and ``liqlevels chart``: fetch (or generate), compute, draw."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._app import Outputs, render, safe_name
+from ._errors import run_guarded
+
+__all__ = ["add_level_options", "level_options", "register"]
+
+DEMO_EXAMPLES = """examples:
+  liqlevels demo
+  liqlevels demo --out charts/ --leverages 10,25,50 --direction both
+"""
+
+CHART_EXAMPLES = """examples:
+  liqlevels chart BTC/USDT:USDT
+  liqlevels chart ETH/USDT:USDT --exchange bybit --timeframe 15m --since 2026-06-01
+  liqlevels chart SOL/USDT:USDT --exchange okx --ma-type ema --thresholds 1.5,2.5,4 --show
+"""
+
+
+def _number_list(kind: Callable[[str], Any], what: str) -> Callable[[str], tuple[Any, ...]]:
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            values = tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a comma-separated list of {what}, e.g. 5,10,25"
+            ) from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"give at least one of the {what}")
+        return values
+
+    return parse
+
+
+def add_level_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``indicator.oi_levels`` and the drawing, shared by demo and chart."""
+    group = parser.add_argument_group("method (SPEC.md section 1)")
+    group.add_argument("--ma-length", type=int, default=60, help="baseline bars (60)")
+    group.add_argument("--ma-type", default="sma", choices=("sma", "ema", "wma", "vwma"),
+                       help="baseline average (sma)")
+    group.add_argument("--thresholds", type=_number_list(float, "numbers"),
+                       default=(1.2, 2.0, 3.0), help="tier multiples of the baseline (1.2,2,3)")
+    group.add_argument("--leverages", type=_number_list(int, "whole numbers"),
+                       default=(5, 10, 25, 50, 100), help="leverages (5,10,25,50,100)")
+    group.add_argument("--direction", default="increase",
+                       choices=("increase", "decrease", "both"),
+                       help="which OI changes trigger (increase)")
+    group.add_argument("--mmr", type=float, default=0.0,
+                       help="maintenance margin rate, e.g. 0.004 (0)")
+    draw = parser.add_argument_group("output")
+    draw.add_argument("--bins", type=int, default=150, help="density histogram bins (150)")
+    draw.add_argument("--max-lines", type=int, default=500,
+                      help="newest lines drawn, as TradingView keeps 500; 0 draws all (500)")
+    draw.add_argument("--out", type=Path, default=Path("liqlevels-out"),
+                      help="output folder (./liqlevels-out)")
+    draw.add_argument("--name", help="file-name stem (from the symbol and timeframe)")
+    draw.add_argument("--no-png", action="store_true", help="skip the PNG screenshot")
+    draw.add_argument("--show", action="store_true", help="open the desktop window too")
+
+
+def level_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``oi_levels`` keyword options from parsed arguments."""
+    return {
+        "ma_length": args.ma_length,
+        "ma_type": args.ma_type,
+        "thresholds": args.thresholds,
+        "leverages": args.leverages,
+        "direction": args.direction,
+        "mmr": args.mmr,
+    }
+
+
+def _report(outputs: Outputs, candles: pd.DataFrame) -> None:
+    live = int(outputs.levels["end"].isna().sum())
+    print(f"{len(candles)} bars {candles.index[0]} .. {candles.index[-1]}: "
+          f"{len(outputs.levels)} lines, {live} still live")
+    for path in (outputs.html, outputs.png, outputs.csv):
+        if path is not None:
+            print(f"wrote {path}")
+    for note in outputs.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: str) -> int:
+    outputs = render(
+        candles, out_dir=args.out, name=args.name or name, symbol=symbol,
+        options=level_options(args), bins=args.bins,
+        max_lines=args.max_lines or None, png=not args.no_png, show=args.show,
+    )
+    _report(outputs, candles)
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from feeds import sample_candles
+
+    candles = sample_candles(args.bars, timeframe="1h", seed=args.seed)
+    return _draw(args, candles, "DEMO-PERP (synthetic sample)", "demo")
+
+
+def _run_chart(args: argparse.Namespace) -> int:
+    from feeds import fetch_candles, timeframe_seconds
+
+    since = args.since
+    if since is None:
+        step = pd.Timedelta(seconds=timeframe_seconds(args.timeframe))
+        since = pd.Timestamp.now(tz="UTC").floor(step) - args.bars * step
+    candles = fetch_candles(args.exchange, args.symbol, args.timeframe, since=since,
+                            until=args.until, cache_dir=args.cache_dir)
+    if candles.empty:
+        print(f"liqlevels: error: {args.exchange} returned no bars for {args.symbol} "
+              f"{args.timeframe} in that range", file=sys.stderr)
+        return 1
+    label = f"{args.symbol} {args.timeframe} ({args.exchange})"
+    return _draw(args, candles, label, safe_name(args.symbol, args.timeframe))
+
+
+def register(subparsers: Any) -> None:
+    """Add ``demo`` and ``chart``."""
+    demo = subparsers.add_parser(
+        "demo", help="draw the levels on a built-in synthetic sample (no network)",
+        description="Generate a realistic seeded sample (prices with volatility clusters, "
+        "open interest with bursts) and draw its liquidation levels. No network needed.",
+        epilog=DEMO_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--bars", type=int, default=1500, help="hourly bars to generate (1500)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    add_level_options(demo)
+    demo.set_defaults(func=run_guarded(_run_demo))
+
+    chart = subparsers.add_parser(
+        "chart", help="fetch a symbol through ccxt and draw its liquidation levels",
+        description="Fetch candles and open interest (cached locally), compute the "
+        "OI-delta liquidation levels and write NAME.html, NAME.png and NAME-levels.csv.",
+        epilog=CHART_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chart.add_argument("symbol", help="ccxt unified symbol, e.g. BTC/USDT:USDT")
+    add_fetch_options(chart)
+    add_level_options(chart)
+    chart.set_defaults(func=run_guarded(_run_chart))
+
+
+def add_fetch_options(parser: argparse.ArgumentParser) -> None:
+    """Exchange, timeframe and range options, shared by chart and fetch."""
+    parser.add_argument("--exchange", default="binanceusdm",
+                        help="ccxt exchange id (binanceusdm; also bybit, okx, ...)")
+    parser.add_argument("--timeframe", default="1h", help="bar length: 1m, 5m, 1h, ... (1h)")
+    parser.add_argument("--since", help="first bar (UTC), e.g. 2026-06-01 or 2026-06-01T12:00")
+    parser.add_argument("--until", help="end of the range (UTC, exclusive); default now")
+    parser.add_argument("--bars", type=int, default=600,
+                        help="without --since: this many bars back from now (600)")
+    parser.add_argument("--cache-dir", type=Path, help="cache folder (the user cache dir)")

@@ -1,0 +1,80 @@
+"""The ``liqlevels`` command as a user runs it: a subprocess, its output files and exit codes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import indicator
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def run(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "liqlevels.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env=env, check=False)
+
+
+@pytest.mark.browser
+def test_demo_end_to_end(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (.ci/run installs it)")
+    result = run("demo", "--out", str(tmp_path), "--bars", "800")
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "demo.html").read_text(encoding="utf-8")
+    # self-contained: no script, stylesheet or image loaded from elsewhere
+    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", html)
+    assert "LightweightCharts" in html
+    png = (tmp_path / "demo.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    levels = pd.read_csv(tmp_path / "demo-levels.csv")
+    assert list(levels.columns) == list(indicator.LEVEL_COLUMNS)
+    assert len(levels) > 100
+    assert "lines" in result.stdout and str(tmp_path / "demo.html") in result.stdout
+
+
+def test_demo_without_png_writes_html_and_csv_and_honours_options(tmp_path):
+    result = run("demo", "--out", str(tmp_path), "--bars", "400", "--no-png",
+                 "--leverages", "10,50", "--direction", "both", "--name", "mine")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mine.html").exists() and not (tmp_path / "mine.png").exists()
+    levels = pd.read_csv(tmp_path / "mine-levels.csv")
+    assert set(levels["leverage"]) == {10, 50}
+    assert (levels["oi_delta"] < 0).any()  # direction both: falls trigger too
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["demo", "--leverages", "5,x"], 2, ["--leverages", "comma-separated"]),
+        (["demo", "--ma-type", "emma"], 2, ["--ma-type", "invalid choice"]),
+        (["demo", "--mmr", "0.5", "--no-png"], 1, ["liqlevels: error:", "mmr"]),
+        (["demo", "--leverages", "1", "--no-png"], 1, ["liqlevels: error:", "leverages[0]"]),
+        (["demo", "--thresholds", "3,2", "--no-png"], 1, ["thresholds", "increasing"]),
+        (["nonsense"], 2, ["invalid choice"]),
+        ([], 2, ["usage"]),
+    ],
+)
+def test_errors_and_exit_codes(tmp_path, args, code, words):
+    result = run(*args, "--out", str(tmp_path)) if args and args[0] == "demo" else run(*args)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    text = result.stderr + result.stdout
+    for word in words:
+        assert word in text
+    assert "Traceback" not in text
+
+
+def test_help_lists_commands_with_examples():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("demo", "chart"):
+        assert command in result.stdout
+    sub = run("chart", "--help")
+    assert "examples:" in sub.stdout and "BTC/USDT:USDT" in sub.stdout
