@@ -4,18 +4,34 @@ Nothing here touches the network, files or charts.
 """
 
 from ._density import DENSITY_COLUMNS, active_mask, density
+from ._features import features
 from ._oi import LEVEL_COLUMNS, SIGNAL_COLUMNS, oi_levels, oi_signals
+from ._trades import (
+    DEPTH_COLUMNS,
+    MAP_COLUMNS,
+    TRADE_LEVEL_COLUMNS,
+    depth,
+    liquidation_map,
+    trade_levels,
+)
 from ._validate import CANDLE_COLUMNS, LiqLevelsWarning, validate_candles
 
 __all__ = [
     "CANDLE_COLUMNS",
     "DENSITY_COLUMNS",
+    "DEPTH_COLUMNS",
     "LEVEL_COLUMNS",
+    "MAP_COLUMNS",
     "SIGNAL_COLUMNS",
+    "TRADE_LEVEL_COLUMNS",
     "LiqLevelsWarning",
     "active_mask",
     "density",
+    "depth",
+    "features",
+    "liquidation_map",
     "oi_levels",
     "oi_signals",
+    "trade_levels",
     "validate_candles",
 ]

@@ -1,1 +1,5 @@
 """liqlevels."""
+
+from ._mapping import HistoricalMapping, MappingWarning
+
+__all__ = ["HistoricalMapping", "MappingWarning"]

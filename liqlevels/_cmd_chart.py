@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 from ._app import Outputs, render, safe_name
 from ._errors import run_guarded
 
-__all__ = ["add_level_options", "level_options", "register"]
+__all__ = ["add_fetch_options", "add_level_options", "fetch_for", "level_options", "register"]
 
 DEMO_EXAMPLES = """examples:
   liqlevels demo
@@ -108,15 +109,41 @@ def _run_demo(args: argparse.Namespace) -> int:
     return _draw(args, candles, "DEMO-PERP (synthetic sample)", "demo")
 
 
-def _run_chart(args: argparse.Namespace) -> int:
+def exchange_for(args: argparse.Namespace) -> Any:
+    """The ccxt exchange to use: the id itself, or an instance sent to ``--api-url``."""
+    if not args.api_url:
+        return args.exchange
+    import ccxt
+
+    if args.exchange not in ccxt.exchanges:
+        return args.exchange  # feeds names it and suggests the closest ids
+    exchange = getattr(ccxt, args.exchange)({"enableRateLimit": True})
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        if isinstance(value, str):
+            return re.sub(r"^https?://[^/]+", args.api_url.rstrip("/"), value)
+        return value
+
+    exchange.urls["api"] = swap(exchange.urls["api"])
+    return exchange
+
+
+def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
+    """Candles for the symbol, range and exchange options of ``args`` (cached)."""
     from feeds import fetch_candles, timeframe_seconds
 
     since = args.since
     if since is None:
         step = pd.Timedelta(seconds=timeframe_seconds(args.timeframe))
         since = pd.Timestamp.now(tz="UTC").floor(step) - args.bars * step
-    candles = fetch_candles(args.exchange, args.symbol, args.timeframe, since=since,
-                            until=args.until, cache_dir=args.cache_dir)
+    return fetch_candles(exchange_for(args), args.symbol, args.timeframe, since=since,
+                         until=args.until, cache_dir=args.cache_dir)
+
+
+def _run_chart(args: argparse.Namespace) -> int:
+    candles = fetch_for(args)
     if candles.empty:
         print(f"liqlevels: error: {args.exchange} returned no bars for {args.symbol} "
               f"{args.timeframe} in that range", file=sys.stderr)
@@ -160,3 +187,5 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bars", type=int, default=600,
                         help="without --since: this many bars back from now (600)")
     parser.add_argument("--cache-dir", type=Path, help="cache folder (the user cache dir)")
+    parser.add_argument("--api-url", help="send the exchange's REST requests to this base URL "
+                        "instead (a proxy, a mirror or a test server)")

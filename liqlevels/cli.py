@@ -13,6 +13,7 @@ import sys
 # ``func(args) -> int`` with ``set_defaults``.
 _COMMAND_MODULES: tuple[str, ...] = (
     "liqlevels._cmd_chart",
+    "liqlevels._cmd_data",
     "liqlevels._compare",
 )
 

@@ -1,0 +1,125 @@
+"""Speed of the trade-based liquidation map: ``python -m pytest benchmarks/bench_trades.py``.
+
+Target (issue 5): one day of 1.5M aggTrades in Binance's CSV format, a 6-hour window,
+``gross_value`` 100k: read + ``trade_levels`` + ``liquidation_map`` + ``depth`` <= 0.3 s.
+For scale, py-liquidation-map takes about 5.9 s for map and depth on such a day in gross_value
+mode and about 25 s in portion mode. The other benchmarks are for information.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+
+import indicator
+from feeds import read_trades
+from indicator._trades import TradeSelection, trade_arrays
+from liqlevels._mapping import read_window
+
+DAY = pd.Timestamp("2023-08-01", tz="UTC")
+ROWS = 1_500_000
+HEADER = (b"agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,"
+          b"is_buyer_maker\n")
+
+
+def write_agg_trades(path, n: int = ROWS, seed: int = 0) -> None:
+    """One UTC day of Binance USD-M aggTrades, as data.binance.vision's CSV (with header).
+
+    A random walk around 29,000 with heavy-tailed sizes (about 0.4% of trades are >= 100k
+    USDT), ``transact_time`` in milliseconds, in trade-id order.
+    """
+    rng = np.random.default_rng(seed)
+    start = DAY.value // 10**6
+    table = pa.table({
+        "agg_trade_id": 1_875_000_000 + np.arange(n),
+        "price": np.round(29_000 + np.cumsum(rng.normal(0, 2, n)), 1),
+        "quantity": np.round(rng.pareto(1.3, n) * 0.05 + 0.001, 3),
+        "first_trade_id": 3_832_000_000 + 3 * np.arange(n),
+        "last_trade_id": 3_832_000_002 + 3 * np.arange(n),
+        "transact_time": start + np.sort(rng.integers(0, 86_400_000, n)),
+        "is_buyer_maker": rng.random(n) < 0.5,
+    })
+    with open(path, "wb") as handle:
+        handle.write(HEADER)
+        pcsv.write_csv(table, handle, write_options=pcsv.WriteOptions(include_header=False))
+
+
+@pytest.fixture(scope="module")
+def day_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("aggtrades") / "BTCUSDT-aggTrades-2023-08-01.csv"
+    write_agg_trades(path)
+    return path
+
+
+def map_window(path, hours: float, mode: str, threshold: float) -> dict:
+    """Read the window, select, place the levels, bin them, cumulate them."""
+    start = DAY + pd.Timedelta(hours=6)
+    end = start + pd.Timedelta(hours=hours)
+    trades = read_window(path, "binance", start.value, end.value)
+    levels = indicator.trade_levels(trades, mode=mode, threshold=threshold)
+    price = float(trades["price"].iloc[-1])
+    the_map = indicator.liquidation_map(levels, price=price)
+    the_depth = indicator.depth(levels, price=price)
+    return {"trades": len(trades), "levels": len(levels), "map": len(the_map),
+            "depth": len(the_depth)}
+
+
+def bench_six_hours_gross_value(benchmark, day_csv):
+    """The target: <= 0.3 s."""
+    info = benchmark.pedantic(map_window, args=(day_csv, 6, "gross_value", 100_000),
+                              rounds=7, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(info, target_s=0.3)
+
+
+@pytest.mark.parametrize(("mode", "threshold"), [("top_n", 100), ("portion", 0.01)])
+def bench_six_hours_other_modes(benchmark, day_csv, mode, threshold):
+    info = benchmark.pedantic(map_window, args=(day_csv, 6, mode, threshold), rounds=5,
+                              iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(info)
+
+
+def bench_whole_day_portion(benchmark, day_csv):
+    """A 24-hour window: the whole file is parsed (feeds.read_trades)."""
+
+    def run():
+        trades = read_trades(day_csv, exchange="binance")
+        levels = indicator.trade_levels(trades, mode="portion", threshold=0.01)
+        price = float(trades["price"].iloc[-1])
+        indicator.liquidation_map(levels, price=price)
+        return indicator.depth(levels, price=price)
+
+    benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)
+
+
+def bench_compute_only(benchmark, day_csv):
+    """trade_levels + map + depth on 375k trades already in memory (no parsing)."""
+    start = DAY + pd.Timedelta(hours=6)
+    trades = read_window(day_csv, "binance", start.value, (start + pd.Timedelta(hours=6)).value)
+
+    def run():
+        levels = indicator.trade_levels(trades, mode="gross_value", threshold=100_000)
+        indicator.liquidation_map(levels, price=29_000.0)
+        return indicator.depth(levels, price=29_000.0)
+
+    benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)
+
+
+def bench_streaming_merge_24_chunks(benchmark, day_csv):
+    """TradeSelection (one chunk per hour, portion 1%) against one trade_levels call."""
+    trades = read_trades(day_csv, exchange="binance")
+    hour = trades["time"].dt.floor("h")
+    chunks = [trade_arrays(part) for _, part in trades.groupby(hour, sort=True)]
+
+    def run():
+        sel = TradeSelection("portion", 0.01)
+        for i, arrays in enumerate(chunks):
+            sel.add(arrays, key=i)
+        for key in sel.stale():
+            sel.add(chunks[key], key=key, replace=True)
+        return sel.levels()
+
+    levels = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["levels"] = len(levels)

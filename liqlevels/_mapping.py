@@ -1,0 +1,560 @@
+"""``HistoricalMapping``: the py-liquidation-map facade, reading one archive day at a time.
+
+A drop-in for ``liqmap.mapping.HistoricalMapping``: the same constructor and the same two
+methods with the same arguments, but the methods return the frames, write HTML and PNG charts
+and CSV tables into ``out_dir``, read every archive file once, keep no raw rows beyond the day
+being read, and raise on a failed download instead of carrying on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from indicator import LiqLevelsWarning, depth, liquidation_map
+from indicator._trades import TradeArrays, TradeSelection, check_threshold, trade_arrays
+from indicator._validate import check_choice, check_leverages, check_mmr
+
+__all__ = ["EXCHANGES", "HistoricalMapping", "MappingWarning"]
+
+Exchange = Literal["binance", "bybit"]
+EXCHANGES: tuple[str, ...] = ("binance", "bybit")
+Mode = Literal["gross_value", "top_n", "portion"]
+
+_DAY_NS = 86_400 * 10**9
+_MINUTE_NS = 60 * 10**9
+_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+class MappingWarning(LiqLevelsWarning):
+    """An output of :class:`HistoricalMapping` could not be written as asked (e.g. no PNG)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------------------------
+
+
+def _utc(value: Any, name: str) -> pd.Timestamp:
+    """A UTC timestamp; naive input is read as UTC (the archives' days are UTC days)."""
+    if not isinstance(value, (str, dt.date, np.datetime64)):
+        raise TypeError(f"{name}={value!r} is not a time; pass e.g. '2023-08-01 00:00:00' (UTC)")
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={value!r} is not a time pandas can read; use e.g. "
+                         f"'2023-08-01 00:00:00' (UTC)") from exc
+    if stamp is pd.NaT:
+        raise ValueError(f"{name} is NaT; pass a time such as '2023-08-01 00:00:00'")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.as_unit("ns")
+
+
+def _symbol(symbol: Any) -> str:
+    if not isinstance(symbol, str):
+        raise TypeError(f"symbol={symbol!r} must be a string such as 'BTCUSDT'")
+    if not _SYMBOL.fullmatch(symbol):
+        hint = ""
+        if "/" in symbol:
+            hint = f" (the archives name it {symbol.split(':')[0].replace('/', '')!r})"
+        raise ValueError(f"symbol={symbol!r} is not an archive symbol such as 'BTCUSDT'{hint}")
+    return symbol.upper()
+
+
+def _exchange(exchange: Any) -> str:
+    name = exchange.lower() if isinstance(exchange, str) else exchange
+    if name in EXCHANGES:
+        return str(name)
+    hint = ""
+    if isinstance(name, str):
+        close = difflib.get_close_matches(name, EXCHANGES, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"exchange={exchange!r} is not supported: HistoricalMapping reads the trade archives "
+        f"of {', '.join(repr(e) for e in EXCHANGES)} only.{hint}"
+    )
+
+
+def _threshold(mode: Any, gross_value: Any, top_n: Any, portion: Any) -> tuple[str, float | int]:
+    chosen = {"gross_value": gross_value, "top_n": top_n, "portion": portion}
+    name = check_choice("mode", mode, tuple(chosen))
+    try:
+        return check_threshold(name, chosen[name])
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(str(exc).replace("threshold=", f"threshold_{name}=", 1)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading one day
+# --------------------------------------------------------------------------------------------
+
+
+class _UnsliceableError(Exception):
+    """A line whose time cannot be read: parse the whole file instead (and let the reader
+    report the malformed row)."""
+
+
+def _csv_time(line: bytes, column: int) -> int | None:
+    """The integer in field ``column`` of a CSV line; ``None`` at the end of the file."""
+    if not line.strip():
+        return None
+    try:
+        return int(line.split(b",")[column])
+    except (IndexError, ValueError):
+        raise _UnsliceableError from None
+
+
+def _first_at_or_after(handle: Any, lo: int, size: int, target: int, column: int) -> int:
+    """Byte offset of the first line at or after ``lo`` (a line start) whose time is
+    ``>= target``, in a file whose times never decrease; ``size`` when there is none."""
+    start, hi = lo, size
+    while hi - lo > 1 << 16:  # binary search on byte offsets, then a short scan
+        mid = (lo + hi) // 2
+        handle.seek(mid)
+        handle.readline()  # the rest of the line ``mid`` falls in
+        stamp = _csv_time(handle.readline(), column)
+        if stamp is None or stamp >= target:
+            hi = mid
+        else:
+            lo = mid
+    handle.seek(lo)
+    if lo != start:
+        handle.readline()
+    while True:
+        pos = handle.tell()
+        stamp = _csv_time(handle.readline(), column)
+        if stamp is None or stamp >= target:
+            return pos
+
+
+def _unit_scale(stamp: int) -> int:
+    """Nanoseconds per unit of an epoch stamp told by magnitude (ms, us or ns)."""
+    return 1 if stamp >= 10**17 else 1_000 if stamp >= 10**14 else 1_000_000
+
+
+def _byte_span(handle: Any, size: int, start_ns: int,
+               end_ns: int) -> tuple[bytes, int, int] | None:
+    """Header line and byte range ``[a, b)`` of the window's lines; ``None``: use it all."""
+    if handle.read(2) in (b"PK", b"\x1f\x8b"):  # zip or gzip: no seeking inside
+        return None
+    handle.seek(0)
+    first = handle.readline()
+    try:
+        int(first.split(b",")[0])
+        header = b""
+    except ValueError:
+        header = first
+    handle.seek(len(header))
+    stamp = _csv_time(handle.readline(), 5)
+    if stamp is None:
+        return None
+    scale = _unit_scale(stamp)
+    a = _first_at_or_after(handle, len(header), size, -(-start_ns // scale), 5)
+    b = _first_at_or_after(handle, a, size, -(-end_ns // scale), 5)
+    if a == len(header) and b == size:
+        return None
+    return header, a, b
+
+
+def _binance_slice(path: Path, start_ns: int, end_ns: int, tmp: Path) -> Path | None:
+    """A CSV of the lines of a plain Binance aggTrades CSV inside ``[start, end)``.
+
+    aggTrades files are in trade-id order, so ``transact_time`` never decreases: two binary
+    searches on byte offsets find the window, and only its lines are parsed. Zipped or
+    compressed files are returned unchanged; ``None`` when no line is inside the window.
+    """
+    try:
+        with open(path, "rb") as handle:
+            span = _byte_span(handle, path.stat().st_size, start_ns, end_ns)
+            if span is None:
+                return path
+            header, a, b = span
+            if a == b:
+                return None
+            handle.seek(a)
+            data = handle.read(b - a)
+    except _UnsliceableError:
+        return path
+    out = tmp / path.name
+    with open(out, "wb") as sink:
+        sink.write(header)
+        sink.write(data)
+    return out
+
+
+def read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """The trades frame (``feeds.read_trades``) of one archive file, cut to ``[start, end)``.
+
+    A plain Binance CSV is sliced by byte offsets first, so only the window is parsed.
+    """
+    from feeds import read_trades
+
+    with tempfile.TemporaryDirectory(prefix="liqlevels-day-") as tmp:
+        source: Path | None = path
+        if exchange == "binance":
+            source = _binance_slice(path, start_ns, end_ns, Path(tmp))
+        if source is None:
+            return pd.DataFrame({"time": pd.Series([], dtype="datetime64[ns, UTC]"),
+                                 "price": [], "quantity": [], "side": []})
+        frame = read_trades(source, exchange=exchange)
+    ns = frame["time"].array.as_unit("ns").asi8
+    a, b = np.searchsorted(ns, [start_ns, end_ns], side="left")
+    return frame.iloc[a:b]
+
+
+def _read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> TradeArrays:
+    """The day's trades inside ``[start, end)``, checked, in time order."""
+    window = read_window(path, exchange, start_ns, end_ns)
+    if len(window) == 0:
+        return TradeArrays(np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, bool))
+    return trade_arrays(window, name=f"trades of {path.name}")
+
+
+def _minute_candles(arrays: TradeArrays) -> pd.DataFrame:
+    """One-minute OHLCV candles of trades in time order (volume in coins; no OI: NaN)."""
+    minute = arrays.time // _MINUTE_NS
+    starts = np.flatnonzero(np.r_[True, minute[1:] != minute[:-1]])
+    ends = np.r_[starts[1:], len(minute)] - 1
+    index = pd.DatetimeIndex((minute[starts] * _MINUTE_NS).view("M8[ns]"), tz="UTC", name="time")
+    return pd.DataFrame({
+        "open": arrays.price[starts],
+        "high": np.maximum.reduceat(arrays.price, starts),
+        "low": np.minimum.reduceat(arrays.price, starts),
+        "close": arrays.price[ends],
+        "volume": np.add.reduceat(arrays.quantity, starts),
+        "open_interest": np.full(len(starts), np.nan),
+    }, index=index)
+
+
+# --------------------------------------------------------------------------------------------
+# The facade
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Window:
+    """What one selection over the window produced."""
+
+    levels: pd.DataFrame
+    price: float
+    candles: pd.DataFrame
+    trades: int
+    reads: dict[str, int] = field(default_factory=dict)
+
+
+class HistoricalMapping:
+    """Liquidation map of large taker trades from the exchanges' trade archives.
+
+    The py-liquidation-map API (``from liqmap.mapping import HistoricalMapping``): the same
+    arguments, but the methods return their frames, and write an HTML and a PNG chart and CSV
+    tables into ``out_dir``.
+
+    Parameters
+    ----------
+    start_datetime, end_datetime : str, datetime or pandas.Timestamp
+        The window ``[start, end)``, UTC (naive means UTC; aware times are converted), e.g.
+        ``"2023-08-01 00:00:00"``. The current price is the last trade's before ``end``.
+    symbol : str
+        The archive's symbol, e.g. ``"BTCUSDT"``.
+    exchange : {"binance", "bybit"}
+        Binance USD-M futures ``aggTrades`` (data.binance.vision) or Bybit's trading archive
+        (public.bybit.com/trading).
+    out_dir : str or os.PathLike, default "."
+        Where charts and tables are written (created if missing).
+    cache_dir : str or os.PathLike, optional
+        Where archive files are kept (``feeds``' cache by default).
+    base_url : str, optional
+        The archive's address (a mirror); default ``feeds.settings.archive_urls[exchange]``.
+    leverages : sequence of int, default (10, 25, 50, 100)
+    mmr : float, default 0.0
+        Maintenance margin rate (see :func:`indicator.trade_levels`).
+    weights : sequence or mapping of float, optional
+        Split each trade's notional across the leverages (default: full at each).
+    survivors_only : bool, default False
+        Drop levels that a later trade of the window already crossed.
+    bin_size : float, optional
+        Price bin (quote currency); default SPEC.md's rule.
+    png : bool, default True
+        Also screenshot each chart to PNG (needs Chromium; without it a
+        :class:`MappingWarning` says so and only the HTML is written).
+
+    Raises
+    ------
+    TypeError, ValueError
+        An unreadable time, ``end <= start``, a bad symbol, an exchange other than
+        ``"binance"``/``"bybit"`` (the message lists them), or a bad option.
+    """
+
+    def __init__(
+        self,
+        start_datetime: Any,
+        end_datetime: Any,
+        symbol: str,
+        exchange: Exchange,
+        *,
+        out_dir: str | os.PathLike = ".",
+        cache_dir: str | os.PathLike | None = None,
+        base_url: str | None = None,
+        leverages: Sequence[int] = (10, 25, 50, 100),
+        mmr: float = 0.0,
+        weights: Sequence[float] | Mapping[int, float] | None = None,
+        survivors_only: bool = False,
+        bin_size: float | None = None,
+        png: bool = True,
+    ) -> None:
+        self.start = _utc(start_datetime, "start_datetime")
+        self.end = _utc(end_datetime, "end_datetime")
+        if self.end <= self.start:
+            raise ValueError(f"end_datetime ({self.end}) must be after start_datetime "
+                             f"({self.start}); the window is [start, end)")
+        self.symbol = _symbol(symbol)
+        self.exchange = _exchange(exchange)
+        self.out_dir = Path(out_dir)
+        self.cache_dir = cache_dir
+        self.base_url = base_url
+        self.leverages = check_leverages(leverages)
+        self.mmr = check_mmr(mmr, self.leverages)
+        self.weights = weights
+        self.survivors_only = bool(survivors_only)
+        self.bin_size = bin_size
+        self.png = bool(png)
+        self.files: list[Path] = []
+        self.price: float | None = None
+        self.candles: pd.DataFrame | None = None
+        self.levels: pd.DataFrame | None = None
+        self._done: dict[tuple[str, float | int], _Window] = {}
+
+    # -- the archive days ---------------------------------------------------------------------
+
+    @property
+    def days(self) -> list[pd.Timestamp]:
+        """The UTC days the window touches, in order."""
+        first = self.start.floor("D")
+        last = (self.end - pd.Timedelta(1, "ns")).floor("D")
+        return list(pd.date_range(first, last, freq="D"))
+
+    def _day_file(self, day: pd.Timestamp) -> Path:
+        """The day's archive file, downloaded (checksum-verified) unless already cached.
+
+        A failed download raises :class:`feeds.FeedError` naming the URL: nothing is
+        swallowed, so a missing day never passes for a quiet one.
+        """
+        from feeds import download_archive
+
+        kind = "aggTrades" if self.exchange == "binance" else "trades"
+        return Path(download_archive(self.exchange, kind, self.symbol, day.strftime("%Y-%m-%d"),
+                                     cache_dir=self.cache_dir, base_url=self.base_url))
+
+    def _days(self) -> Iterator[tuple[str, Path]]:
+        for day in self.days:
+            yield day.strftime("%Y-%m-%d"), self._day_file(day)
+
+    def _select(self, mode: str, threshold: float | int) -> _Window:
+        key = (mode, threshold)
+        if key in self._done:
+            return self._done[key]
+        selection = TradeSelection(mode, threshold)
+        start_ns, end_ns = self.start.value, self.end.value
+        paths: dict[str, Path] = {}
+        reads: dict[str, int] = {}
+        candles = []
+        for day, path in self._days():
+            arrays = _read_window(path, self.exchange, start_ns, end_ns)
+            paths[day], reads[day] = path, 1
+            selection.add(arrays, key=day)
+            if len(arrays):
+                candles.append(_minute_candles(arrays))
+        for day in selection.stale():  # portion mode, rarely: this day held more of the cut
+            selection.add(_read_window(paths[day], self.exchange, start_ns, end_ns), key=day,
+                          replace=True)
+            reads[day] += 1
+        if selection.count == 0:
+            raise ValueError(
+                f"no {self.symbol} trades on {self.exchange} in [{self.start}, {self.end}); "
+                f"check the symbol and widen the window"
+            )
+        levels = selection.levels(leverages=self.leverages, mmr=self.mmr, weights=self.weights,
+                                  survivors_only=self.survivors_only)
+        window = _Window(levels=levels, price=float(selection.last_price),
+                         candles=pd.concat(candles), trades=selection.count, reads=reads)
+        self._done[key] = window
+        self.levels, self.price, self.candles = window.levels, window.price, window.candles
+        return window
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def _stem(self, mode: str, threshold: float | int) -> str:
+        fmt = "%Y-%m-%d_%H-%M-%S"
+        shown = threshold
+        if mode == "gross_value" and float(threshold).is_integer():
+            shown = int(threshold)  # 100000, as py-liquidation-map names its files
+        return (f"{self.symbol}_{self.start.strftime(fmt)}-{self.end.strftime(fmt)}_"
+                f"{mode}_{shown}")
+
+    def _subtitle(self, mode: str, threshold: float | int, window: _Window) -> str:
+        rule = {"gross_value": f"trades >= {threshold:,} notional",
+                "top_n": f"top {threshold} trades per side",
+                "portion": f"largest {float(threshold) * 100:g}% of trades per side"}[mode]
+        fmt = "%Y-%m-%d %H:%M:%S"
+        return (f"{self.exchange} {self.start.strftime(fmt)} to {self.end.strftime(fmt)} UTC, "
+                f"{rule} ({window.trades:,} trades read); current price {window.price:,.8g}")
+
+    def _write_csv(self, frame: pd.DataFrame, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+        self.files.append(path)
+
+    def _write_chart(self, chart: Any, stem: str, stacklevel: int) -> None:
+        self.files.append(chart.to_html(self.out_dir / f"{stem}.html"))
+        if not self.png:
+            return
+        try:
+            self.files.append(chart.to_png(self.out_dir / f"{stem}.png"))
+        except RuntimeError as exc:
+            html = self.out_dir / f"{stem}.html"
+            warnings.warn(f"{stem}.png not written: {exc}. The HTML chart is at {html}",
+                          MappingWarning, stacklevel=stacklevel)
+
+    def _frames(self, mode: str, threshold: float | int) -> tuple[_Window, pd.DataFrame,
+                                                                   pd.DataFrame]:
+        window = self._select(mode, threshold)
+        the_map = liquidation_map(window.levels, price=window.price, bin_size=self.bin_size)
+        the_depth = depth(window.levels, price=window.price, bin_size=self.bin_size)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return window, the_map, the_depth
+
+    def _chart(self, mode: str, threshold: float | int, kind: str) -> tuple[pd.DataFrame, ...]:
+        from charts import liquidation_map_chart
+
+        window, the_map, the_depth = self._frames(mode, threshold)
+        chart = liquidation_map_chart(
+            the_map, the_depth, price=window.price, kind=kind,
+            title=f"{self.symbol} estimated liquidations",
+            subtitle=self._subtitle(mode, threshold, window),
+        )
+        stem = self._stem(mode, threshold) + ("_depth" if kind == "depth" else "")
+        self._write_chart(chart, stem, stacklevel=5)  # user -> method -> _chart -> here
+        return the_map, the_depth, stem
+
+    def liquidation_map_from_historical(
+        self,
+        mode: Mode = "gross_value",
+        threshold_gross_value: float = 100_000,
+        threshold_top_n: int = 100,
+        threshold_portion: float = 0.01,
+    ) -> pd.DataFrame:
+        """Map the window's large trades to liquidation prices, per bin and leverage.
+
+        Writes ``<stem>.html`` and ``<stem>.png`` (bars per leverage, current price, depth
+        curves), ``<stem>_map.csv`` (the returned frame) and ``<stem>_levels.csv`` (one row
+        per trade and leverage), where ``<stem>`` is
+        ``SYMBOL_<start>-<end>_<mode>_<threshold>`` as py-liquidation-map names its files.
+
+        Parameters
+        ----------
+        mode : {"gross_value", "top_n", "portion"}
+            Which trades count: notional >= ``threshold_gross_value`` (quote currency), the
+            ``threshold_top_n`` largest per side, or the largest ``threshold_portion`` share
+            per side (0.01 = 1%).
+        threshold_gross_value, threshold_top_n, threshold_portion
+            The mode's threshold; the others are ignored.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`indicator.liquidation_map`'s frame: ``price_low, price_high, side,
+            leverage, notional``. ``self.levels``, ``self.price`` (the current price),
+            ``self.candles`` (1-minute candles of the window) and ``self.files`` hold the rest.
+
+        Raises
+        ------
+        ValueError
+            Bad mode or threshold; no trades in the window.
+        feeds.FeedError
+            An archive day could not be downloaded (named with its URL).
+        """
+        mode, threshold = _threshold(mode, threshold_gross_value, threshold_top_n,
+                                     threshold_portion)
+        the_map, _, stem = self._chart(mode, threshold, "map")
+        self._write_csv(the_map, self.out_dir / f"{stem}_map.csv")
+        self._write_csv(self._select(mode, threshold).levels, self.out_dir / f"{stem}_levels.csv")
+        return the_map
+
+    def liquidation_map_depth_from_historical(
+        self,
+        mode: Mode = "gross_value",
+        threshold_gross_value: float = 100_000,
+        threshold_top_n: int = 100,
+        threshold_portion: float = 0.01,
+    ) -> pd.DataFrame:
+        """The map summed over leverages and cumulated outward from the current price.
+
+        Writes ``<stem>_depth.html``, ``<stem>_depth.png`` (filled cumulative curves over the
+        bars) and ``<stem>_depth.csv`` (the returned frame). Arguments as
+        :meth:`liquidation_map_from_historical`; the same selection is not read twice.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`indicator.depth`'s frame: ``price_low, price_high, side, notional,
+            cumulative``.
+        """
+        mode, threshold = _threshold(mode, threshold_gross_value, threshold_top_n,
+                                     threshold_portion)
+        _, the_depth, stem = self._chart(mode, threshold, "depth")
+        self._write_csv(the_depth, self.out_dir / f"{stem}.csv")
+        return the_depth
+
+    def liquidation_map_with_candles(
+        self,
+        mode: Mode = "gross_value",
+        threshold_gross_value: float = 100_000,
+        threshold_top_n: int = 100,
+        threshold_portion: float = 0.01,
+    ) -> Any:
+        """The map as a price-axis profile beside the window's 1-minute candles.
+
+        Writes ``<stem>_candles.html`` and ``<stem>_candles.png``. Arguments as
+        :meth:`liquidation_map_from_historical`.
+
+        Returns
+        -------
+        charts.Scene
+            The scene (``show()`` opens it in a window).
+        """
+        from charts import Scene, liquidation_profile
+
+        mode, threshold = _threshold(mode, threshold_gross_value, threshold_top_n,
+                                     threshold_portion)
+        window, the_map, _ = self._frames(mode, threshold)
+        scene = Scene(window.candles, profiles=[liquidation_profile(the_map)],
+                      symbol=self.symbol, title=self._subtitle(mode, threshold, window),
+                      visible_bars=None)
+        self._write_chart(_SceneOutput(scene), self._stem(mode, threshold) + "_candles",
+                          stacklevel=4)
+        return scene
+
+
+@dataclass
+class _SceneOutput:
+    """Adapts a :class:`charts.Scene` to the ``to_html``/``to_png`` pair the writer calls."""
+
+    scene: Any
+
+    def to_html(self, path: Path) -> Path:
+        return self.scene.to_html(path)
+
+    def to_png(self, path: Path) -> Path:
+        return self.scene.to_png(path)
