@@ -1,0 +1,69 @@
+"""Settings of the feeds package: retries, archive addresses, progress bars.
+
+One module-level object, :data:`settings`, so that the public functions keep the signatures
+the issue fixes while tests and users can still point the archives at another server or make
+retries quicker.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["FeedSettings", "settings"]
+
+DEFAULT_ARCHIVE_URLS = {
+    "binance": "https://data.binance.vision",
+    "bybit": "https://public.bybit.com",
+}
+
+
+def _archive_urls() -> dict[str, str]:
+    urls = dict(DEFAULT_ARCHIVE_URLS)
+    for name in urls:
+        env = os.environ.get(f"LIQLEVELS_{name.upper()}_ARCHIVE_URL")
+        if env:
+            urls[name] = env.rstrip("/")
+    return urls
+
+
+@dataclass
+class FeedSettings:
+    """Knobs of :mod:`feeds`; change the attributes of :data:`feeds.settings` in place.
+
+    Attributes
+    ----------
+    tries : int
+        Attempts per request (REST page or archive file) before giving up.
+    backoff : float
+        Seconds to wait after the first failure; doubled after each further one.
+    max_backoff : float
+        Cap of the wait between tries, seconds (a server's ``Retry-After`` is honoured up to
+        ``max_retry_after`` instead).
+    max_retry_after : float
+        Longest ``Retry-After`` honoured, seconds.
+    archive_urls : dict of str to str
+        Base addresses of the history archives, keyed ``"binance"`` and ``"bybit"``. The
+        environment variables ``LIQLEVELS_BINANCE_ARCHIVE_URL`` and
+        ``LIQLEVELS_BYBIT_ARCHIVE_URL`` override the defaults at import.
+    download_timeout : float
+        Socket timeout of archive downloads, seconds.
+    progress : bool or None
+        Show rich progress bars for downloads: ``None`` (default) when stderr is a terminal.
+    settle : int
+        Milliseconds after which a bar or snapshot is taken as final: ranges ending later than
+        ``now - settle`` are cached only up to the last row received, so that rows the
+        exchange publishes late are fetched again next time.
+    """
+
+    tries: int = 5
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    max_retry_after: float = 300.0
+    archive_urls: dict[str, str] = field(default_factory=_archive_urls)
+    download_timeout: float = 30.0
+    progress: bool | None = None
+    settle: int = 3_600_000
+
+
+settings = FeedSettings()

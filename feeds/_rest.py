@@ -1,0 +1,165 @@
+"""Paging through ccxt's fetch_ohlcv and fetch_open_interest_history within the limits.
+
+Each request asks for a window that holds at most ``limit`` rows, so exchanges that answer
+oldest-first and newest-first alike return the whole window. A page that comes back short
+(truncated) leaves holes at its ends; those are asked for again until the exchange has
+nothing more for them, so a short page never silently loses rows. Duplicated and
+out-of-order rows are folded by timestamp (the last copy wins).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import ccxt
+import numpy as np
+
+from ._exchanges import exchange_family
+from ._retry import GarbledResponse, call_exchange
+
+__all__ = ["fetch_ohlcv_rows", "fetch_oi_rows", "page_through"]
+
+Rows = dict[int, tuple[float, ...]]
+
+
+def page_through(fetch_window: Callable[[int, int], Iterable[tuple[int, tuple[float, ...]]]],
+                 start: int, end: int, step: int, limit: int) -> Rows:
+    """Rows keyed by timestamp from ``fetch_window(a, b)`` over ``[start, end)``.
+
+    ``fetch_window`` returns ``(timestamp, values)`` pairs for the window ``[a, b)``; rows
+    outside it are ignored.
+    """
+    rows: Rows = {}
+    span = max(1, limit) * step
+    pending = [(a, min(a + span, end)) for a in range(start, end, span)][::-1]
+    while pending:
+        a, b = pending.pop()
+        page = {ts: values for ts, values in fetch_window(a, b) if a <= ts < b}
+        if not page:
+            continue
+        rows.update(page)
+        low, high = min(page), max(page)
+        if high + step < b:  # room for more rows after the page: it may have been cut
+            pending.append((high + step, b))
+        if low - step >= a:  # room for rows before it
+            pending.append((a, low))
+    return rows
+
+
+def _number(value: object) -> float:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+def fetch_ohlcv_rows(exchange: ccxt.Exchange, symbol: str, timeframe: str, step: int,
+                     start: int, end: int, limit: int) -> np.ndarray:
+    """Candles in ``[start, end)`` as an ``(n, 6)`` float array ``ts, o, h, l, c, v``, sorted."""
+
+    def window(a: int, b: int) -> Iterable[tuple[int, tuple[float, ...]]]:
+        page = call_exchange(
+            exchange, "fetch_ohlcv", (a, b), exchange.fetch_ohlcv, symbol, timeframe,
+            since=a, limit=limit, params={"until": b - 1},
+        )
+        for row in page or ():
+            if row and row[0] is not None and row[4] is not None:
+                yield int(row[0]), tuple(_number(v) for v in row[1:6])
+
+    rows = page_through(window, start, end, step, limit)
+    return _to_array(rows, 6)
+
+
+OIRow = tuple[int, tuple[float, float]]
+
+
+def _unified_oi(exchange: ccxt.Exchange, market: dict, timeframe: str, limit: int
+                ) -> Callable[[int, int], list[OIRow]]:
+    """A window fetcher through ccxt's unified fetch_open_interest_history."""
+
+    def fetch(a: int, b: int) -> list[OIRow]:
+        page = exchange.fetch_open_interest_history(market["symbol"], timeframe, since=a,
+                                                    limit=limit, params={"until": b - 1})
+        return [(int(item["timestamp"]), (_number(item.get("openInterestAmount")),
+                                          _number(item.get("openInterestValue"))))
+                for item in page or () if item.get("timestamp") is not None]
+
+    return fetch
+
+
+def _rows_of(response: object, *keys: str) -> list:
+    """``response[keys...]`` as a list, or GarbledResponse when the body is not that."""
+    for key in keys:
+        response = response.get(key) if isinstance(response, dict) else None
+    if not isinstance(response, list):
+        raise GarbledResponse(f"unexpected response body: {str(response)[:80]!r}")
+    return response
+
+
+def _raw_oi(exchange: ccxt.Exchange, market: dict, timeframe: str, limit: int
+            ) -> Callable[[int, int], list[OIRow]] | None:
+    """A faster window fetcher for Binance USD-M, Bybit and OKX: their open-interest
+    endpoints through ccxt's implicit API (signing, rate limit, error mapping), parsed
+    here. ccxt's own parsing of these rows costs ~14 us each; this, ~1 us."""
+    family = exchange_family(exchange)
+    nan = math.nan
+    if family == "binance" and market.get("linear"):
+        endpoint = getattr(exchange, "fapiDataGetOpenInterestHist", None)
+
+        def fetch(a: int, b: int) -> list[OIRow]:
+            rows = _rows_of(endpoint({"symbol": market["id"], "period": timeframe,
+                                      "limit": limit, "startTime": a, "endTime": b - 1}))
+            return [(int(r["timestamp"]), (float(r["sumOpenInterest"]),
+                                           float(r["sumOpenInterestValue"]))) for r in rows]
+    elif family == "bybit" and (market.get("linear") or market.get("inverse")):
+        endpoint = getattr(exchange, "publicGetV5MarketOpenInterest", None)
+        interval = (exchange.options.get("intervals") or {}).get(timeframe, timeframe)
+        inverse = bool(market.get("inverse"))
+
+        def fetch(a: int, b: int) -> list[OIRow]:
+            rows = _rows_of(endpoint({
+                "category": "inverse" if inverse else "linear", "symbol": market["id"],
+                "intervalTime": interval, "startTime": a, "endTime": b - 1, "limit": limit,
+            }), "result", "list")
+            if inverse:  # contracts worth 1 USD each: Bybit's number is the USD value
+                return [(int(r["timestamp"]), (nan, float(r["openInterest"]))) for r in rows]
+            return [(int(r["timestamp"]), (float(r["openInterest"]), nan)) for r in rows]
+    elif family == "okx" and (market.get("swap") or market.get("future")):
+        endpoint = getattr(exchange, "publicGetRubikStatContractsOpenInterestHistory", None)
+        period = {"5m": "5m", "1h": "1H", "1d": "1D"}.get(timeframe, timeframe)
+
+        def fetch(a: int, b: int) -> list[OIRow]:
+            rows = _rows_of(endpoint({"instId": market["id"], "period": period,
+                                      "begin": a - 1, "end": b, "limit": limit}), "data")
+            return [(int(r[0]), (float(r[1]), float(r[3]))) for r in rows]  # contracts, USD
+    else:
+        return None
+    return fetch if endpoint is not None else None
+
+
+def fetch_oi_rows(exchange: ccxt.Exchange, market: dict, timeframe: str, step: int,
+                  start: int, end: int, limit: int) -> np.ndarray:
+    """Open interest snapshots in ``[start, end)`` as ``(n, 3)``: ts, amount, value.
+
+    Amounts are as the exchange counts them (coins or contracts), values in USD or NaN.
+    """
+    fetch = _raw_oi(exchange, market, timeframe, limit) or _unified_oi(
+        exchange, market, timeframe, limit)
+
+    def window(a: int, b: int) -> list[OIRow]:
+        return call_exchange(exchange, "fetch_open_interest_history", (a, b), fetch, a, b)
+
+    rows = page_through(window, start, end, step, limit)
+    return _to_array(rows, 3)
+
+
+def _to_array(rows: Rows, width: int) -> np.ndarray:
+    if not rows:
+        return np.empty((0, width))
+    keys = sorted(rows)
+    out = np.empty((len(keys), width))
+    out[:, 0] = keys
+    out[:, 1:] = [rows[k] for k in keys]
+    return out
