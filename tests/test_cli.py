@@ -78,3 +78,87 @@ def test_help_lists_commands_with_examples():
         assert command in result.stdout
     sub = run("chart", "--help")
     assert "examples:" in sub.stdout and "BTC/USDT:USDT" in sub.stdout
+
+
+# --- chart and fetch against a loopback fake exchange ---------------------------------------
+
+@pytest.fixture
+def fake_bybit():
+    from fakes import fake_exchange
+
+    with fake_exchange("bybit") as (_, server):
+        yield server
+
+
+def _range(server) -> tuple[str, str]:
+    data = server.content["SOL"]
+    start = pd.Timestamp(int(data.ts[0]), unit="ms", tz="UTC").ceil("1h") + pd.Timedelta("1h")
+    return start.isoformat(), (start + pd.Timedelta(days=12)).isoformat()
+
+
+def test_chart_against_a_fake_exchange(tmp_path, fake_bybit):
+    since, until = _range(fake_bybit)
+    args = ["chart", "SOL/USDT:USDT", "--exchange", "bybit", "--api-url", fake_bybit.base_url,
+            "--since", since, "--until", until, "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(tmp_path), "--no-png"]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    levels = pd.read_csv(tmp_path / "SOL-USDT-USDT_1h-levels.csv")
+    assert list(levels.columns) == list(indicator.LEVEL_COLUMNS) and len(levels) > 0
+    assert (tmp_path / "SOL-USDT-USDT_1h.html").exists()
+    assert "288 bars" in result.stdout  # 12 days of hourly bars
+    # a second run is served from the cache: no new candle request reaches the exchange
+    before = fake_bybit.count(fake_bybit.KLINES)
+    again = run(*args)
+    assert again.returncode == 0, again.stderr
+    assert fake_bybit.count(fake_bybit.KLINES) == before
+
+
+def test_fetch_fills_the_cache(tmp_path, fake_bybit):
+    since, until = _range(fake_bybit)
+    result = run("fetch", "SOL/USDT:USDT", "--exchange", "bybit", "--api-url",
+                 fake_bybit.base_url, "--since", since, "--until", until,
+                 "--cache-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "288 bars" in result.stdout
+    assert any(tmp_path.rglob("*.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--exchange", "binanceusd"], ["binanceusd", "binanceusdm"]),
+        (["--exchange", "bybit", "--timeframe", "7m"], ["7m"]),
+        (["--exchange", "bybit", "--since", "yesterday-ish"], ["since"]),
+    ],
+)
+def test_chart_errors_name_the_culprit(tmp_path, fake_bybit, args, words):
+    result = run("chart", "SOL/USDT:USDT", "--api-url", fake_bybit.base_url,
+                 "--cache-dir", str(tmp_path), "--out", str(tmp_path), "--no-png", *args)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stderr.startswith("liqlevels: error:")
+    for word in words:
+        assert word in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_symbol_is_named(tmp_path, fake_bybit):
+    result = run("chart", "NOPE/USDT:USDT", "--exchange", "bybit", "--api-url",
+                 fake_bybit.base_url, "--cache-dir", str(tmp_path), "--no-png",
+                 "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "NOPE/USDT:USDT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_network_points_to_demo(tmp_path):
+    # a closed loopback port: the connection is refused at once, as with no network
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run("chart", "SOL/USDT:USDT", "--exchange", "bybit", "--api-url",
+                 f"http://127.0.0.1:{port}", "--cache-dir", str(tmp_path), "--no-png",
+                 "--out", str(tmp_path), timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "liqlevels demo" in result.stderr and "Traceback" not in result.stderr
