@@ -1,1 +1,24 @@
-"""charts."""
+"""Drawing out: candles with liquidation lines and price-axis profiles, as a lightweight-charts
+window, a self-contained HTML file or a PNG.
+
+``charts`` receives finished frames (from :mod:`indicator`) and computes nothing about markets.
+"""
+
+from ._liqmap import LiquidationMapChart, liquidation_map_chart, liquidation_profile
+from ._palette import LEVERAGE_COLORS, TIER_COLORS, leverage_color
+from ._profile import Profile, density_profile, price_profile
+from ._scene import ChartsWarning, Scene
+
+__all__ = [
+    "LEVERAGE_COLORS",
+    "TIER_COLORS",
+    "ChartsWarning",
+    "LiquidationMapChart",
+    "Profile",
+    "Scene",
+    "density_profile",
+    "leverage_color",
+    "liquidation_map_chart",
+    "liquidation_profile",
+    "price_profile",
+]

@@ -1,0 +1,199 @@
+"""Frames -> plain JSON-ready columns for the page: times in epoch seconds, lines by bar index.
+
+lightweight-charts 2.1 turns pandas 3's microsecond datetimes into 1970 (it divides by 10**9
+as if they were nanoseconds), so every time here is converted by hand, from nanoseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from indicator import validate_candles
+
+from ._checks import check_finite, check_frame, check_utc_times, first_bad
+from ._palette import leverage_color, tier_width
+
+__all__ = [
+    "LINE_COLUMNS",
+    "OI_COLUMNS",
+    "candle_payload",
+    "epoch_ns",
+    "level_payload",
+    "oi_payload",
+]
+
+LINE_COLUMNS: tuple[str, ...] = ("start", "end", "side", "leverage", "price", "tier")
+OI_COLUMNS: tuple[str, ...] = ("oi_delta", "baseline", "tier")
+_NS = 1_000_000_000
+_DIGITS = 9
+
+
+def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """A tz-aware index as int64 nanoseconds since the epoch, whatever its unit."""
+    return index.tz_convert("UTC").as_unit("ns").asi8
+
+
+def _floats(values: np.ndarray, digits: int = _DIGITS) -> list[float | None]:
+    """Floats for JSON, ``digits`` significant digits relative to the largest value (plenty
+    for a chart, and half the bytes of full ``repr``); NaN and infinities become ``None``."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    top = float(np.abs(values[finite]).max()) if finite.any() else 0.0
+    if top > 0:
+        values = np.round(values, digits - 1 - math.floor(math.log10(top)))
+    out = values.tolist()
+    if not finite.all():
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
+
+
+def price_format(close: np.ndarray) -> dict[str, Any]:
+    """The price axis format for these prices: 2 decimals from 1 up, more below (0.00001234
+    shows as 0.000012340)."""
+    finite = np.abs(close[np.isfinite(close)])
+    typical = float(np.median(finite)) if finite.size else 1.0
+    decimals = 2 if typical >= 1 or typical == 0 else min(12, 4 - math.floor(math.log10(typical)))
+    return {"type": "price", "precision": decimals, "minMove": 10.0**-decimals}
+
+
+def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """The candles as columns ``t0`` + ``dt`` (epoch seconds of the first bar, then the gaps
+    to each next bar), ``o h l c`` and the axis ``format``; and the index in ns."""
+    validate_candles(candles, name="candles")
+    ns = epoch_ns(candles.index)
+    secs = ns // _NS
+    row = first_bad(np.diff(secs) <= 0)
+    if row is not None:
+        raise ValueError(
+            f"candles rows {row} and {row + 1} ({candles.index[row]}, {candles.index[row + 1]}) "
+            f"fall in the same second; the chart's time unit is the second, so resample the "
+            f"candles to 1s or longer bars"
+        )
+    data = {
+        "t0": int(secs[0]) if secs.size else 0,
+        "dt": np.diff(secs).tolist(),
+        "n": int(secs.size),
+        **{k[0]: _floats(candles[k].to_numpy()) for k in ("open", "high", "low", "close")},
+        "format": price_format(candles["close"].to_numpy(dtype=np.float64)),
+    }
+    return data, ns
+
+
+def _line_positions(
+    start: np.ndarray, end: np.ndarray, index_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bar positions of each line's start and end (the last bar while live); and a keep mask.
+
+    A time between bars belongs to the bar open before it. Lines wholly outside the candles
+    (starting after the last bar or ended before the first) are dropped; a line that started
+    before the first bar is drawn from the first bar.
+    """
+    n = index_ns.size
+    live = end == np.iinfo(np.int64).min
+    s = np.searchsorted(index_ns, start, side="right") - 1
+    e = np.where(live, n - 1, np.searchsorted(index_ns, end, side="right") - 1)
+    if n == 0:
+        return s, e, np.zeros(start.shape, dtype=bool)
+    keep = (start <= index_ns[-1]) & (live | (end >= index_ns[0]))
+    return np.clip(s, 0, None), np.maximum(e, np.clip(s, 0, None)), keep
+
+
+def _check_levels(levels: Any) -> pd.DataFrame:
+    check_frame(levels, "levels", LINE_COLUMNS, "the frame indicator.oi_levels returns")
+    side = levels["side"].astype(object).to_numpy()
+    row = first_bad(~np.isin(side, ["long", "short"]))
+    if row is not None:
+        raise ValueError(
+            f"levels['side'] is {side[row]!r} at row {row}; expected 'long' or 'short'"
+        )
+    for col in ("leverage", "tier"):
+        values = check_finite(levels, "levels", col)
+        row = first_bad(values < (1 if col == "tier" else 1.0000001))
+        if row is not None:
+            need = ">= 1" if col == "tier" else "> 1"
+            raise ValueError(
+                f"levels[{col!r}] is {float(values[row])!r} at row {row}; it must be {need}"
+            )
+    check_finite(levels, "levels", "price", nonneg=True)
+    return levels
+
+
+def _styles(leverage: np.ndarray, tier: np.ndarray, short: np.ndarray) -> tuple[np.ndarray, list]:
+    """One style index per line, and the styles: colour (by leverage), width (tier), dash."""
+    keys = list(zip(leverage.tolist(), tier.tolist(), short.tolist(), strict=True))
+    table: dict[tuple, int] = {}
+    idx = np.fromiter((table.setdefault(k, len(table)) for k in keys), np.int64, len(keys))
+    styles = [
+        {"color": leverage_color(lev), "width": tier_width(int(t)), "dash": bool(sh)}
+        for (lev, t, sh) in table
+    ]
+    return idx, styles
+
+
+def _legend_leverages(leverage: np.ndarray) -> list[dict[str, Any]]:
+    out = []
+    for lev in sorted(set(leverage.tolist())):
+        label = f"{int(lev)}x" if float(lev).is_integer() else f"{lev:g}x"
+        out.append({"label": label, "color": leverage_color(lev)})
+    return out
+
+
+def level_payload(levels: Any, index_ns: np.ndarray, max_lines: int | None) -> dict[str, Any]:
+    """The lines to draw: the newest ``max_lines`` (all with ``None``) of those on the candles.
+
+    Returns columns ``s``/``e`` (bar positions), ``p`` (price), ``k`` (style index), the
+    ``styles``, the leverages for the legend, and ``total``/``drawn`` line counts.
+    """
+    if levels is None:
+        levels = pd.DataFrame({c: [] for c in LINE_COLUMNS})
+        levels["start"] = levels["end"] = pd.Series([], dtype="datetime64[ns, UTC]")
+    _check_levels(levels)
+    start = check_utc_times(levels, "levels", "start", allow_nat=False)
+    end = check_utc_times(levels, "levels", "end", allow_nat=True)
+    s, e, keep = _line_positions(start, end, index_ns)
+    order = np.argsort(start[keep], kind="stable")
+    chosen = np.flatnonzero(keep)[order]
+    if max_lines is not None:
+        chosen = chosen[chosen.size - min(max_lines, chosen.size):]
+    lev = levels["leverage"].to_numpy(dtype=np.float64)[chosen]
+    tier = levels["tier"].to_numpy(dtype=np.float64).astype(np.int64)[chosen]
+    short = (levels["side"].astype(object).to_numpy() == "short")[chosen]
+    k, styles = _styles(lev, tier, short)
+    return {
+        "s": s[chosen].tolist(),
+        "e": e[chosen].tolist(),
+        "p": _floats(levels["price"].to_numpy(dtype=np.float64)[chosen]),
+        "k": k.tolist(),
+        "styles": styles,
+        "leverages": _legend_leverages(levels["leverage"].to_numpy(dtype=np.float64)),
+        "total": int(keep.sum()),
+        "drawn": int(chosen.size),
+    }
+
+
+def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str, Any] | None:
+    """The OI pane: open interest (from the candles), OI delta, baseline and tier per bar.
+
+    ``oi`` is the frame :func:`indicator.oi_signals` returns (``oi_delta, baseline, tier`` on
+    the candles' index); rows are matched to bars by time, missing bars left empty.
+    """
+    if oi is None:
+        return None
+    check_frame(oi, "oi", OI_COLUMNS, "the frame indicator.oi_signals returns")
+    if not isinstance(oi.index, pd.DatetimeIndex) or oi.index.tz is None:
+        raise TypeError(
+            "oi must be indexed by a tz-aware DatetimeIndex (the candles' index); pass "
+            "indicator.oi_signals(candles)"
+        )
+    aligned = oi.set_axis(epoch_ns(oi.index)).reindex(index_ns)
+    tier = aligned["tier"].to_numpy(dtype=np.float64)
+    return {
+        "oi": _floats(candles["open_interest"].to_numpy(dtype=np.float64)),
+        "delta": _floats(aligned["oi_delta"].to_numpy(dtype=np.float64)),
+        "baseline": _floats(aligned["baseline"].to_numpy(dtype=np.float64)),
+        "tier": [None if not math.isfinite(t) else int(t) for t in tier.tolist()],
+    }

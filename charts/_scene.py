@@ -1,0 +1,228 @@
+"""One scene, three outputs: a desktop window, a self-contained HTML file, a PNG."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from indicator import LiqLevelsWarning
+
+from . import _palette as pal
+from ._browser import screenshot
+from ._data import candle_payload, level_payload, oi_payload
+from ._html import page
+from ._profile import Profile, density_profile
+from ._window import WindowError, open_window, window_unavailable
+
+__all__ = ["ChartsWarning", "Scene"]
+
+
+class ChartsWarning(LiqLevelsWarning):
+    """A chart could not be shown as asked and was written elsewhere instead."""
+
+
+def _check_count(name: str, value: Any, *, allow_none: bool) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        hint = " or None for all" if allow_none else ""
+        raise TypeError(f"{name}={value!r} must be a whole number{hint}")
+    if value < 0:
+        raise ValueError(f"{name}={value!r} must be >= 0")
+    return int(value)
+
+
+def _check_text(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}={value!r} must be a string")
+    return value
+
+
+def _check_size(width: Any, height: Any) -> tuple[int, int]:
+    for name, value in (("width", width), ("height", height)):
+        size = _check_count(name, value, allow_none=False)
+        if size is None or not 100 <= size <= 10000:
+            raise ValueError(f"{name}={value!r} must be between 100 and 10000 pixels")
+    return int(width), int(height)
+
+
+def _profiles(density: Any, profiles: Sequence[Profile]) -> list[Profile]:
+    out = [] if density is None else [density_profile(density)]
+    for i, prof in enumerate(profiles):
+        if not isinstance(prof, Profile):
+            raise TypeError(
+                f"profiles[{i}] is a {type(prof).__name__}; build it with charts.price_profile"
+            )
+        out.append(prof)
+    return out
+
+
+def _theme() -> dict[str, Any]:
+    return {
+        "background": pal.BACKGROUND, "text": pal.TEXT, "grid": pal.GRID,
+        "up": pal.CANDLE_UP, "down": pal.CANDLE_DOWN, "oi": pal.OI_LINE,
+        "baseline": pal.BASELINE, "tiers": list(pal.TIER_COLORS),
+    }
+
+
+class Scene:
+    """Candles with liquidation lines, price-axis profiles and an optional OI pane.
+
+    Build it once, then :meth:`show` it in a window, write it with :meth:`to_html` or
+    :meth:`to_png`. Inputs are checked here, so a bad frame fails before anything is drawn.
+
+    Parameters
+    ----------
+    candles : pandas.DataFrame
+        SPEC.md section 1 candles: ``open, high, low, close, volume, open_interest`` (price;
+        coins) on a tz-aware, increasing UTC index of bar open times.
+    levels : pandas.DataFrame, optional
+        The lines, as :func:`indicator.oi_levels` returns them (``start, end, side,
+        leverage, price, tier`` are used). Each runs from its ``start`` bar to its ``end`` bar,
+        or to the last bar while ``end`` is NaT. Colour by leverage (5x cool to 100x hot),
+        width by tier (1 to 3 px), long solid and short dashed.
+    density : pandas.DataFrame, optional
+        :func:`indicator.density` output (``price_low, price_high, long, short``), drawn as
+        horizontal bars pinned to the right edge, long and short stacked.
+    oi : pandas.DataFrame, optional
+        :func:`indicator.oi_signals` output (``oi_delta, baseline, tier`` on the candles'
+        index): adds an open-interest strip and OI-delta bars coloured by tier with the
+        baseline, under the candles.
+    profiles : sequence of Profile, optional
+        More price-axis profiles (:func:`charts.price_profile`), e.g. a liquidation map.
+    symbol : str, optional
+        Shown as the legend's heading (always as text, never markup).
+    title : str, default "Liquidation levels on OI"
+        Shown under the symbol and as the page/window title.
+    max_lines : int or None, default 500
+        Draw only the newest ``max_lines`` lines (by ``start``), as TradingView keeps 500;
+        ``None`` draws all.
+    visible_bars : int or None, default 500
+        How many of the newest bars the first view shows; ``None`` fits all.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a malformed frame or option, naming the argument, column and first bad row.
+    """
+
+    def __init__(
+        self,
+        candles: pd.DataFrame,
+        levels: pd.DataFrame | None = None,
+        density: pd.DataFrame | None = None,
+        *,
+        oi: pd.DataFrame | None = None,
+        profiles: Sequence[Profile] = (),
+        symbol: str | None = None,
+        title: str | None = "Liquidation levels on OI",
+        max_lines: int | None = 500,
+        visible_bars: int | None = 500,
+    ) -> None:
+        max_lines = _check_count("max_lines", max_lines, allow_none=True)
+        visible = _check_count("visible_bars", visible_bars, allow_none=True)
+        self.symbol = _check_text("symbol", symbol)
+        self.title = _check_text("title", title)
+        bars, index_ns = candle_payload(candles)
+        profs = _profiles(density, profiles)
+        self._scene: dict[str, Any] = {
+            "title": self.symbol or self.title,
+            "subtitle": self.title if self.symbol else "",
+            "candles": bars,
+            "lines": level_payload(levels, index_ns, max_lines),
+            "profiles": [p.payload() for p in profs],
+            "oi": oi_payload(oi, candles, index_ns),
+            "theme": _theme(),
+            "view": {"bars": visible, "profileWidth": max((p.width for p in profs), default=0)},
+        }
+        self._bars = sum(p.bars for p in profs)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """What the page draws: ``candles``, ``lines`` and profile ``bars`` (rows > 0)."""
+        return {
+            "candles": self._scene["candles"]["n"],
+            "lines": self._scene["lines"]["drawn"],
+            "bars": self._bars,
+        }
+
+    @property
+    def page_title(self) -> str:
+        """The page and window title: symbol and title joined."""
+        parts = [p for p in (self.symbol, self.title) if p]
+        return " - ".join(parts) or "liqlevels"
+
+    def html(self) -> str:
+        """The self-contained HTML page (no network access) as a string."""
+        return page(self._scene, title=self.page_title, background=pal.BACKGROUND)
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the self-contained, offline HTML page to ``path``; returns the path."""
+        path = Path(path)
+        path.write_text(self.html(), encoding="utf-8")
+        return path
+
+    def to_png(self, path: str | Path, *, width: int = 1400, height: int = 800) -> Path:
+        """Screenshot the HTML page in headless Chromium into ``path`` (PNG, CSS pixels).
+
+        Raises
+        ------
+        RuntimeError
+            When no Chromium is found or the page fails to draw.
+        """
+        width, height = _check_size(width, height)
+        path = Path(path)
+        with tempfile.TemporaryDirectory(prefix="liqlevels-") as tmp:
+            html_path = self.to_html(Path(tmp) / "chart.html")
+            screenshot(html_path, path, width=width, height=height)
+        return path
+
+    def show(
+        self,
+        *,
+        width: int = 1400,
+        height: int = 800,
+        block: bool = True,
+        html_path: str | Path | None = None,
+        timeout: float = 30.0,
+    ) -> Any:
+        """Open the chart in lightweight-charts' desktop window (pywebview, Qt backend).
+
+        Without a display, or without the window extra (``pip install 'liqlevels[window]'``),
+        or when the window fails to open within ``timeout`` seconds, it warns
+        (:class:`ChartsWarning`) and writes the HTML page instead (to ``html_path``, or a
+        temporary file), never waiting on a window that cannot appear.
+
+        Returns
+        -------
+        lightweight_charts.Chart or pathlib.Path
+            The window's chart (after it closes when ``block``), or the HTML file written.
+        """
+        width, height = _check_size(width, height)
+        reason = window_unavailable()
+        if reason is None:
+            try:
+                return open_window(self._scene, title=self.page_title, width=width,
+                                   height=height, block=block, timeout=timeout)
+            except WindowError as exc:
+                reason = str(exc)
+        return self._fallback(reason, html_path)
+
+    def _fallback(self, reason: str, html_path: str | Path | None) -> Path:
+        if html_path is None:
+            fd, name = tempfile.mkstemp(prefix="liqlevels-", suffix=".html")
+            os.close(fd)
+            html_path = name
+        path = self.to_html(html_path)
+        warnings.warn(ChartsWarning(f"cannot open a window: {reason}; wrote {path} instead"),
+                      stacklevel=3)
+        return path
