@@ -14,6 +14,7 @@ import sys
 _COMMAND_MODULES: tuple[str, ...] = (
     "liqlevels._cmd_chart",
     "liqlevels._cmd_data",
+    "liqlevels._cmd_map",
     "liqlevels._compare",
 )
 

@@ -162,3 +162,44 @@ def test_no_network_points_to_demo(tmp_path):
                  "--out", str(tmp_path), timeout=300)
     assert result.returncode == 1, result.stderr
     assert "liqlevels demo" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- map: the trade-based map from an archive served on loopback ------------------------------
+
+def test_map_command_end_to_end(tmp_path):
+    from test_mapping import DAY1, SYMBOL, Archive, synthetic_day
+
+    server = Archive()
+    try:
+        server.add_binance(DAY1, synthetic_day(DAY1, seed=1))
+        result = run("map", SYMBOL, "--exchange", "binance", "--start", f"{DAY1} 06:00",
+                     "--end", f"{DAY1} 12:00", "--mode", "top_n", "--threshold", "30",
+                     "--archive-url", server.url, "--cache-dir", str(tmp_path / "cache"),
+                     "--out", str(tmp_path / "out"), "--no-png")
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    assert "levels" in result.stdout and "wrote" in result.stdout
+    maps = list((tmp_path / "out").glob("*_map.csv"))
+    assert len(maps) == 1
+    the_map = pd.read_csv(maps[0])
+    assert list(the_map.columns) == ["price_low", "price_high", "side", "leverage", "notional"]
+    assert set(the_map["leverage"]) <= {10, 25, 50, 100}
+    assert list((tmp_path / "out").glob("*_depth.csv"))
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--exchange", "kraken"], ["kraken", "binance", "bybit"]),
+        (["--mode", "top_n", "--threshold", "2.5"], ["top_n", "whole"]),
+        (["--mode", "portion", "--threshold", "1.5"], ["portion"]),
+    ],
+)
+def test_map_errors(tmp_path, args, words):
+    result = run("map", "BTCUSDT", "--start", "2026-06-01", "--end", "2026-06-01T06:00",
+                 "--cache-dir", str(tmp_path), "--out", str(tmp_path), "--no-png", *args)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    for word in words:
+        assert word in result.stderr
+    assert "Traceback" not in result.stderr

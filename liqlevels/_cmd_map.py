@@ -1,0 +1,94 @@
+"""``liqlevels map``: the trade-based liquidation map from the exchanges' trade archives."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ._cmd_chart import _number_list
+from ._errors import run_guarded
+
+__all__ = ["register"]
+
+EXAMPLES = """examples:
+  liqlevels map BTCUSDT --exchange binance --start "2026-06-01 00:00" --end "2026-06-01 06:00"
+  liqlevels map ETHUSDT --exchange bybit --start 2026-06-01 --end 2026-06-02 --mode top_n \\
+      --threshold 200
+  liqlevels map BTCUSDT --start 2026-06-01 --end 2026-06-01T12:00 --mode portion \\
+      --threshold 0.02 --survivors-only --candles
+"""
+
+_DEFAULT_THRESHOLD = {"gross_value": 100_000.0, "top_n": 100, "portion": 0.01}
+
+
+def _threshold_arguments(mode: str, threshold: float | None) -> dict[str, Any]:
+    value = _DEFAULT_THRESHOLD[mode] if threshold is None else threshold
+    if mode == "top_n":
+        if float(value) != int(value):
+            raise ValueError(f"--threshold {value!r}: top_n takes a whole number of trades")
+        return {"mode": mode, "threshold_top_n": int(value)}
+    return {"mode": mode, f"threshold_{mode}": float(value)}
+
+
+def _run_map(args: argparse.Namespace) -> int:
+    from ._mapping import HistoricalMapping
+
+    mapping = HistoricalMapping(
+        args.start, args.end, args.symbol, args.exchange, out_dir=args.out,
+        cache_dir=args.cache_dir, base_url=args.archive_url, leverages=args.leverages,
+        mmr=args.mmr, survivors_only=args.survivors_only, bin_size=args.bin_size,
+        png=not args.no_png,
+    )
+    chosen = _threshold_arguments(args.mode, args.threshold)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        the_map = mapping.liquidation_map_from_historical(**chosen)
+        the_depth = mapping.liquidation_map_depth_from_historical(**chosen)
+        if args.candles:
+            mapping.liquidation_map_with_candles(**chosen)
+    print(f"{args.exchange} {args.symbol} {mapping.start} .. {mapping.end}: "
+          f"{len(mapping.levels)} levels, current price {mapping.price:g}, "
+          f"{len(the_map)} map cells, {len(the_depth)} depth rows")
+    for path in getattr(mapping, "files", []):
+        print(f"wrote {path}")
+    for warning in caught:
+        print(f"note: {warning.message}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``map``."""
+    parser = subparsers.add_parser(
+        "map", help="trade-based liquidation map from Binance or Bybit trade archives",
+        description="Read the window's large taker trades from the exchange's public trade "
+        "archive (downloaded once, cached), place them at their liquidation prices and write "
+        "the map and its cumulative depth as HTML, PNG and CSV.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("symbol", help="the archive's symbol, e.g. BTCUSDT")
+    parser.add_argument("--exchange", default="binance", help="binance or bybit (binance)")
+    parser.add_argument("--start", required=True, help="window start, UTC (e.g. 2026-06-01)")
+    parser.add_argument("--end", required=True, help="window end, UTC, exclusive")
+    parser.add_argument("--mode", default="gross_value",
+                        choices=("gross_value", "top_n", "portion"),
+                        help="which trades count (gross_value)")
+    parser.add_argument("--threshold", type=float,
+                        help="the mode's threshold: notional in quote currency (100000), "
+                        "a count (100) or a share (0.01)")
+    parser.add_argument("--leverages", type=_number_list(int, "whole numbers"),
+                        default=(10, 25, 50, 100), help="leverages (10,25,50,100)")
+    parser.add_argument("--mmr", type=float, default=0.0, help="maintenance margin rate (0)")
+    parser.add_argument("--bin-size", type=float, help="price bin (SPEC.md's default rule)")
+    parser.add_argument("--survivors-only", action="store_true",
+                        help="drop levels that later trades in the window already crossed")
+    parser.add_argument("--candles", action="store_true",
+                        help="also draw the map as a profile beside the window's candles")
+    parser.add_argument("--out", type=Path, default=Path("liqlevels-out"),
+                        help="output folder (./liqlevels-out)")
+    parser.add_argument("--cache-dir", type=Path, help="archive cache folder")
+    parser.add_argument("--archive-url", help="the archive's base URL (a mirror)")
+    parser.add_argument("--no-png", action="store_true", help="skip the PNG screenshots")
+    parser.set_defaults(func=run_guarded(_run_map))
