@@ -1,0 +1,45 @@
+"""Speed of the backtest features: ``python -m pytest benchmarks/bench_features.py``.
+
+Target (issue 8): ``features`` on 1,000,000 one-minute bars in <= 1 s, given the levels
+(``bench_features_given_levels``). The exact ``*_within_*`` counts are the costly part; the
+frame without them is timed apart (``within=()``), and so is the whole pipeline from candles
+(``oi_levels`` included).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+import indicator
+from feeds import sample_candles
+
+
+@functools.cache
+def market(n: int):
+    candles = sample_candles(n, timeframe="1m", seed=42)
+    return candles, indicator.oi_levels(candles)
+
+
+def _run(benchmark, n, rounds=3, **kwargs):
+    candles, levels = market(n)
+    frame = benchmark.pedantic(indicator.features, args=(candles, levels), kwargs=kwargs,
+                               rounds=rounds, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["bars"] = n
+    benchmark.extra_info["lines"] = len(levels)
+    benchmark.extra_info["columns"] = frame.shape[1]
+
+
+@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000])
+def bench_features_given_levels(benchmark, n):
+    _run(benchmark, n)
+
+
+def bench_features_without_within_1m(benchmark):
+    _run(benchmark, 1_000_000, within=())
+
+
+def bench_features_from_candles_1m(benchmark):
+    candles, _ = market(1_000_000)
+    benchmark.pedantic(indicator.features, args=(candles,), rounds=2, iterations=1)

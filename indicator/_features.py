@@ -1,0 +1,511 @@
+"""Causal per-bar features of the liquidation levels, for backtests.
+
+Every row describes the lines as they stand once that bar has closed, by the rule of SPEC.md
+section 2: a line is live after bar ``t`` when ``start <= t`` and (``end`` is NaT or
+``end > t``). Nothing in a row depends on a later bar.
+
+The work is vectorised. In bar positions a line is live on ``[s, e)``:
+
+* counts and hits are ``bincount`` + ``cumsum`` over ``s`` and ``e``;
+* the nearest live line is a "stabbing maximum": each interval is covered by two blocks of
+  length ``2**k`` (a reversed sparse table), maxima are scattered onto their level and pushed
+  down one level at a time, ``O(n log n + m)``;
+* the counts within ``x`` of the close are exact 2-D dominance counts (live at ``t`` and price
+  beyond a threshold that moves with the close), answered per coarse block of bars from a
+  bitset of the live lines ranked by price, with row snapshots every few bars and a short
+  brute-force tail; see :func:`_count_beyond`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._oi import LEVEL_COLUMNS, oi_levels
+from ._validate import check_leverages, validate_candles
+
+__all__ = ["features"]
+
+_OI_OPTIONS: tuple[str, ...] = (
+    "ma_length", "ma_type", "thresholds", "leverages", "direction", "mmr",
+)
+_DEFAULT_LEVERAGES: tuple[int, ...] = (5, 10, 25, 50, 100)
+_NAT = np.iinfo(np.int64).min
+
+_COARSE = 4096  # bars per coarse block of the within-x counts
+_FINE = 4  # bars between two bitset snapshots inside a coarse block
+_ONE = np.uint64(1)
+_ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _check_options(options: dict[str, Any], levels_given: bool) -> None:
+    for key in options:
+        if key not in _OI_OPTIONS:
+            close = difflib.get_close_matches(key, (*_OI_OPTIONS, "within", "levels"), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"features() got an unexpected keyword argument {key!r}.{hint} It takes "
+                f"within= and the options of oi_levels: {', '.join(_OI_OPTIONS)}"
+            )
+    if levels_given and options:
+        raise ValueError(
+            f"options {sorted(options)} only apply when levels is None (features computes "
+            f"the levels itself); pass them to oi_levels instead, or drop levels="
+        )
+
+
+def _check_within(within: Any) -> tuple[float, ...]:
+    if isinstance(within, (str, bytes)) or not isinstance(within, Sequence):
+        raise TypeError(f"within={within!r} must be a sequence of fractions, e.g. (0.01, 0.05)")
+    out: list[float] = []
+    for i, x in enumerate(within):
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise TypeError(f"within[{i}]={x!r} is not a number; pass fractions such as 0.01")
+        if not math.isfinite(x) or not 0 < x < 1:
+            raise ValueError(f"within[{i}]={x!r} must be a fraction in (0, 1): 0.01 means 1%")
+        out.append(float(x))
+    labels = [_pct(x) for x in out]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"within={tuple(out)} repeats a distance; list each once")
+    return tuple(out)
+
+
+def _pct(x: float) -> str:
+    """Column label of a distance: 0.01 -> "1pct", 0.005 -> "0.5pct"."""
+    return f"{x * 100:g}pct"
+
+
+# --------------------------------------------------------------------------- levels
+
+
+def _check_levels(levels: Any) -> None:
+    """The levels frame must carry SPEC.md's columns with usable values."""
+    if not isinstance(levels, pd.DataFrame):
+        raise TypeError(
+            f"levels must be the DataFrame indicator.oi_levels returns, got "
+            f"{type(levels).__name__}"
+        )
+    missing = [c for c in LEVEL_COLUMNS if c not in levels.columns]
+    if missing:
+        raise ValueError(
+            f"levels lacks column(s) {missing}; pass the frame indicator.oi_levels returns "
+            f"(columns {list(LEVEL_COLUMNS)})"
+        )
+    for col in ("start", "end"):
+        dtype = levels[col].dtype
+        if not isinstance(dtype, pd.DatetimeTZDtype):
+            fix = (f"levels[{col!r}].dt.tz_localize('UTC')"
+                   if pd.api.types.is_datetime64_dtype(dtype)
+                   else f"pd.to_datetime(levels[{col!r}], utc=True)")
+            raise TypeError(
+                f"levels[{col!r}] must be tz-aware UTC datetimes, got dtype {dtype}; use {fix}"
+            )
+    _check_level_values(levels)
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_level_values(levels: pd.DataFrame) -> None:
+    start, end = _ns(levels["start"]), _ns(levels["end"])
+    if (start == _NAT).any():
+        raise ValueError(f"levels['start'] is NaT at row {_first(start == _NAT)}; every line "
+                         f"needs its trigger bar")
+    bad = (end != _NAT) & (end <= start)
+    if bad.any():
+        row = _first(bad)
+        raise ValueError(
+            f"levels['end'] ({levels['end'].iloc[row]}) is not after levels['start'] "
+            f"({levels['start'].iloc[row]}) at row {row}; a line ends on a later bar or is NaT"
+        )
+    side = levels["side"]
+    bad_side = ~side.isin(("long", "short")).to_numpy()
+    if bad_side.any():
+        row = _first(bad_side)
+        raise ValueError(f"levels['side'] is {side.iloc[row]!r} at row {row}; expected "
+                         f"'long' or 'short'")
+    for col in ("price", "leverage"):
+        try:
+            values = levels[col].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"levels[{col!r}] must be numeric, got {levels[col].dtype}") from exc
+        bad = ~(values > (1 if col == "leverage" else 0)) | ~np.isfinite(values)
+        if col == "leverage":
+            bad |= values != np.round(values)
+        if bad.any():
+            row = _first(bad)
+            what = "a whole number > 1" if col == "leverage" else "a finite price > 0"
+            raise ValueError(f"levels[{col!r}] is {values[row]!r} at row {row}; it must be {what}")
+
+
+def _ns(column: pd.Series) -> np.ndarray:
+    """A tz-aware datetime column as int64 epoch nanoseconds (NaT as int64 min)."""
+    return column.array.as_unit("ns").asi8
+
+
+def _positions(index_ns: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """For each time, the first bar position whose open time is ``>= time`` (``n`` if none)."""
+    n = len(index_ns)
+    if n > 1:
+        step = index_ns[1] - index_ns[0]
+        if step > 0 and (np.diff(index_ns) == step).all():
+            pos = -((index_ns[0] - times) // step)  # ceil((times - t0) / step)
+            return np.clip(pos, 0, n)
+    return np.searchsorted(index_ns, times, "left")
+
+
+def _bar_positions(
+    levels: pd.DataFrame, index_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bar positions of the lines: ``s`` (first live bar), ``e`` (first bar no longer live,
+    ``n`` when never) and ``hit`` (the bar whose time equals ``end``, -1 if none)."""
+    n = len(index_ns)
+    start, end = _ns(levels["start"]), _ns(levels["end"])
+    s = _positions(index_ns, start)
+    open_ = end == _NAT
+    e = np.where(open_, n, _positions(index_ns, np.where(open_, start, end)))
+    found = ~open_ & (e < n)
+    hit = np.where(found, e, -1)
+    hit[found] = np.where(index_ns[e[found]] == end[found], e[found], -1)
+    return s, e, hit
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def _active(s: np.ndarray, e: np.ndarray, n: int) -> np.ndarray:
+    """Lines live at each bar: +1 at ``s``, -1 at ``e``, cumulated."""
+    delta = np.bincount(s, minlength=n + 1)[: n + 1] - np.bincount(e, minlength=n + 1)[: n + 1]
+    return np.cumsum(delta[:n])
+
+
+def _hits(hit: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(hit[hit >= 0], minlength=n)[:n]
+
+
+# --------------------------------------------------------------------------- nearest
+
+
+def _level_of(length: np.ndarray) -> np.ndarray:
+    """``floor(log2(length))`` for positive int64 lengths, exactly."""
+    k = np.log2(length).astype(np.int64)
+    k -= (np.left_shift(1, k) > length).astype(np.int64)
+    k += (np.left_shift(1, k + 1) <= length).astype(np.int64)
+    return k
+
+
+def _live_max(s: np.ndarray, e: np.ndarray, price: np.ndarray, n: int) -> np.ndarray:
+    """The highest price among the lines live at each bar, ``-inf`` where none is.
+
+    Each interval ``[s, e)`` is the union of the two blocks ``[s, s + 2**k)`` and
+    ``[e - 2**k, e)`` with ``k = floor(log2(e - s))``. Maxima are scattered on level ``k``;
+    walking down, a block at ``q`` on level ``k`` hands its maximum to ``q`` and ``q + 2**(k-1)``
+    on level ``k - 1``. Level 0 is then the answer.
+    """
+    out = np.full(n, -np.inf)
+    if s.size == 0:
+        return out
+    k = _level_of(e - s)
+    order = np.argsort(k.astype(np.int8), kind="stable")
+    bounds = np.searchsorted(k[order], np.arange(int(k.max()) + 2))
+    for lev in range(int(k.max()), -1, -1):
+        sel = order[bounds[lev]: bounds[lev + 1]]
+        if sel.size:
+            np.maximum.at(out, s[sel], price[sel])
+            np.maximum.at(out, e[sel] - (1 << lev), price[sel])
+        if lev:
+            half = 1 << (lev - 1)
+            np.maximum(out[half:], out[:-half], out=out[half:])
+    return out
+
+
+# --------------------------------------------------------------------------- within x
+
+
+def _count_beyond(
+    s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray
+) -> np.ndarray:
+    """``out[t, j]`` = number of lines live at bar ``t`` with ``price >= thr[t, j]``.
+
+    Exact and vectorised. Split the count at bar ``t`` of fine block ``[T2, T2 + F)``:
+
+    * lines live entering the fine block (``s < T2 <= e``) with ``price >= thr``: a suffix
+      count in a bitset of the coarse block's candidate lines ranked by price, one bitset row
+      per fine block (:func:`_coarse_counts`);
+    * plus, for the few lines with a start or an end inside ``[T2, t]``, the change of their
+      state, checked one by one (:func:`_fine_counts`).
+    """
+    out = _fine_counts(s, e, price, thr)
+    if s.size:
+        out += _coarse_counts(s, e, price, thr)
+    return out
+
+
+def _fine_counts(s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """``[s <= t < e] - [s < T2 <= e]`` summed over lines with ``price >= thr[t]``, where
+    ``T2`` is the start of ``t``'s fine block: +1 from a start to the end of its fine block
+    (or to the line's end), -1 from an end to the end of its fine block for lines that were
+    live entering it."""
+    n, nx = thr.shape
+    f = _FINE
+    out = np.zeros((n, nx), dtype=np.int64)
+    ends_inside = (e < n) & (s < e - e % f)
+    e_in = e[ends_inside]
+    lo = np.concatenate([s, e_in])
+    hi = np.minimum(np.concatenate([np.minimum(e, s - s % f + f), e_in - e_in % f + f]), n)
+    sign = np.concatenate([np.ones(s.size), -np.ones(int(ends_inside.sum()))])
+    p = np.concatenate([price, price[ends_inside]])
+    nfb = -(-n // f)
+    padded = np.full((nfb * f, nx), np.inf)
+    padded[:n] = thr
+    keep = p >= padded.reshape(nfb, f * nx).min(axis=1)[lo // f]
+    lo, hi, sign, p = lo[keep], hi[keep], sign[keep], p[keep]
+    length = hi - lo
+    rep = np.repeat(np.arange(lo.size), length)
+    t = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length - lo, length)
+    p, sign = p[rep], sign[rep]
+    for j in range(nx):
+        out[:, j] = np.bincount(t, weights=sign * (p >= thr[:, j][t]), minlength=n)[:n]
+    return out
+
+
+def _bit(ranks: np.ndarray) -> np.ndarray:
+    return np.left_shift(_ONE, (ranks & 63).astype(np.uint64))
+
+
+def _set_bits(words: np.ndarray, start_rank: int) -> np.ndarray:
+    """Ranks ``>= start_rank`` whose bit is set in ``words``, ascending."""
+    w0 = start_rank >> 6
+    nz = np.flatnonzero(words[w0:])
+    if nz.size == 0:
+        return np.empty(0, dtype=np.int64)
+    bits = np.unpackbits(words[w0 + nz].astype("<u8").view(np.uint8), bitorder="little")
+    row, col = np.nonzero(bits.reshape(-1, 64))
+    ranks = (nz[row] + w0) * 64 + col
+    return ranks[ranks >= start_rank]
+
+
+def _coarse_counts(s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """Per coarse block: lines live entering each fine block, with ``price >= thr[t]``.
+
+    ``alive`` is a bitset over all lines ranked by price (global ranks): the lines live
+    entering the current coarse block. Only lines priced at or above the block's lowest
+    threshold can count; they form the block's universe ``U`` (ranked again, locally).
+    """
+    n, nx = thr.shape
+    m = price.size
+    order = np.argsort(price, kind="stable")
+    sorted_price = price[order]
+    rank = np.empty(m, dtype=np.int64)
+    rank[order] = np.arange(m)
+    nblocks = -(-n // _COARSE)
+    by_start, start_bounds = _group(s // _COARSE, nblocks)
+    by_end, end_bounds = _group(np.where(e < n, e // _COARSE, nblocks), nblocks)
+    alive = np.zeros((m >> 6) + 2, dtype=np.uint64)
+    out = np.empty((n, nx), dtype=np.int64)
+    for b in range(nblocks):
+        lo, hi = b * _COARSE, min(b * _COARSE + _COARSE, n)
+        born = by_start[start_bounds[b]: start_bounds[b + 1]]
+        died = by_end[end_bounds[b]: end_bounds[b + 1]]
+        block_thr = thr[lo:hi]
+        floor_rank = int(np.searchsorted(sorted_price, block_thr.min(), "left"))
+        universe, entering = _universe(alive, floor_rank, rank[born], order)
+        rows = _rows(universe, entering, s, e, lo, hi)
+        out[lo:hi] = _query(rows, price[universe], block_thr)
+        toggled = rank[np.concatenate([born, died])]
+        np.bitwise_xor.at(alive, toggled >> 6, _bit(toggled))
+    return out
+
+
+def _group(key: np.ndarray, nblocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices sorted by ``key`` (stable) and the bounds of each key ``0..nblocks``."""
+    dtype = np.int16 if nblocks < 32_000 else np.int64
+    order = np.argsort(key.astype(dtype), kind="stable")
+    return order, np.searchsorted(key[order], np.arange(nblocks + 2))
+
+
+def _universe(
+    alive: np.ndarray, floor_rank: int, born_ranks: np.ndarray, order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The block's candidate lines (indices, ascending price) and which were live entering."""
+    entering = _set_bits(alive, floor_rank)
+    born = np.sort(born_ranks[born_ranks >= floor_rank])
+    ranks = np.concatenate([entering * 2 + 1, born * 2])
+    ranks.sort()
+    return order[ranks >> 1], (ranks & 1).astype(bool)
+
+
+def _rows(
+    universe: np.ndarray, entering: np.ndarray, s: np.ndarray, e: np.ndarray, lo: int, hi: int
+) -> np.ndarray:
+    """Bitset rows over the universe: row ``r`` holds the lines live entering fine block
+    ``r`` (``s < lo + r*F <= e``), built by toggling at starts and ends then XOR-cumulating."""
+    nrows = -(-(hi - lo) // _FINE)
+    words = (universe.size >> 6) + 1
+    rows = np.zeros((nrows, words), dtype=np.uint64)
+    local = np.arange(universe.size)
+    first = local[entering]
+    np.bitwise_or.at(rows[0], first >> 6, _bit(first))
+    us, ue = s[universe], e[universe]
+    row_s = np.where(us >= lo, (us - lo) // _FINE + 1, nrows)
+    row_e = np.where(ue < hi, (ue - lo) // _FINE + 1, nrows)
+    row = np.concatenate([row_s, row_e])
+    who = np.concatenate([local, local])
+    ok = row < nrows
+    np.bitwise_xor.at(rows, (row[ok], who[ok] >> 6), _bit(who[ok]))
+    np.bitwise_xor.accumulate(rows, axis=0, out=rows)
+    return rows
+
+
+def _query(rows: np.ndarray, universe_price: np.ndarray, block_thr: np.ndarray) -> np.ndarray:
+    """Lines of each bar's row ranked at or above its threshold: the row's total minus the
+    popcount of the bits below the threshold's rank in the universe."""
+    nrows, words = rows.shape
+    nbars, nx = block_thr.shape
+    below = np.zeros((nrows, words + 1), dtype=np.int32)
+    np.cumsum(np.bitwise_count(rows), axis=1, out=below[:, 1:])
+    rank = np.empty((nbars, nx), dtype=np.int64)
+    for j in range(nx):  # sorted keys make searchsorted several times faster
+        perm = np.argsort(block_thr[:, j])
+        rank[perm, j] = np.searchsorted(universe_price, block_thr[perm, j], "left")
+    rank = rank.ravel()
+    row = np.repeat(np.arange(nbars) // _FINE, nx)
+    word = rank >> 6
+    low_bits = np.left_shift(_ONE, (rank & 63).astype(np.uint64)) - _ONE
+    partial = np.bitwise_count(rows[row, word] & low_bits)
+    return (below[row, words] - below[row, word] - partial).reshape(nbars, nx)
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _side_features(
+    s: np.ndarray, e: np.ndarray, hit: np.ndarray, price: np.ndarray, lev: np.ndarray,
+    close: np.ndarray, within: tuple[float, ...], leverages: Sequence[int], short: bool,
+) -> dict[str, np.ndarray]:
+    n = close.size
+    name = "short" if short else "long"
+    sign = -1.0 if short else 1.0
+    live = s < e
+    s_l, e_l, p_l = s[live], e[live], price[live]
+    nearest = sign * _live_max(s_l, e_l, sign * p_l, n)
+    nearest[np.isinf(nearest)] = np.nan
+    cols: dict[str, np.ndarray] = {
+        f"{name}_active": _active(s_l, e_l, n),
+        f"nearest_{name}": nearest,
+        f"{name}_dist": sign * (close - nearest) / close,
+        f"{name}_hit": _hits(hit, n),
+    }
+    if within:
+        factors = 1.0 - sign * np.asarray(within)
+        thr = sign * close[:, None] * factors[None, :]
+        counts = np.ascontiguousarray(_count_beyond(s_l, e_l, sign * p_l, thr).T)
+        for j, x in enumerate(within):
+            cols[f"{name}_within_{_pct(x)}"] = counts[j]
+    for lv in leverages:
+        cols[f"{name}_hit_{lv}x"] = _hits(np.where(lev == lv, hit, -1), n)
+    return cols
+
+
+_ORDER = ("{}_active", "nearest_{}", "{}_dist", "{}_hit")
+
+
+def _assemble(
+    long: dict[str, np.ndarray], short: dict[str, np.ndarray], index: pd.Index,
+    within: tuple[float, ...], leverages: Sequence[int],
+) -> pd.DataFrame:
+    both = {**long, **short}
+    names: list[str] = []
+    for pattern in _ORDER:
+        names += [pattern.format("long"), pattern.format("short")]
+    for side in ("long", "short"):
+        names += [f"{side}_within_{_pct(x)}" for x in within]
+    for side in ("long", "short"):
+        names += [f"{side}_hit_{lv}x" for lv in leverages]
+    return pd.DataFrame({k: both[k] for k in names}, index=index, copy=False)
+
+
+def features(
+    candles: pd.DataFrame,
+    levels: pd.DataFrame | None = None,
+    *,
+    within: Sequence[float] = (0.01, 0.02, 0.05),
+    **options: Any,
+) -> pd.DataFrame:
+    """Per-bar liquidation-level features, each row as known when that bar closes.
+
+    Parameters
+    ----------
+    candles : pandas.DataFrame
+        Bars as :func:`oi_levels` takes them (UTC ``DatetimeIndex`` of bar open times;
+        ``open, high, low, close`` in price units, ``volume``, ``open_interest``).
+    levels : pandas.DataFrame, optional
+        A levels frame with SPEC.md's columns (what :func:`oi_levels` returns). ``None``
+        computes ``oi_levels(candles, **options)``.
+    within : sequence of float, default (0.01, 0.02, 0.05)
+        Distances from the close, as fractions (0.01 = 1%), for the ``*_within_*`` counts;
+        ``()`` skips them (they are the costly part).
+    **options
+        ``ma_length, ma_type, thresholds, leverages, direction, mmr``: passed to
+        :func:`oi_levels` when ``levels`` is ``None``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On ``candles.index``. A line is live after bar ``t`` when ``start <= t`` and
+        (``end`` is NaT or ``end > t``). For each side (``long``, ``short``):
+
+        * ``long_active`` (int): live long lines;
+        * ``nearest_long`` (price): the highest live long line; ``nearest_short``: the lowest
+          live short line; NaN when none is live;
+        * ``long_dist = (close - nearest_long) / close``, ``short_dist = (nearest_short -
+          close) / close`` (fractions; NaN when none; negative only on the rare trigger bar
+          whose own wick crossed its line);
+        * ``long_hit`` (int): long lines whose ``end`` is this bar (touched during it);
+        * ``long_within_1pct`` ... (int): live long lines with ``price >= close * (1 - x)``;
+          ``short_within_1pct`` ...: live short lines with ``price <= close * (1 + x)``;
+        * ``long_hit_5x`` ... (int): long lines of that leverage whose ``end`` is this bar,
+          one column per leverage (the ``leverages`` option when the levels are computed
+          here, else those found in ``levels``; ascending).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad candles, a bad or misspelt option, options given with ``levels``, or a levels
+        frame without SPEC.md's columns, naming the first bad row.
+
+    Notes
+    -----
+    A row never uses a later bar, so ``features(candles.iloc[:k])`` equals the first ``k``
+    rows of ``features(candles)``. Trade on the next bar (e.g. at its open) to stay causal.
+    """
+    _check_options(options, levels is not None)
+    within = _check_within(within)
+    cols = validate_candles(candles)
+    if levels is None:
+        levels = oi_levels(candles, **options)
+        leverages = sorted(set(check_leverages(options.get("leverages", _DEFAULT_LEVERAGES))))
+    else:
+        _check_levels(levels)
+        leverages = sorted({int(v) for v in pd.unique(levels["leverage"])})
+    index = candles.index
+    index_ns = index.as_unit("ns").asi8
+    s, e, hit = _bar_positions(levels, index_ns)
+    short = (levels["side"] == "short").to_numpy()
+    price = levels["price"].to_numpy(dtype=np.float64)
+    lev = levels["leverage"].to_numpy(dtype=np.float64).astype(np.int64)
+    sides = [
+        _side_features(s[m], e[m], hit[m], price[m], lev[m], cols["close"], within, leverages,
+                       is_short)
+        for is_short, m in ((False, ~short), (True, short))
+    ]
+    return _assemble(*sides, index, within, leverages)
