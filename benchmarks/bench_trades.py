@@ -17,7 +17,6 @@ import pytest
 import indicator
 from feeds import read_trades
 from indicator._trades import TradeSelection, trade_arrays
-from liqlevels._mapping import read_window
 
 DAY = pd.Timestamp("2023-08-01", tz="UTC")
 ROWS = 1_500_000
@@ -58,7 +57,7 @@ def map_window(path, hours: float, mode: str, threshold: float) -> dict:
     """Read the window, select, place the levels, bin them, cumulate them."""
     start = DAY + pd.Timedelta(hours=6)
     end = start + pd.Timedelta(hours=hours)
-    trades = read_window(path, "binance", start.value, end.value)
+    trades = read_trades(path, exchange="binance", start=start, end=end)
     levels = indicator.trade_levels(trades, mode=mode, threshold=threshold)
     price = float(trades["price"].iloc[-1])
     the_map = indicator.liquidation_map(levels, price=price)
@@ -81,6 +80,23 @@ def bench_six_hours_other_modes(benchmark, day_csv, mode, threshold):
     benchmark.extra_info.update(info)
 
 
+def bench_read_six_hours(benchmark, day_csv):
+    """``read_trades(..., start=, end=)`` alone: a quarter of the file's bytes parsed."""
+    start = DAY + pd.Timedelta(hours=6)
+    trades = benchmark.pedantic(read_trades, args=(day_csv,),
+                                kwargs={"exchange": "binance", "start": start,
+                                        "end": start + pd.Timedelta(hours=6)},
+                                rounds=7, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["trades"] = len(trades)
+
+
+def bench_read_whole_day(benchmark, day_csv):
+    """``read_trades`` of the whole file, for comparison."""
+    trades = benchmark.pedantic(read_trades, args=(day_csv,), kwargs={"exchange": "binance"},
+                                rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["trades"] = len(trades)
+
+
 def bench_whole_day_portion(benchmark, day_csv):
     """A 24-hour window: the whole file is parsed (feeds.read_trades)."""
 
@@ -97,7 +113,8 @@ def bench_whole_day_portion(benchmark, day_csv):
 def bench_compute_only(benchmark, day_csv):
     """trade_levels + map + depth on 375k trades already in memory (no parsing)."""
     start = DAY + pd.Timedelta(hours=6)
-    trades = read_window(day_csv, "binance", start.value, (start + pd.Timedelta(hours=6)).value)
+    trades = read_trades(day_csv, exchange="binance", start=start,
+                         end=start + pd.Timedelta(hours=6))
 
     def run():
         levels = indicator.trade_levels(trades, mode="gross_value", threshold=100_000)

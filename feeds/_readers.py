@@ -8,6 +8,9 @@ milliseconds or microseconds. Bybit (public.bybit.com/trading): ``<SYMBOL><day>.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import math
+import numbers
 import os
 import zipfile
 import zlib
@@ -88,55 +91,265 @@ def _has_header(first: bytes) -> bool:
     return bool(text) and not (text[:1].isdigit() or text[:1] == b"-")
 
 
-def _read_csv(path: Path, names: tuple[str, ...], types: dict[str, pa.DataType]) -> pa.Table:
-    """Columns ``types`` of a CSV whose columns are ``names`` when it has no header."""
-    convert = pcsv.ConvertOptions(
+def _convert(types: dict[str, pa.DataType]) -> pcsv.ConvertOptions:
+    return pcsv.ConvertOptions(
         include_columns=list(types), column_types=types,
         true_values=["true", "True", "TRUE"], false_values=["false", "False", "FALSE"],
     )
+
+
+def _first_null(table: pa.Table, types: dict[str, pa.DataType]) -> tuple[str, int] | None:
+    """The first column of ``types`` with an empty cell, and that cell's data row."""
+    for col in types:
+        if table.column(col).null_count:
+            return col, int(pc.index(pc.is_null(table.column(col)), True).as_py())
+    return None
+
+
+def _read_csv(path: Path, names: tuple[str, ...], types: dict[str, pa.DataType]) -> pa.Table:
+    """Columns ``types`` of a CSV whose columns are ``names`` when it has no header."""
     with _open(path) as (source, first):
         width = first.count(b",") + 1
         read = pcsv.ReadOptions(block_size=_BLOCK, use_threads=True)
         if not _has_header(first):
             if width < len(names):
                 raise ValueError(f"{path}: {width} columns, expected {len(names)} ({names})")
-            extra = tuple(f"extra_{i}" for i in range(width - len(names)))
-            read = pcsv.ReadOptions(block_size=_BLOCK, column_names=[*names, *extra])
+            read = pcsv.ReadOptions(block_size=_BLOCK, column_names=_names(names, width))
         try:
-            table = pcsv.read_csv(source, read_options=read, convert_options=convert)
+            table = pcsv.read_csv(source, read_options=read, convert_options=_convert(types))
         except (pa.ArrowInvalid, KeyError, OSError) as exc:
             raise ValueError(f"{path} is not in the expected format ({exc})") from exc
-    for col in types:
-        if table.column(col).null_count:
-            row = int(pc.index(pc.is_null(table.column(col)), True).as_py())
-            raise ValueError(f"{path}: column {col!r} is empty at data row {row}")
+    null = _first_null(table, types)
+    if null is not None:
+        raise ValueError(f"{path}: column {null[0]!r} is empty at data row {null[1]}")
     return table
 
 
-def _trades_frame(ns: np.ndarray, price: np.ndarray, qty: np.ndarray,
-                  side: pa.Array) -> pd.DataFrame:
-    order = None
-    if ns.size > 1 and (np.diff(ns) < 0).any():
-        order = np.argsort(ns, kind="stable")
-        ns, price, qty = ns[order], price[order], qty[order]
-        side = side.take(pa.array(order))
-    return pd.DataFrame({"time": _utc(ns), "price": price, "quantity": qty,
+def _names(names: tuple[str, ...], width: int) -> list[str]:
+    """Column names for a header-less CSV ``width`` columns wide (``extra_i`` past ``names``)."""
+    return [*names, *(f"extra_{i}" for i in range(width - len(names)))]
+
+
+# -- the window [start, end) -------------------------------------------------------------------
+
+_NS_MIN, _NS_MAX = -(2**63), 2**63 - 1
+
+
+def _bound_ns(value: Any, name: str) -> int | None:
+    """Epoch nanoseconds of a window bound; ``None`` stays ``None`` (no bound).
+
+    Numbers are epoch milliseconds; anything ``pandas.Timestamp`` takes is a time, naive
+    meaning UTC.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str, dt.date,
+                                                         np.datetime64)):
+        raise TypeError(f"{name}={value!r} ({type(value).__name__}) is not a time; pass e.g. "
+                        f"'2024-03-01 12:00' (UTC), a datetime, a pandas.Timestamp or epoch ms")
+    if isinstance(value, numbers.Integral):
+        return min(max(int(value) * 1_000_000, _NS_MIN), _NS_MAX)
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ValueError(f"{name}={value!r}: pass a finite time in epoch milliseconds")
+        return min(max(round(float(value) * 1_000) * 1_000, _NS_MIN), _NS_MAX)
+    try:
+        stamp = pd.Timestamp(value)
+        if stamp is pd.NaT:
+            raise ValueError("NaT")
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        return int(stamp.as_unit("ns").value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(f"{name}={value!r} is not a time pandas can read (1677-2262); use "
+                         f"e.g. '2024-03-01 12:00' (UTC) or epoch milliseconds") from exc
+
+
+def _window(start: Any, end: Any) -> tuple[int | None, int | None]:
+    """``[start, end)`` in epoch nanoseconds, checked."""
+    lo, hi = _bound_ns(start, "start"), _bound_ns(end, "end")
+    if lo is not None and hi is not None and lo >= hi:
+        raise ValueError(f"end={end!r} must be after start={start!r}: the window is "
+                         f"[start, end)")
+    return lo, hi
+
+
+def _rows(ns: np.ndarray, lo: int | None, hi: int | None) -> slice | np.ndarray:
+    """The rows of ``ns`` inside ``[lo, hi)``, in time order (equal times keep row order).
+
+    Time-ordered stamps (archives are) are cut by binary search; others are filtered, then
+    sorted.
+    """
+    if ns.size < 2 or not (np.diff(ns) < 0).any():
+        a = 0 if lo is None else int(np.searchsorted(ns, lo, side="left"))
+        b = ns.size if hi is None else int(np.searchsorted(ns, hi, side="left"))
+        return slice(a, max(a, b))
+    inside = np.ones(ns.size, dtype=bool)
+    if lo is not None:
+        inside &= ns >= lo
+    if hi is not None:
+        inside &= ns < hi
+    rows = np.flatnonzero(inside)
+    return rows[np.argsort(ns[rows], kind="stable")]
+
+
+def _trades_frame(ns: np.ndarray, price: np.ndarray, qty: np.ndarray, side: pa.Array,
+                  lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
+    """The trades frame of the rows inside ``[lo, hi)``, sorted by time."""
+    rows = _rows(ns, lo, hi)
+    if isinstance(rows, slice):
+        side = side.slice(rows.start, rows.stop - rows.start)
+    else:
+        side = side.take(pa.array(rows))
+    return pd.DataFrame({"time": _utc(ns[rows]), "price": price[rows], "quantity": qty[rows],
                          "side": side.to_pandas()})
 
 
-def _binance_trades(path: Path) -> pd.DataFrame:
-    table = _read_csv(path, AGG_TRADES_COLUMNS, {
-        "price": pa.float64(), "quantity": pa.float64(), "transact_time": pa.int64(),
-        "is_buyer_maker": pa.bool_(),
-    })
+# -- a plain Binance CSV: only the window's bytes are parsed ---------------------------------
+
+_AGG_TYPES = {"price": pa.float64(), "quantity": pa.float64(), "transact_time": pa.int64(),
+              "is_buyer_maker": pa.bool_()}
+_PACKED = (".zip", ".gz", ".bz2", ".lz4", ".zst")  # what pyarrow or _open would decompress
+_SCAN = 1 << 16  # bisect byte offsets down to 64 KiB, then scan line by line
+_TAIL = 4096
+
+
+class _UnsliceableError(Exception):
+    """Something the byte search does not expect: read the whole file instead (which reports
+    a malformed row properly)."""
+
+
+def _line_time(line: bytes) -> int | None:
+    """``transact_time`` (the 6th field) of an aggTrades line; ``None`` at the end of file."""
+    if not line:
+        return None
+    try:
+        return int(line.split(b",", 6)[5])
+    except (IndexError, ValueError):
+        raise _UnsliceableError from None
+
+
+def _first_at_or_after(handle: Any, lo: int, size: int, target: int) -> int:
+    """Offset of the first line at or after the line start ``lo`` whose time is ``>= target``
+    (``size`` when none is), in a file whose times never decrease."""
+    begin, hi = lo, size
+    while hi - lo > _SCAN:  # invariant: the line after ``lo`` is early, the one after ``hi`` not
+        mid = (lo + hi) // 2
+        handle.seek(mid)
+        handle.readline()  # the rest of the line ``mid`` falls in
+        stamp = _line_time(handle.readline())
+        if stamp is None or stamp >= target:
+            hi = mid
+        else:
+            lo = mid
+    handle.seek(lo)
+    if lo != begin:
+        handle.readline()
+    while True:
+        pos = handle.tell()
+        stamp = _line_time(handle.readline())
+        if stamp is None or stamp >= target:
+            return pos
+
+
+def _last_time(handle: Any, begin: int, size: int) -> int:
+    """The time on the file's last line (after ``begin``)."""
+    back = max(begin, size - _TAIL)
+    handle.seek(back)
+    tail = handle.read().rstrip(b"\r\n")
+    cut = tail.rfind(b"\n")
+    if cut < 0 and back > begin:
+        raise _UnsliceableError  # a last line longer than 4 KiB: not aggTrades
+    stamp = _line_time(tail[cut + 1:])
+    if stamp is None:
+        raise _UnsliceableError
+    return stamp
+
+
+def _unit(stamp: int) -> int:
+    """Nanoseconds per unit of an epoch stamp in ms, us or ns, as :func:`to_ns` tells them."""
+    if stamp < 10**11:
+        raise _UnsliceableError  # seconds (or before 1973): not Binance's
+    return 1 if stamp >= 10**17 else 1_000 if stamp >= 10**14 else 1_000_000
+
+
+def _byte_span(path: Path, lo: int | None, hi: int | None) -> tuple[bytes, int, int] | None:
+    """The window's lines (header-less bytes), ns per time unit and the number of columns;
+    ``None`` when the whole file is to be read."""
+    if path.suffix.lower() in _PACKED:
+        return None
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        first = handle.readline()
+        if first[:2] in (b"PK", b"\x1f\x8b"):  # zip or gzip magic: no seeking inside
+            return None
+        begin = len(first) if _has_header(first) else 0
+        handle.seek(begin)
+        line = handle.readline()
+        head, tail = _line_time(line), _last_time(handle, begin, size)
+        if head is None or tail < head or _unit(head) != _unit(tail):
+            raise _UnsliceableError  # no rows, or not in time order
+        scale = _unit(head)
+        a = begin if lo is None else _first_at_or_after(handle, begin, size, -(-lo // scale))
+        b = size if hi is None else _first_at_or_after(handle, a, size, -(-hi // scale))
+        if a == begin and b == size:
+            return None
+        handle.seek(a)
+        return handle.read(b - a), scale, line.count(b",") + 1
+
+
+def _binance_slice(path: Path, lo: int | None, hi: int | None) -> pd.DataFrame | None:
+    """The trades of a plain aggTrades CSV inside ``[lo, hi)``, parsing only their bytes.
+
+    aggTrades are in trade-id order, so ``transact_time`` never decreases: two binary searches
+    on byte offsets find the window. ``None`` (read it whole) for a packed file, a window
+    holding the whole file, or anything unexpected: an unreadable line, rows out of order.
+    """
+    try:
+        span = _byte_span(path, lo, hi)
+    except (_UnsliceableError, OSError):
+        return None
+    if span is None:
+        return None
+    data, scale, width = span
+    if not data:
+        return _trades_frame(np.empty(0, np.int64), np.empty(0), np.empty(0),
+                             pa.array([], pa.string()))
+    if width < len(AGG_TRADES_COLUMNS):
+        return None
+    read = pcsv.ReadOptions(block_size=_BLOCK, column_names=_names(AGG_TRADES_COLUMNS, width))
+    try:
+        table = pcsv.read_csv(pa.BufferReader(data), read_options=read,
+                              convert_options=_convert(_AGG_TYPES))
+    except (pa.ArrowInvalid, KeyError, OSError):
+        return None
+    ns = table.column("transact_time").to_numpy() * scale
+    if (_first_null(table, _AGG_TYPES) is not None or not ns.size or (np.diff(ns) < 0).any()
+            or (lo is not None and ns[0] < lo) or (hi is not None and ns[-1] >= hi)):
+        return None  # let the whole read report the bad row, or sort and cut
+    return _binance_frame(table, ns, lo, hi)
+
+
+# -- the readers -----------------------------------------------------------------------------
+
+
+def _binance_frame(table: pa.Table, ns: np.ndarray, lo: int | None,
+                   hi: int | None) -> pd.DataFrame:
     maker = table.column("is_buyer_maker").combine_chunks()
     side = pc.if_else(maker, "sell", "buy")  # a buyer-maker trade is a taker sell
-    return _trades_frame(to_ns(table.column("transact_time").to_numpy()),
-                         table.column("price").to_numpy(), table.column("quantity").to_numpy(),
-                         side)
+    return _trades_frame(ns, table.column("price").to_numpy(),
+                         table.column("quantity").to_numpy(), side, lo, hi)
 
 
-def _bybit_trades(path: Path) -> pd.DataFrame:
+def _binance_trades(path: Path, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
+    if lo is not None or hi is not None:
+        frame = _binance_slice(path, lo, hi)
+        if frame is not None:
+            return frame
+    table = _read_csv(path, AGG_TRADES_COLUMNS, _AGG_TYPES)
+    return _binance_frame(table, to_ns(table.column("transact_time").to_numpy()), lo, hi)
+
+
+def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
     table = _read_csv(path, ("timestamp", "symbol", "side", "size", "price"), {
         "timestamp": pa.float64(), "side": pa.string(), "size": pa.float64(),
         "price": pa.float64(),
@@ -150,11 +363,12 @@ def _bybit_trades(path: Path) -> pd.DataFrame:
             f"trade files have 'Buy' or 'Sell'"
         )
     return _trades_frame(to_ns(table.column("timestamp").to_numpy()),
-                         table.column("price").to_numpy(), table.column("size").to_numpy(), side)
+                         table.column("price").to_numpy(), table.column("size").to_numpy(), side,
+                         lo, hi)
 
 
-def read_trades(path: str | os.PathLike, *,
-                exchange: Literal["binance", "binanceusdm", "bybit"]) -> pd.DataFrame:
+def read_trades(path: str | os.PathLike, *, exchange: Literal["binance", "binanceusdm", "bybit"],
+                start: Any = None, end: Any = None) -> pd.DataFrame:
     """The trades of an archive file as the trades frame of SPEC.md section 3.
 
     Parameters
@@ -165,26 +379,36 @@ def read_trades(path: str | os.PathLike, *,
         ``public.bybit.com/trading`` ``.csv.gz`` (or the CSV unpacked).
     exchange : {"binance", "binanceusdm", "bybit"}
         Whose format the file is in.
+    start, end : str, datetime, pandas.Timestamp, numpy.datetime64 or int, optional
+        Keep only the trades in ``[start, end)``: anything ``pandas.Timestamp`` takes (naive
+        means UTC) or epoch milliseconds; ``None`` leaves that side open. On a plain Binance
+        CSV only the window's lines are parsed (found by binary search on byte offsets, as
+        the rows are in time order); zip and ``.gz`` files are read whole, then cut.
 
     Returns
     -------
     pandas.DataFrame
         ``time`` (datetime64[ns, UTC]), ``price`` (quote currency), ``quantity`` (coins;
         Bybit inverse contracts: USD), ``side`` (``"buy"``/``"sell"``: the taker's side;
-        Binance ``is_buyer_maker == true`` is a taker sell), sorted by time.
+        Binance ``is_buyer_maker == true`` is a taker sell), sorted by time, indexed
+        ``0..n-1``; no rows when no trade is inside the window.
 
     Raises
     ------
     FileNotFoundError
         No such file.
+    TypeError
+        ``start`` or ``end`` is not a time (e.g. a list or a bool).
     ValueError
-        Not the named exchange's format (the message names the file and what was wrong).
+        Not the named exchange's format (the message names the file and what was wrong);
+        an unreadable ``start``/``end``, or ``end <= start`` (named).
     """
     name = archive_exchange(exchange)
+    lo, hi = _window(start, end)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path={str(path)!r}: no such file")
-    return _binance_trades(path) if name == "binance" else _bybit_trades(path)
+    return _binance_trades(path, lo, hi) if name == "binance" else _bybit_trades(path, lo, hi)
 
 
 def read_klines(path: str | os.PathLike) -> pd.DataFrame:

@@ -12,7 +12,6 @@ import datetime as dt
 import difflib
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,122 +99,15 @@ def _threshold(mode: Any, gross_value: Any, top_n: Any, portion: Any) -> tuple[s
 # --------------------------------------------------------------------------------------------
 
 
-class _UnsliceableError(Exception):
-    """A line whose time cannot be read: parse the whole file instead (and let the reader
-    report the malformed row)."""
+def _read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> TradeArrays:
+    """The day's trades inside ``[start, end)`` (epoch ns), checked, in time order.
 
-
-def _csv_time(line: bytes, column: int) -> int | None:
-    """The integer in field ``column`` of a CSV line; ``None`` at the end of the file."""
-    if not line.strip():
-        return None
-    try:
-        return int(line.split(b",")[column])
-    except (IndexError, ValueError):
-        raise _UnsliceableError from None
-
-
-def _first_at_or_after(handle: Any, lo: int, size: int, target: int, column: int) -> int:
-    """Byte offset of the first line at or after ``lo`` (a line start) whose time is
-    ``>= target``, in a file whose times never decrease; ``size`` when there is none."""
-    start, hi = lo, size
-    while hi - lo > 1 << 16:  # binary search on byte offsets, then a short scan
-        mid = (lo + hi) // 2
-        handle.seek(mid)
-        handle.readline()  # the rest of the line ``mid`` falls in
-        stamp = _csv_time(handle.readline(), column)
-        if stamp is None or stamp >= target:
-            hi = mid
-        else:
-            lo = mid
-    handle.seek(lo)
-    if lo != start:
-        handle.readline()
-    while True:
-        pos = handle.tell()
-        stamp = _csv_time(handle.readline(), column)
-        if stamp is None or stamp >= target:
-            return pos
-
-
-def _unit_scale(stamp: int) -> int:
-    """Nanoseconds per unit of an epoch stamp told by magnitude (ms, us or ns)."""
-    return 1 if stamp >= 10**17 else 1_000 if stamp >= 10**14 else 1_000_000
-
-
-def _byte_span(handle: Any, size: int, start_ns: int,
-               end_ns: int) -> tuple[bytes, int, int] | None:
-    """Header line and byte range ``[a, b)`` of the window's lines; ``None``: use it all."""
-    if handle.read(2) in (b"PK", b"\x1f\x8b"):  # zip or gzip: no seeking inside
-        return None
-    handle.seek(0)
-    first = handle.readline()
-    try:
-        int(first.split(b",")[0])
-        header = b""
-    except ValueError:
-        header = first
-    handle.seek(len(header))
-    stamp = _csv_time(handle.readline(), 5)
-    if stamp is None:
-        return None
-    scale = _unit_scale(stamp)
-    a = _first_at_or_after(handle, len(header), size, -(-start_ns // scale), 5)
-    b = _first_at_or_after(handle, a, size, -(-end_ns // scale), 5)
-    if a == len(header) and b == size:
-        return None
-    return header, a, b
-
-
-def _binance_slice(path: Path, start_ns: int, end_ns: int, tmp: Path) -> Path | None:
-    """A CSV of the lines of a plain Binance aggTrades CSV inside ``[start, end)``.
-
-    aggTrades files are in trade-id order, so ``transact_time`` never decreases: two binary
-    searches on byte offsets find the window, and only its lines are parsed. Zipped or
-    compressed files are returned unchanged; ``None`` when no line is inside the window.
-    """
-    try:
-        with open(path, "rb") as handle:
-            span = _byte_span(handle, path.stat().st_size, start_ns, end_ns)
-            if span is None:
-                return path
-            header, a, b = span
-            if a == b:
-                return None
-            handle.seek(a)
-            data = handle.read(b - a)
-    except _UnsliceableError:
-        return path
-    out = tmp / path.name
-    with open(out, "wb") as sink:
-        sink.write(header)
-        sink.write(data)
-    return out
-
-
-def read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> pd.DataFrame:
-    """The trades frame (``feeds.read_trades``) of one archive file, cut to ``[start, end)``.
-
-    A plain Binance CSV is sliced by byte offsets first, so only the window is parsed.
+    ``feeds.read_trades`` cuts the window; on a plain Binance CSV it parses only its lines.
     """
     from feeds import read_trades
 
-    with tempfile.TemporaryDirectory(prefix="liqlevels-day-") as tmp:
-        source: Path | None = path
-        if exchange == "binance":
-            source = _binance_slice(path, start_ns, end_ns, Path(tmp))
-        if source is None:
-            return pd.DataFrame({"time": pd.Series([], dtype="datetime64[ns, UTC]"),
-                                 "price": [], "quantity": [], "side": []})
-        frame = read_trades(source, exchange=exchange)
-    ns = frame["time"].array.as_unit("ns").asi8
-    a, b = np.searchsorted(ns, [start_ns, end_ns], side="left")
-    return frame.iloc[a:b]
-
-
-def _read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> TradeArrays:
-    """The day's trades inside ``[start, end)``, checked, in time order."""
-    window = read_window(path, exchange, start_ns, end_ns)
+    window = read_trades(path, exchange=exchange, start=pd.Timestamp(start_ns, tz="UTC"),
+                         end=pd.Timestamp(end_ns, tz="UTC"))
     if len(window) == 0:
         return TradeArrays(np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, bool))
     return trade_arrays(window, name=f"trades of {path.name}")
