@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ _NAT = np.iinfo(np.int64).min
 
 _COARSE = 4096  # bars per coarse block of the within-x counts
 _FINE = 4  # bars between two bitset snapshots inside a coarse block
+_THREAD_MIN_LINES = 200_000  # below this a second thread costs more than it saves
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
@@ -503,9 +505,14 @@ def features(
     short = (levels["side"] == "short").to_numpy()
     price = levels["price"].to_numpy(dtype=np.float64)
     lev = levels["leverage"].to_numpy(dtype=np.float64).astype(np.int64)
-    sides = [
-        _side_features(s[m], e[m], hit[m], price[m], lev[m], cols["close"], within, leverages,
-                       is_short)
+    jobs = [
+        (s[m], e[m], hit[m], price[m], lev[m], cols["close"], within, leverages, is_short)
         for is_short, m in ((False, ~short), (True, short))
     ]
+    if len(levels) < _THREAD_MIN_LINES:
+        sides = [_side_features(*job) for job in jobs]
+    else:  # the two sides on two threads: numpy releases the GIL in the heavy loops
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            short_side = pool.submit(_side_features, *jobs[1])
+            sides = [_side_features(*jobs[0]), short_side.result()]
     return _assemble(*sides, index, within, leverages)

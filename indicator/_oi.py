@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ LEVEL_COLUMNS: tuple[str, ...] = (
 )
 SIGNAL_COLUMNS: tuple[str, ...] = ("oi_delta", "baseline", "tier", "trigger", "entry")
 
+_THREAD_MIN_LINES = 200_000  # below this a second thread costs more than it saves
 _UTC_NS = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 # pandas' default string dtype ("str" in pandas 3); Arrow-backed so it builds fast.
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -229,6 +231,19 @@ def oi_levels(
     return _lines(candles.index, cols, bars, delta, tier, levs, mmr)
 
 
+def _both_sides(
+    longs: tuple[np.ndarray, ...], shorts: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Line ends of both sides; the two searches run on two threads (numpy releases the GIL
+    in its gathers and comparisons) when the work is large enough to pay for it."""
+    if len(longs[1]) < _THREAD_MIN_LINES:
+        return first_at_or_below(*longs), first_at_or_below(*shorts)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        short_ends = pool.submit(first_at_or_below, *shorts)
+        long_ends = first_at_or_below(*longs)
+        return long_ends, short_ends.result()
+
+
 def _lines(
     index: pd.DatetimeIndex,
     cols: dict[str, np.ndarray],
@@ -248,8 +263,10 @@ def _lines(
     end_pos = np.empty(len(price), dtype=np.int64)
     after = start_pos + 1
     longs = ~is_short
-    end_pos[longs] = first_at_or_below(cols["low"], after[longs], price[longs])
-    end_pos[is_short] = first_at_or_below(-cols["high"], after[is_short], -price[is_short])
+    end_pos[longs], end_pos[is_short] = _both_sides(
+        (cols["low"], after[longs], price[longs]),
+        (-cols["high"], after[is_short], -price[is_short]),
+    )
     index_ns = index.as_unit("ns").asi8
     return pd.DataFrame(
         {
