@@ -356,3 +356,12 @@ def test_docs_backtesting_example_runs():
     exec(blocks[0], namespace)
     exec(blocks[3], namespace)
     assert namespace["stats"]["# Trades"] > 0
+
+
+def test_threaded_sides_equal_the_serial_path(monkeypatch):
+    from indicator import _features
+
+    candles = sample_candles(1500, timeframe="1h", seed=33)
+    serial = indicator.features(candles)
+    monkeypatch.setattr(_features, "_THREAD_MIN_LINES", 0)
+    pd.testing.assert_frame_equal(serial, indicator.features(candles))

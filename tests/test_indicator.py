@@ -306,3 +306,14 @@ def test_first_at_or_below_matches_brute_force(n, seed, q):
     for s, p, g in zip(starts, limits, got, strict=True):
         hits = [t for t in range(s, n) if values[t] <= p]
         assert g == (hits[0] if hits else n)
+
+
+def test_threaded_sides_equal_the_serial_path(monkeypatch):
+    from indicator import _oi
+
+    candles = gappy_sample(n=1200, seed=21)
+    serial = indicator.oi_levels(candles, direction="both")
+    monkeypatch.setattr(_oi, "_THREAD_MIN_LINES", 0)
+    threaded = indicator.oi_levels(candles, direction="both")
+    pd.testing.assert_frame_equal(serial, threaded)
+    assert_levels_equal(threaded, reference.levels(candles, direction="both"))
