@@ -258,15 +258,17 @@ def _lines(
     entry = (cols["open"][bars] + cols["high"][bars] + cols["low"][bars] + cols["close"][bars]) / 4
     factors = np.array([f for lev in levs for f in (1 - 1 / lev + mmr, 1 + 1 / lev - mmr)])
     price = (entry[:, None] * factors[None, :]).ravel()
+    # Rows alternate long, short: the even rows are the longs, the odd ones the shorts, so
+    # each side is a strided view (no copies) and both share one array of first positions.
+    after = np.repeat(bars + 1, len(levs))
+    end_pos = np.empty(len(price), dtype=np.int64)
+    end_pos[0::2], end_pos[1::2] = _both_sides(
+        (cols["low"], after, price[0::2]),
+        (-cols["high"], after, -price[1::2]),
+    )
+    del after
     is_short = np.tile(np.array([False, True]), len(bars) * len(levs))
     start_pos = np.repeat(bars, per_bar)
-    end_pos = np.empty(len(price), dtype=np.int64)
-    after = start_pos + 1
-    longs = ~is_short
-    end_pos[longs], end_pos[is_short] = _both_sides(
-        (cols["low"], after[longs], price[longs]),
-        (-cols["high"], after[is_short], -price[is_short]),
-    )
     index_ns = index.as_unit("ns").asi8
     return pd.DataFrame(
         {

@@ -76,7 +76,7 @@ def _descend(table: list[np.ndarray], pos: np.ndarray, limits: np.ndarray) -> np
 
     Binary lifting: skip ``2**k`` blocks whenever all of them stay above the limit.
     """
-    pos = pos.astype(np.int64)
+    pos = pos.copy()
     seen = np.empty(len(pos))
     advance = np.empty(len(pos), dtype=bool)
     for k in range(len(table) - 1, -1, -1):
@@ -113,27 +113,34 @@ def first_at_or_below(values: np.ndarray, starts: np.ndarray, limits: np.ndarray
     padded = np.full(nb * _BLOCK, np.inf)
     padded[:n] = values
     rows = padded.reshape(nb, _BLOCK)
-    suffix_in_block = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
     block_min = rows.min(axis=1)
     later_min = np.append(np.minimum.accumulate(block_min[::-1])[::-1], np.inf)
 
-    inside = starts < n
-    q = np.flatnonzero(inside)
-    own_block = starts[q] // _BLOCK
-    own_hit = suffix_in_block[starts[q]] <= limits[q]
+    # Free each temporary once used: the two sides run at once and share the peak.
+    q = np.flatnonzero(starts < n)
+    q_start = starts[q]
+    q_limit = limits[q]
+    own_block = q_start // _BLOCK
+    suffix_in_block = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
+    own_hit = suffix_in_block[q_start] <= q_limit
+    del suffix_in_block
 
-    hq = q[own_hit]
-    out[hq] = own_block[own_hit] * _BLOCK + _first_in_rows(
-        rows, own_block[own_hit], starts[hq] % _BLOCK, limits[hq]
+    hq = np.flatnonzero(own_hit)
+    out[q[hq]] = own_block[hq] * np.int64(_BLOCK) + _first_in_rows(
+        rows, own_block[hq], q_start[hq] % _BLOCK, q_limit[hq]
     )
+    del q_start
 
-    rest = ~own_hit
+    rest = np.flatnonzero(~own_hit)
     nxt = own_block[rest] + 1
-    later = later_min[nxt] <= limits[q[rest]]
-    fq = q[rest][later]
+    del own_block
+    later = later_min[nxt] <= q_limit[rest]
+    fq = rest[later]
     if fq.size:
         table = _sparse_table(block_min)
-        block = _descend(table, nxt[later], limits[fq])
+        block = _descend(table, nxt[later], q_limit[fq])
+        del table, nxt
         prefix_min = np.minimum.accumulate(rows, axis=1).ravel()
-        out[fq] = block * _BLOCK + _first_in_prefix_minima(prefix_min, block, limits[fq])
+        del padded, rows
+        out[q[fq]] = block * _BLOCK + _first_in_prefix_minima(prefix_min, block, q_limit[fq])
     return out
