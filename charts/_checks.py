@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from indicator._validate import check_choice  # one "did you mean" for the whole project
 
 __all__ = [
     "check_choice",
@@ -16,19 +17,6 @@ __all__ = [
     "check_utc_times",
     "first_bad",
 ]
-
-
-def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise with a "did you mean"."""
-    if isinstance(value, str) and value in allowed:
-        return value
-    hint = ""
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.5)
-        if close:
-            hint = f" Did you mean {close[0]!r}?"
-    choices = ", ".join(repr(a) for a in allowed)
-    raise ValueError(f"{name}={value!r} is not one of {choices}.{hint}")
 
 
 def check_frame(frame: Any, name: str, columns: Sequence[str], made_by: str) -> pd.DataFrame:
