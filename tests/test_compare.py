@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import itertools
 import json
 import math
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,56 +31,19 @@ LEVERAGES = (5, 10, 25, 50, 100)
 # --------------------------------------------------------------------------- the reference
 
 
-def _baseline(mag: list[float], vol: list[float], n: int, ma_type: str) -> list[float]:
-    """SPEC.md 1.2, one bar at a time, as the Pine script runs."""
-    out = [NAN] * len(mag)
-    if ma_type == "ema":
-        run, ema, alpha = 0, NAN, 2 / (n + 1)
-        for t, x in enumerate(mag):
-            if math.isnan(x):
-                run, ema = 0, NAN
-                continue
-            run += 1
-            if run == n:
-                ema = sum(mag[t - n + 1 : t + 1]) / n
-            elif run > n:
-                ema = (1 - alpha) * ema + alpha * x
-            out[t] = ema
-        return out
-    for t in range(n - 1, len(mag)):
-        xs, vs = mag[t - n + 1 : t + 1], vol[t - n + 1 : t + 1]
-        if any(math.isnan(x) for x in xs):
-            continue
-        if ma_type == "sma":
-            out[t] = sum(xs) / n
-        elif ma_type == "wma":
-            out[t] = sum((i + 1) * x for i, x in enumerate(xs)) / (n * (n + 1) / 2)
-        elif sum(vs) > 0:  # vwma
-            out[t] = sum(x * v for x, v in zip(xs, vs, strict=True)) / sum(vs)
-    return out
-
-
 def reference_plots(candles: pd.DataFrame, ma_length: int = 60, ma_type: str = "sma",
                     thresholds=(1.2, 2.0, 3.0), direction: str = "increase",
                     mmr: float = 0.0, leverages=LEVERAGES) -> dict[str, list[float]]:
-    """The script's plots (SPEC.md 1.1 to 1.6), by title."""
+    """The script's plots (SPEC.md 1.1 to 1.6), by title, from the project's one plain loop."""
+    delta, base, tiers, triggers, entries = reference.signals(
+        candles, ma_length, ma_type, thresholds, direction)
     oi = candles["open_interest"].tolist()
-    o, h, lo, c, v = (candles[k].tolist() for k in ("open", "high", "low", "close", "volume"))
-    delta = [NAN, *(b - a for a, b in itertools.pairwise(oi))]  # NaN propagates
-    mag = [abs(d) for d in delta]
-    base = _baseline(mag, v, ma_length, ma_type)
     plots: dict[str, list[float]] = {t: [] for t in cmp.PLOT_TITLES[:5]}
     for lev in leverages:
         plots[f"Long {lev}x"], plots[f"Short {lev}x"] = [], []
     for t in range(len(oi)):
-        tier = 0
-        if not (math.isnan(mag[t]) or math.isnan(base[t])):
-            tier = sum(1 for k in thresholds if mag[t] > k * base[t])
-        wanted = {"increase": delta[t] > 0, "decrease": delta[t] < 0,
-                  "both": delta[t] != 0}[direction]
-        trigger = tier >= 1 and wanted
-        entry = (o[t] + h[t] + lo[t] + c[t]) / 4
-        for title, value in zip(cmp.CORE_TITLES, (oi[t], delta[t], base[t], tier,
+        trigger, entry = triggers[t], entries[t]
+        for title, value in zip(cmp.CORE_TITLES, (oi[t], delta[t], base[t], tiers[t],
                                                   entry if trigger else NAN), strict=True):
             plots[title].append(value)
         for lev in leverages:
