@@ -53,22 +53,19 @@ def _first_in_rows(
 def _first_in_prefix_minima(
     prefix_min: np.ndarray, block: np.ndarray, limits: np.ndarray
 ) -> np.ndarray:
-    """Offset of the first position in ``block`` whose value is ``<= limit`` (one must exist).
+    """The first position in ``block`` whose value is ``<= limit`` (one must exist).
 
     ``prefix_min`` holds each block's running minimum, non-increasing inside a block, so a
     binary search of ``log2(_BLOCK)`` vectorised steps finds it.
     """
-    base = block * _BLOCK
-    offset = np.zeros(len(block), dtype=np.int64)
-    seen = np.empty(len(block))
-    above = np.empty(len(block), dtype=bool)
+    # Plain fancy indexing and arithmetic: ``np.take(..., out=)`` and ``where=`` take slower
+    # (buffered) paths in numpy.
+    pos = block * _BLOCK
     step = _BLOCK // 2
     while step:
-        np.take(prefix_min, base + offset + (step - 1), out=seen)
-        np.greater(seen, limits, out=above)
-        np.add(offset, step, out=offset, where=above)
+        pos += (prefix_min[pos + (step - 1)] > limits) * step
         step //= 2
-    return offset
+    return pos
 
 
 def _descend(table: list[np.ndarray], pos: np.ndarray, limits: np.ndarray) -> np.ndarray:
@@ -77,12 +74,8 @@ def _descend(table: list[np.ndarray], pos: np.ndarray, limits: np.ndarray) -> np
     Binary lifting: skip ``2**k`` blocks whenever all of them stay above the limit.
     """
     pos = pos.copy()
-    seen = np.empty(len(pos))
-    advance = np.empty(len(pos), dtype=bool)
     for k in range(len(table) - 1, -1, -1):
-        np.take(table[k], pos, out=seen)
-        np.greater(seen, limits, out=advance)
-        np.add(pos, 1 << k, out=pos, where=advance)
+        pos += (table[k][pos] > limits) * (1 << k)
     return pos
 
 
@@ -142,5 +135,5 @@ def first_at_or_below(values: np.ndarray, starts: np.ndarray, limits: np.ndarray
         del table, nxt
         prefix_min = np.minimum.accumulate(rows, axis=1).ravel()
         del padded, rows
-        out[q[fq]] = block * _BLOCK + _first_in_prefix_minima(prefix_min, block, q_limit[fq])
+        out[q[fq]] = _first_in_prefix_minima(prefix_min, block, q_limit[fq])
     return out
