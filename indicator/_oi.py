@@ -247,17 +247,17 @@ def _lines(
     factors = np.array([f for lev in levs for f in (1 - 1 / lev + mmr, 1 + 1 / lev - mmr)])
     price = (entry[:, None] * factors[None, :]).ravel()
     after = np.repeat(bars + 1, len(levs))
-    longs = (cols["low"], after, price[0::2])
-    shorts = (-cols["high"], after, -price[1::2])
+    # A long line is touched by a low at or below it, a short line by a high at or above it.
+    sides = ((cols["low"], price[0::2], False), (cols["high"], price[1::2], True))
     if len(after) < _THREAD_MIN_LINES:
-        ends = (first_at_or_below(*longs), first_at_or_below(*shorts))
+        ends = [first_at_or_below(v, after, p, above=up) for v, p, up in sides]
         frame = _fixed_columns(index, bars, delta, tier, levs, entry, price)
     else:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [pool.submit(first_at_or_below, *side) for side in (longs, shorts)]
+            futures = [pool.submit(first_at_or_below, v, after, p, above=up) for v, p, up in sides]
             frame = _fixed_columns(index, bars, delta, tier, levs, entry, price)
-            ends = (futures[0].result(), futures[1].result())
-    del longs, shorts, after
+            ends = [future.result() for future in futures]
+    del sides, after
     index_ns = index.as_unit("ns").asi8
     end_ns = np.empty(len(price), dtype=np.int64)
     # A position of len(index) means "never touched": it picks the NaT appended at the end.

@@ -16,7 +16,8 @@ import numpy as np
 
 __all__ = ["first_at_or_below"]
 
-_BLOCK = 32
+_SHIFT = 5
+_BLOCK = 1 << _SHIFT
 _CHUNK = 1 << 16  # queries per row-gather chunk: bounds the (chunk x block) temporaries
 
 
@@ -69,27 +70,44 @@ def _first_in_prefix_minima(
 
 
 def _descend(table: list[np.ndarray], pos: np.ndarray, limits: np.ndarray) -> np.ndarray:
-    """First block ``>= pos`` whose minimum is ``<= limit`` (one must exist).
+    """First block ``>= pos`` whose minimum is ``<= limit`` (one must exist); updates ``pos``.
 
     Binary lifting: skip ``2**k`` blocks whenever all of them stay above the limit.
     """
-    pos = pos.copy()
     for k in range(len(table) - 1, -1, -1):
         pos += (table[k][pos] > limits) * (1 << k)
     return pos
 
 
-def first_at_or_below(values: np.ndarray, starts: np.ndarray, limits: np.ndarray) -> np.ndarray:
-    """For each query ``i``, the first position ``t >= starts[i]`` with ``values[t] <= limits[i]``.
+def _suffix_minima(rows: np.ndarray) -> np.ndarray:
+    """Each position's minimum up to the end of its row, flattened.
+
+    Column by column from the right: 31 vectorised passes over the blocks run faster than
+    ``np.minimum.accumulate`` along the short, reversed rows.
+    """
+    out = rows.copy()
+    for col in range(rows.shape[1] - 2, -1, -1):
+        np.minimum(out[:, col], out[:, col + 1], out=out[:, col])
+    return out.ravel()
+
+
+def first_at_or_below(
+    values: np.ndarray, starts: np.ndarray, limits: np.ndarray, *, above: bool = False
+) -> np.ndarray:
+    """For each query ``i``, the first position ``t >= starts[i]`` with ``values[t] <= limits[i]``
+    (``values[t] >= limits[i]`` when ``above``).
 
     Parameters
     ----------
     values : numpy.ndarray
         float64 series, no NaN.
     starts : numpy.ndarray
-        int64 first positions to consider (may equal ``len(values)``: no candidates).
+        int64 first positions to consider, ``0 <= start <= len(values)`` (``len(values)``:
+        no candidates).
     limits : numpy.ndarray
         float64 thresholds, one per query.
+    above : bool, default False
+        Search for the first value at or above the limit instead (short liquidation lines).
 
     Returns
     -------
@@ -102,38 +120,41 @@ def first_at_or_below(values: np.ndarray, starts: np.ndarray, limits: np.ndarray
     out = np.full(len(starts), n, dtype=np.int64)
     if n == 0 or len(starts) == 0:
         return out
-    nb = -(-n // _BLOCK)
-    padded = np.full(nb * _BLOCK, np.inf)
-    padded[:n] = values
+    # "At or above" is "at or below" on the negated series: negate while padding (no extra copy).
+    if above:
+        limits = -limits
+    # At least one +inf pad after the last value, so a start of ``n`` needs no special case.
+    nb = n // _BLOCK + 1
+    padded = np.empty(nb * _BLOCK)
+    if above:
+        np.negative(values, out=padded[:n])
+    else:
+        padded[:n] = values
+    padded[n:] = np.inf
     rows = padded.reshape(nb, _BLOCK)
     block_min = rows.min(axis=1)
     later_min = np.append(np.minimum.accumulate(block_min[::-1])[::-1], np.inf)
 
     # Free each temporary once used: the two sides run at once and share the peak.
-    q = np.flatnonzero(starts < n)
-    q_start = starts[q]
-    q_limit = limits[q]
-    own_block = q_start // _BLOCK
-    suffix_in_block = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
-    own_hit = suffix_in_block[q_start] <= q_limit
-    del suffix_in_block
-
+    own_block = starts >> _SHIFT
+    own_hit = _suffix_minima(rows)[starts] <= limits
     hq = np.flatnonzero(own_hit)
-    out[q[hq]] = own_block[hq] * np.int64(_BLOCK) + _first_in_rows(
-        rows, own_block[hq], q_start[hq] % _BLOCK, q_limit[hq]
-    )
-    del q_start
-
-    rest = np.flatnonzero(~own_hit)
-    nxt = own_block[rest] + 1
-    del own_block
-    later = later_min[nxt] <= q_limit[rest]
-    fq = rest[later]
+    if hq.size:
+        out[hq] = own_block[hq] * _BLOCK + _first_in_rows(
+            rows, own_block[hq], starts[hq] & (_BLOCK - 1), limits[hq]
+        )
+    # The rest: a later block holds a hit (otherwise the line is never touched).
+    own_block += 1
+    own_hit |= later_min[own_block] > limits
+    fq = np.flatnonzero(~own_hit)
+    del own_hit
     if fq.size:
-        table = _sparse_table(block_min)
-        block = _descend(table, nxt[later], q_limit[fq])
-        del table, nxt
+        nxt = own_block[fq]
+        del own_block
+        fq_limit = limits[fq]
+        block = _descend(_sparse_table(block_min), nxt, fq_limit)
+        del nxt
         prefix_min = np.minimum.accumulate(rows, axis=1).ravel()
         del padded, rows
-        out[q[fq]] = _first_in_prefix_minima(prefix_min, block, q_limit[fq])
+        out[fq] = _first_in_prefix_minima(prefix_min, block, fq_limit)
     return out

@@ -295,16 +295,23 @@ def test_properties_and_reference(candles, options):
     assert key == sorted(key)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 300), st.integers(0, 2**32 - 1), st.integers(1, 40))
-def test_first_at_or_below_matches_brute_force(n, seed, q):
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.integers(1, 300), st.sampled_from([31, 32, 33, 64, 96, 1024])),
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 40),
+    st.booleans(),
+)
+def test_first_at_or_below_matches_brute_force(n, seed, q, above):
+    # Lengths on and around the block size, starts up to and including n (no candidates),
+    # and both directions: at or below (long lines), at or above (short lines).
     rng = np.random.default_rng(seed)
     values = np.round(rng.normal(0, 1, n).cumsum(), 1)
     starts = rng.integers(0, n + 1, q)
-    limits = np.round(rng.normal(-1, 3, q), 1)
-    got = first_at_or_below(values, starts, limits)
+    limits = np.round(rng.normal(-1 if not above else 1, 3, q), 1)
+    got = first_at_or_below(values, starts, limits, above=above)
     for s, p, g in zip(starts, limits, got, strict=True):
-        hits = [t for t in range(s, n) if values[t] <= p]
+        hits = [t for t in range(s, n) if (values[t] >= p if above else values[t] <= p)]
         assert g == (hits[0] if hits else n)
 
 
