@@ -24,7 +24,7 @@ def candles(n: int):
 @pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000])
 def bench_oi_levels(benchmark, n):
     frame = candles(n)
-    levels = benchmark.pedantic(indicator.oi_levels, args=(frame,), rounds=5, iterations=1,
+    levels = benchmark.pedantic(indicator.oi_levels, args=(frame,), rounds=15, iterations=1,
                                 warmup_rounds=1)
     benchmark.extra_info["bars"] = n
     benchmark.extra_info["lines"] = len(levels)

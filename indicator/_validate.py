@@ -118,8 +118,9 @@ def _column_values(candles: pd.DataFrame, col: str, name: str) -> np.ndarray:
 
 
 def _first_bad(mask: np.ndarray) -> int | None:
-    hits = np.flatnonzero(mask)
-    return int(hits[0]) if hits.size else None
+    if not mask.any():  # the common case, a single cheap pass
+        return None
+    return int(mask.argmax())
 
 
 def _check_values(cols: dict[str, np.ndarray], index: pd.Index, name: str) -> None:
