@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _within
 from ._oi import LEVEL_COLUMNS, oi_levels
 from ._validate import check_leverages, validate_candles
 
@@ -392,8 +393,12 @@ def _query(rows: np.ndarray, universe_price: np.ndarray, block_thr: np.ndarray) 
 
 def _side_features(
     s: np.ndarray, e: np.ndarray, hit: np.ndarray, price: np.ndarray, lev: np.ndarray,
-    close: np.ndarray, within: tuple[float, ...], leverages: Sequence[int], short: bool,
+    close: np.ndarray, kill: np.ndarray, within: tuple[float, ...], leverages: Sequence[int],
+    short: bool,
 ) -> dict[str, np.ndarray]:
+    """One side's columns. ``kill`` is the series that touches this side's lines, in the
+    side's sign: ``low`` for longs, ``-high`` for shorts (a line at ``p`` is touched when
+    ``kill <= sign * p``)."""
     n = close.size
     name = "short" if short else "long"
     sign = -1.0 if short else 1.0
@@ -409,8 +414,12 @@ def _side_features(
     }
     if within:
         factors = 1.0 - sign * np.asarray(within)
-        thr = sign * close[:, None] * factors[None, :]
-        counts = np.ascontiguousarray(_count_beyond(s_l, e_l, sign * p_l, thr).T)
+        base = sign * close
+        if _within.ends_at_first_touch(s_l, e_l, sign * p_l, kill):
+            counts = _within.count_beyond_touched(s_l, e_l, sign * p_l, base, factors, kill)
+        else:  # lines not ended by this price series: the general (slower) count
+            counts = _count_beyond(s_l, e_l, sign * p_l, base[:, None] * factors[None, :])
+        counts = np.ascontiguousarray(counts.T)
         for j, x in enumerate(within):
             cols[f"{name}_within_{_pct(x)}"] = counts[j]
     for lv in leverages:
@@ -506,8 +515,8 @@ def features(
     price = levels["price"].to_numpy(dtype=np.float64)
     lev = levels["leverage"].to_numpy(dtype=np.float64).astype(np.int64)
     jobs = [
-        (s[m], e[m], hit[m], price[m], lev[m], cols["close"], within, leverages, is_short)
-        for is_short, m in ((False, ~short), (True, short))
+        (s[m], e[m], hit[m], price[m], lev[m], cols["close"], kill, within, leverages, is_short)
+        for is_short, m, kill in ((False, ~short, cols["low"]), (True, short, -cols["high"]))
     ]
     if len(levels) < _THREAD_MIN_LINES:
         sides = [_side_features(*job) for job in jobs]

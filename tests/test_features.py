@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import indicator
 from feeds import sample_candles
-from indicator import _features
+from indicator import _features, _within
 
 WITHIN = (0.01, 0.02, 0.05)
 SIDES = ("long", "short")
@@ -71,10 +71,13 @@ def assert_matches_reference(candles, levels, within=WITHIN, leverages=None):
 
 @pytest.fixture(params=[(4096, 4), (64, 4), (16, 8), (8, 1)], ids=lambda p: f"blocks{p}")
 def blocks(request, monkeypatch):
-    """Small coarse/fine blocks make a few hundred bars cross many of them."""
+    """Small coarse/fine blocks make a few hundred bars cross many of them (both the general
+    count and the one for lines ended by price)."""
     coarse, fine = request.param
     monkeypatch.setattr(_features, "_COARSE", coarse)
     monkeypatch.setattr(_features, "_FINE", fine)
+    monkeypatch.setattr(_within, "COARSE", coarse)
+    monkeypatch.setattr(_within, "FINE", fine)
     return request.param
 
 
@@ -203,6 +206,72 @@ def test_count_beyond_matches_brute_force(n, m, seed, sizes):
     live = (s[None, :, None] <= t) & (t < e[None, :, None])
     want = (live & (price[None, :, None] >= thr[:, None, :])).sum(axis=1)
     np.testing.assert_array_equal(got, want)
+
+
+def _touched_lines(rng, n, m):
+    """A random walk of lows and lines ended at their first touch, as oi_levels ends them."""
+    kill = np.round(100 + np.cumsum(rng.choice([-0.5, 0.0, 0.5], n)), 1)
+    s = rng.integers(0, n, m)
+    price = np.round(kill[s] + rng.choice(np.arange(-4.0, 1.5, 0.5), m), 1)
+    e = np.full(m, n)
+    for i in range(m):
+        touch = np.flatnonzero(kill[s[i] + 1 :] <= price[i])
+        if touch.size:
+            e[i] = s[i] + 1 + touch[0]
+    return kill, s, e, price
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 250), st.integers(0, 2**32 - 1),
+       st.sampled_from([(4096, 8), (16, 4), (8, 8), (2, 1), (32, 2)]))
+def test_count_for_lines_ended_by_price_matches_brute_force(n, m, seed, sizes):
+    """The stack-ordered count (lines ended at their first touch) against a direct count,
+    with prices on a coarse grid so lines tie with thresholds and kills."""
+    rng = np.random.default_rng(seed)
+    kill, s, e, price = _touched_lines(rng, n, m)
+    live = s < e
+    s, e, price = s[live], e[live], price[live]
+    assert _within.ends_at_first_touch(s, e, price, kill)
+    base = np.round(kill + rng.choice([0.0, 0.5, 1.0], n), 1)
+    factors = np.array([1.0, 0.99, 0.98, 0.95])
+    old = _within.COARSE, _within.FINE
+    _within.COARSE, _within.FINE = sizes
+    try:
+        got = _within.count_beyond_touched(s, e, price, base, factors, kill)
+    finally:
+        _within.COARSE, _within.FINE = old
+    thr = base[:, None] * factors[None, :]
+    t = np.arange(n)[:, None, None]
+    live = (s[None, :, None] <= t) & (t < e[None, :, None])
+    want = (live & (price[None, :, None] >= thr[:, None, :])).sum(axis=1)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_the_first_touch_guard_spots_ends_that_are_not_touches():
+    kill = np.array([10.0, 9.0, 8.0, 7.0, 6.0])
+    s, price = np.array([0, 0]), np.array([8.0, 5.0])
+    assert _within.ends_at_first_touch(s, np.array([2, 5]), price, kill)
+    assert not _within.ends_at_first_touch(s, np.array([3, 5]), price, kill)  # touched at 2
+    assert not _within.ends_at_first_touch(s, np.array([1, 5]), price, kill)  # 9 > 8 at 1
+    assert not _within.ends_at_first_touch(s, np.array([2, 4]), price, kill)  # never touched
+
+
+def test_oi_levels_take_the_fast_count_and_other_frames_the_general_one(monkeypatch):
+    candles = sample_candles(600, timeframe="1m", seed=5)
+    levels = indicator.oi_levels(candles, ma_length=20, direction="both")
+    expected = indicator.features(candles, levels)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general count ran")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_features, "_count_beyond", refuse)
+        pd.testing.assert_frame_equal(indicator.features(candles, levels), expected)
+    # Ends moved off the touching bar: the stack order no longer holds.
+    moved = levels.assign(end=levels["end"] + pd.Timedelta(minutes=1))
+    with monkeypatch.context() as patch:
+        patch.setattr(_within, "count_beyond_touched", refuse)
+        assert_matches_reference(candles, moved)
 
 
 # --- semantics by hand ----------------------------------------------------------------
