@@ -22,7 +22,7 @@ def market(n: int):
     return candles, indicator.oi_levels(candles)
 
 
-def _run(benchmark, n, rounds=3, **kwargs):
+def _run(benchmark, n, rounds=7, **kwargs):
     candles, levels = market(n)
     frame = benchmark.pedantic(indicator.features, args=(candles, levels), kwargs=kwargs,
                                rounds=rounds, iterations=1, warmup_rounds=1)

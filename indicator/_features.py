@@ -167,12 +167,12 @@ def _positions(index_ns: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 
 def _bar_positions(
-    levels: pd.DataFrame, index_ns: np.ndarray
+    start: np.ndarray, end: np.ndarray, index_ns: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bar positions of the lines: ``s`` (first live bar), ``e`` (first bar no longer live,
-    ``n`` when never) and ``hit`` (the bar whose time equals ``end``, -1 if none)."""
+    """Bar positions of lines given their ``start`` and ``end`` (int64 ns, NaT as int64 min):
+    ``s`` (first live bar), ``e`` (first bar no longer live, ``n`` when never) and ``hit``
+    (the bar whose time equals ``end``, -1 if none)."""
     n = len(index_ns)
-    start, end = _ns(levels["start"]), _ns(levels["end"])
     s = _positions(index_ns, start)
     open_ = end == _NAT
     e = np.where(open_, n, _positions(index_ns, np.where(open_, start, end)))
@@ -180,6 +180,14 @@ def _bar_positions(
     hit = np.where(found, e, -1)
     hit[found] = np.where(index_ns[e[found]] == end[found], e[found], -1)
     return s, e, hit
+
+
+def _sides(short: np.ndarray) -> tuple[slice | np.ndarray, slice | np.ndarray]:
+    """Selectors of the long and the short rows: strided slices (no copies) when the rows
+    alternate long, short as :func:`oi_levels` orders them, boolean masks otherwise."""
+    if short.size % 2 == 0 and not short[0::2].any() and short[1::2].all():
+        return slice(0, None, 2), slice(1, None, 2)
+    return ~short, short
 
 
 # --------------------------------------------------------------------------- counts
@@ -193,6 +201,15 @@ def _active(s: np.ndarray, e: np.ndarray, n: int) -> np.ndarray:
 
 def _hits(hit: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(hit[hit >= 0], minlength=n)[:n]
+
+
+def _hits_by_leverage(
+    hit: np.ndarray, lev: np.ndarray, leverages: Sequence[int], n: int
+) -> list[np.ndarray]:
+    """Lines of each leverage hit on each bar; the lines never hit are dropped first."""
+    was_hit = hit >= 0
+    hit, lev = hit[was_hit], lev[was_hit]
+    return [np.bincount(hit[lev == lv], minlength=n)[:n] for lv in leverages]
 
 
 # --------------------------------------------------------------------------- nearest
@@ -392,14 +409,15 @@ def _query(rows: np.ndarray, universe_price: np.ndarray, block_thr: np.ndarray) 
 
 
 def _side_features(
-    s: np.ndarray, e: np.ndarray, hit: np.ndarray, price: np.ndarray, lev: np.ndarray,
-    close: np.ndarray, kill: np.ndarray, within: tuple[float, ...], leverages: Sequence[int],
-    short: bool,
+    start: np.ndarray, end: np.ndarray, price: np.ndarray, lev: np.ndarray,
+    index_ns: np.ndarray, close: np.ndarray, kill: np.ndarray, within: tuple[float, ...],
+    leverages: Sequence[int], short: bool,
 ) -> dict[str, np.ndarray]:
-    """One side's columns. ``kill`` is the series that touches this side's lines, in the
-    side's sign: ``low`` for longs, ``-high`` for shorts (a line at ``p`` is touched when
-    ``kill <= sign * p``)."""
+    """One side's columns from its lines' ``start`` and ``end`` (int64 ns). ``kill`` is the
+    series that touches this side's lines, in the side's sign: ``low`` for longs, ``-high``
+    for shorts (a line at ``p`` is touched when ``kill <= sign * p``)."""
     n = close.size
+    s, e, hit = _bar_positions(start, end, index_ns)
     name = "short" if short else "long"
     sign = -1.0 if short else 1.0
     live = s < e
@@ -422,8 +440,8 @@ def _side_features(
         counts = np.ascontiguousarray(counts.T)
         for j, x in enumerate(within):
             cols[f"{name}_within_{_pct(x)}"] = counts[j]
-    for lv in leverages:
-        cols[f"{name}_hit_{lv}x"] = _hits(np.where(lev == lv, hit, -1), n)
+    for lv, counts in zip(leverages, _hits_by_leverage(hit, lev, leverages, n), strict=True):
+        cols[f"{name}_hit_{lv}x"] = counts
     return cols
 
 
@@ -510,13 +528,14 @@ def features(
         leverages = sorted({int(v) for v in pd.unique(levels["leverage"])})
     index = candles.index
     index_ns = index.as_unit("ns").asi8
-    s, e, hit = _bar_positions(levels, index_ns)
-    short = (levels["side"] == "short").to_numpy()
+    start, end = _ns(levels["start"]), _ns(levels["end"])
     price = levels["price"].to_numpy(dtype=np.float64)
     lev = levels["leverage"].to_numpy(dtype=np.float64).astype(np.int64)
+    longs, shorts = _sides((levels["side"] == "short").to_numpy())
     jobs = [
-        (s[m], e[m], hit[m], price[m], lev[m], cols["close"], kill, within, leverages, is_short)
-        for is_short, m, kill in ((False, ~short, cols["low"]), (True, short, -cols["high"]))
+        (start[m], end[m], price[m], lev[m], index_ns, cols["close"], kill, within, leverages,
+         is_short)
+        for is_short, m, kill in ((False, longs, cols["low"]), (True, shorts, -cols["high"]))
     ]
     if len(levels) < _THREAD_MIN_LINES:
         sides = [_side_features(*job) for job in jobs]
