@@ -11,8 +11,10 @@ The work is vectorised. In bar positions a line is live on ``[s, e)``:
   length ``2**k`` (a reversed sparse table), maxima are scattered onto their level and pushed
   down one level at a time, ``O(n log n + m)``;
 * the counts within ``x`` of the close are exact 2-D dominance counts (live at ``t`` and price
-  beyond a threshold that moves with the close), answered per coarse block of bars from a
-  bitset of the live lines ranked by price, with row snapshots every few bars and a short
+  beyond a threshold that moves with the close). Lines that end at their first touch (what
+  :func:`oi_levels` returns; checked) are counted by :mod:`._within`, which uses their stack
+  order. Any other levels frame takes the general count: per coarse block of bars, a bitset
+  of the live lines ranked by price, with row snapshots every few bars and a short
   brute-force tail; see :func:`_count_beyond`.
 """
 
