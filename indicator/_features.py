@@ -45,7 +45,6 @@ _COARSE = 4096  # bars per coarse block of the within-x counts
 _FINE = 4  # bars between two bitset snapshots inside a coarse block
 _THREAD_MIN_LINES = 200_000  # below this a second thread costs more than it saves
 _ONE = np.uint64(1)
-_ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
 # --------------------------------------------------------------------------- options
@@ -300,22 +299,6 @@ def _fine_counts(s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarra
     return out
 
 
-def _bit(ranks: np.ndarray) -> np.ndarray:
-    return np.left_shift(_ONE, (ranks & 63).astype(np.uint64))
-
-
-def _set_bits(words: np.ndarray, start_rank: int) -> np.ndarray:
-    """Ranks ``>= start_rank`` whose bit is set in ``words``, ascending."""
-    w0 = start_rank >> 6
-    nz = np.flatnonzero(words[w0:])
-    if nz.size == 0:
-        return np.empty(0, dtype=np.int64)
-    bits = np.unpackbits(words[w0 + nz].astype("<u8").view(np.uint8), bitorder="little")
-    row, col = np.nonzero(bits.reshape(-1, 64))
-    ranks = (nz[row] + w0) * 64 + col
-    return ranks[ranks >= start_rank]
-
-
 def _coarse_counts(s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray) -> np.ndarray:
     """Per coarse block: lines live entering each fine block, with ``price >= thr[t]``.
 
@@ -324,42 +307,27 @@ def _coarse_counts(s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndar
     threshold can count; they form the block's universe ``U`` (ranked again, locally).
     """
     n, nx = thr.shape
-    m = price.size
-    order = np.argsort(price, kind="stable")
-    sorted_price = price[order]
-    rank = np.empty(m, dtype=np.int64)
-    rank[order] = np.arange(m)
-    nblocks = -(-n // _COARSE)
-    by_start, start_bounds = _group(s // _COARSE, nblocks)
-    by_end, end_bounds = _group(np.where(e < n, e // _COARSE, nblocks), nblocks)
-    alive = np.zeros((m >> 6) + 2, dtype=np.uint64)
+    events = _within.block_events(s, e, price, n, _COARSE)
+    alive = np.zeros((price.size >> 6) + 2, dtype=np.uint64)
     out = np.empty((n, nx), dtype=np.int64)
-    for b in range(nblocks):
+    for b in range(-(-n // _COARSE)):
         lo, hi = b * _COARSE, min(b * _COARSE + _COARSE, n)
-        born = by_start[start_bounds[b]: start_bounds[b + 1]]
-        died = by_end[end_bounds[b]: end_bounds[b + 1]]
         block_thr = thr[lo:hi]
-        floor_rank = int(np.searchsorted(sorted_price, block_thr.min(), "left"))
-        universe, entering = _universe(alive, floor_rank, rank[born], order)
+        floor_rank = int(np.searchsorted(events.sorted_price, block_thr.min(), "left"))
+        universe, entering = _universe(
+            alive, floor_rank, events.rank[events.born(b)], events.order
+        )
         rows = _rows(universe, entering, s, e, lo, hi)
         out[lo:hi] = _query(rows, price[universe], block_thr)
-        toggled = rank[np.concatenate([born, died])]
-        np.bitwise_xor.at(alive, toggled >> 6, _bit(toggled))
+        events.advance(alive, b)
     return out
-
-
-def _group(key: np.ndarray, nblocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices sorted by ``key`` (stable) and the bounds of each key ``0..nblocks``."""
-    dtype = np.int16 if nblocks < 32_000 else np.int64
-    order = np.argsort(key.astype(dtype), kind="stable")
-    return order, np.searchsorted(key[order], np.arange(nblocks + 2))
 
 
 def _universe(
     alive: np.ndarray, floor_rank: int, born_ranks: np.ndarray, order: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The block's candidate lines (indices, ascending price) and which were live entering."""
-    entering = _set_bits(alive, floor_rank)
+    entering = _within.set_bits_between(alive, floor_rank, alive.size * 64)
     born = np.sort(born_ranks[born_ranks >= floor_rank])
     ranks = np.concatenate([entering * 2 + 1, born * 2])
     ranks.sort()
@@ -376,14 +344,14 @@ def _rows(
     rows = np.zeros((nrows, words), dtype=np.uint64)
     local = np.arange(universe.size)
     first = local[entering]
-    np.bitwise_or.at(rows[0], first >> 6, _bit(first))
+    np.bitwise_or.at(rows[0], first >> 6, _within.bit(first))
     us, ue = s[universe], e[universe]
     row_s = np.where(us >= lo, (us - lo) // _FINE + 1, nrows)
     row_e = np.where(ue < hi, (ue - lo) // _FINE + 1, nrows)
     row = np.concatenate([row_s, row_e])
     who = np.concatenate([local, local])
     ok = row < nrows
-    np.bitwise_xor.at(rows, (row[ok], who[ok] >> 6), _bit(who[ok]))
+    np.bitwise_xor.at(rows, (row[ok], who[ok] >> 6), _within.bit(who[ok]))
     np.bitwise_xor.accumulate(rows, axis=0, out=rows)
     return rows
 

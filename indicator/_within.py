@@ -23,11 +23,16 @@ was either
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._search import first_at_or_below
 
-__all__ = ["COARSE", "FINE", "count_beyond_touched", "ends_at_first_touch"]
+__all__ = [
+    "COARSE", "FINE", "BlockEvents", "bit", "block_events", "count_beyond_touched",
+    "ends_at_first_touch", "set_bits_between",
+]
 
 COARSE = 4096  # bars per coarse block
 FINE = 8  # bars per fine block; must divide COARSE
@@ -47,7 +52,7 @@ def ends_at_first_touch(
 # --------------------------------------------------------------------------- the counts
 
 
-def _set_bits_between(words: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def set_bits_between(words: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Ranks ``r`` with ``lo <= r < hi`` whose bit is set in ``words``, ascending."""
     if hi <= lo:
         return np.empty(0, dtype=np.int64)
@@ -58,6 +63,43 @@ def _set_bits_between(words: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return ranks + lo
 
 
+class BlockEvents(NamedTuple):
+    """Lines ranked by price and grouped by the coarse block of their start and their end."""
+
+    order: np.ndarray  # line indices by ascending price: order[rank] = line
+    sorted_price: np.ndarray
+    rank: np.ndarray  # rank[line]
+    by_start: np.ndarray  # line indices grouped by start block ...
+    start_at: np.ndarray  # ... block b's are by_start[start_at[b]:start_at[b + 1]]
+    by_end: np.ndarray  # likewise by end block (never-ending lines last)
+    end_at: np.ndarray
+
+    def born(self, b: int) -> np.ndarray:
+        return self.by_start[self.start_at[b] : self.start_at[b + 1]]
+
+    def died(self, b: int) -> np.ndarray:
+        return self.by_end[self.end_at[b] : self.end_at[b + 1]]
+
+    def advance(self, alive: np.ndarray, b: int) -> None:
+        """Turn the bitset of lines live entering block ``b`` into that of block ``b + 1``."""
+        toggled = self.rank[np.concatenate([self.born(b), self.died(b)])]
+        np.bitwise_xor.at(alive, toggled >> 6, bit(toggled))
+
+
+def block_events(
+    s: np.ndarray, e: np.ndarray, price: np.ndarray, n: int, size: int
+) -> BlockEvents:
+    """Rank lines by price (any order consistent with price serves) and group them by the
+    block of ``size`` bars holding their start ``s`` and their end ``e`` (``n`` = never)."""
+    order = np.argsort(price)
+    rank = np.empty(price.size, dtype=np.int64)
+    rank[order] = np.arange(price.size)
+    nblocks = -(-n // size)
+    by_start, start_at = _group(s // size, nblocks)
+    by_end, end_at = _group(np.where(e < n, e // size, nblocks), nblocks)
+    return BlockEvents(order, price[order], rank, by_start, start_at, by_end, end_at)
+
+
 def _group(key: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices sorted by ``key`` (stable) and where each key ``0..groups`` begins."""
     # Small integer keys take numpy's radix sort.
@@ -65,7 +107,8 @@ def _group(key: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.searchsorted(key[order], np.arange(groups + 2))
 
 
-def _bit(ranks: np.ndarray) -> np.ndarray:
+def bit(ranks: np.ndarray) -> np.ndarray:
+    """Each rank's bit within its 64-bit word."""
     return np.left_shift(_ONE, (ranks & 63).astype(np.uint64))
 
 
@@ -133,7 +176,7 @@ def _block(
         row = np.concatenate([row_in, row_out])
         who = np.concatenate([local, local])
         ok = row < nrows
-        np.bitwise_xor.at(rows, (row[ok], who[ok] >> 6), _bit(who[ok]))
+        np.bitwise_xor.at(rows, (row[ok], who[ok] >> 6), bit(who[ok]))
         np.bitwise_xor.accumulate(rows, axis=0, out=rows)
         below = np.zeros((nrows, words + 1), dtype=np.int32)
         np.cumsum(np.bitwise_count(rows), axis=1, out=below[:, 1:])
@@ -203,30 +246,21 @@ def count_beyond_touched(
     fine_lowest = np.repeat(padded.reshape(nfine, FINE).min(axis=1), FINE)[:n]
     out += _own_fine_block(s, e, price, thr, fine_lowest).T
 
-    m = s.size
-    order = np.argsort(price)  # any order consistent with price serves as the rank
-    sorted_price = price[order]
-    rank = np.empty(m, dtype=np.int64)
-    rank[order] = np.arange(m)
-    nblocks = -(-n // COARSE)
-    by_start, start_at = _group(s // COARSE, nblocks)
-    by_end, end_at = _group(np.where(e < n, e // COARSE, nblocks), nblocks)
-    alive = np.zeros((m >> 6) + 2, dtype=np.uint64)  # live entering the block, by price rank
-    for b in range(nblocks):
+    events = block_events(s, e, price, n, COARSE)
+    alive = np.zeros((s.size >> 6) + 2, dtype=np.uint64)  # live entering the block, by rank
+    for b in range(-(-n // COARSE)):
         lo, hi = b * COARSE, min(b * COARSE + COARSE, n)
-        born = by_start[start_at[b] : start_at[b + 1]]
-        died = by_end[end_at[b] : end_at[b + 1]]
+        born = events.born(b)
         lowest = fine_lowest[lo:hi].min()
         # Lines priced below the lowest threshold never count; those at or above kill[lo]
         # do not survive bar lo.
-        first = int(np.searchsorted(sorted_price, lowest, "left"))
-        last = int(np.searchsorted(sorted_price, kill[lo], "left"))
-        entering = sorted_price[_set_bits_between(alive, first, last)]
+        first = int(np.searchsorted(events.sorted_price, lowest, "left"))
+        last = int(np.searchsorted(events.sorted_price, kill[lo], "left"))
+        entering = events.sorted_price[set_bits_between(alive, first, last)]
         new = born[price[born] >= lowest]
-        new = new[np.argsort(rank[new])]
+        new = new[np.argsort(events.rank[new])]
         out[lo:hi] += _block(
             lo, hi, entering, new, s, e, price, base[lo:hi], factors, kill[lo:hi]
         )
-        toggled = rank[np.concatenate([born, died])]
-        np.bitwise_xor.at(alive, toggled >> 6, _bit(toggled))
+        events.advance(alive, b)
     return out
