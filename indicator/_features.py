@@ -24,7 +24,7 @@ import difflib
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -90,8 +90,28 @@ def _pct(x: float) -> str:
 # --------------------------------------------------------------------------- levels
 
 
-def _check_levels(levels: Any) -> None:
-    """The levels frame must carry SPEC.md's columns with usable values."""
+class _Lines(NamedTuple):
+    """A levels frame's columns as arrays: int64 ns times (NaT as int64 min), prices,
+    whole leverages and a mask of the short rows."""
+
+    start: np.ndarray
+    end: np.ndarray
+    price: np.ndarray
+    leverage: np.ndarray
+    short: np.ndarray
+
+
+def _lines(levels: pd.DataFrame) -> _Lines:
+    """The arrays of a levels frame made by :func:`oi_levels` (no checks)."""
+    return _Lines(
+        _ns(levels["start"]), _ns(levels["end"]), levels["price"].to_numpy(dtype=np.float64),
+        levels["leverage"].to_numpy(dtype=np.int64),
+        (levels["side"] == "short").to_numpy(dtype=bool, na_value=False),
+    )
+
+
+def _check_levels(levels: Any) -> _Lines:
+    """The levels frame must carry SPEC.md's columns with usable values; returns them."""
     if not isinstance(levels, pd.DataFrame):
         raise TypeError(
             f"levels must be the DataFrame indicator.oi_levels returns, got "
@@ -112,14 +132,14 @@ def _check_levels(levels: Any) -> None:
             raise TypeError(
                 f"levels[{col!r}] must be tz-aware UTC datetimes, got dtype {dtype}; use {fix}"
             )
-    _check_level_values(levels)
+    return _check_level_values(levels)
 
 
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _check_level_values(levels: pd.DataFrame) -> None:
+def _check_level_values(levels: pd.DataFrame) -> _Lines:
     start, end = _ns(levels["start"]), _ns(levels["end"])
     if (start == _NAT).any():
         raise ValueError(f"levels['start'] is NaT at row {_first(start == _NAT)}; every line "
@@ -132,23 +152,42 @@ def _check_level_values(levels: pd.DataFrame) -> None:
             f"({levels['start'].iloc[row]}) at row {row}; a line ends on a later bar or is NaT"
         )
     side = levels["side"]
-    bad_side = ~side.isin(("long", "short")).to_numpy()
+    short = (side == "short").to_numpy(dtype=bool, na_value=False)
+    bad_side = ~(short | (side == "long").to_numpy(dtype=bool, na_value=False))
     if bad_side.any():
         row = _first(bad_side)
         raise ValueError(f"levels['side'] is {side.iloc[row]!r} at row {row}; expected "
                          f"'long' or 'short'")
-    for col in ("price", "leverage"):
-        try:
-            values = levels[col].to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"levels[{col!r}] must be numeric, got {levels[col].dtype}") from exc
-        bad = ~(values > (1 if col == "leverage" else 0)) | ~np.isfinite(values)
-        if col == "leverage":
-            bad |= values != np.round(values)
-        if bad.any():
-            row = _first(bad)
-            what = "a whole number > 1" if col == "leverage" else "a finite price > 0"
-            raise ValueError(f"levels[{col!r}] is {values[row]!r} at row {row}; it must be {what}")
+    price = _numeric(levels, "price")
+    bad = ~(price > 0) | ~np.isfinite(price)
+    if bad.any():
+        row = _first(bad)
+        raise ValueError(f"levels['price'] is {price[row].item()!r} at row {row}; it must be a "
+                         f"finite price > 0")
+    return _Lines(start, end, price, _leverages(levels), short)
+
+
+def _numeric(levels: pd.DataFrame, col: str) -> np.ndarray:
+    try:
+        return levels[col].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"levels[{col!r}] must be numeric, got {levels[col].dtype}") from exc
+
+
+def _leverages(levels: pd.DataFrame) -> np.ndarray:
+    """``levels['leverage']`` as int64, checked to be whole numbers > 1."""
+    column = levels["leverage"]
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+        values = column.to_numpy(dtype=np.int64)  # integers: only the range to check
+        bad = values <= 1
+    else:
+        values = _numeric(levels, "leverage")
+        bad = ~(values > 1) | ~np.isfinite(values) | (values != np.round(values))
+    if bad.any():
+        row = _first(bad)
+        raise ValueError(f"levels['leverage'] is {values[row].item()!r} at row {row}; it must be a "
+                         f"whole number > 1")
+    return values.astype(np.int64)
 
 
 def _ns(column: pd.Series) -> np.ndarray:
@@ -407,7 +446,7 @@ def _side_features(
             counts = _within.count_beyond_touched(s_l, e_l, sign * p_l, base, factors, kill)
         else:  # lines not ended by this price series: the general (slower) count
             counts = _count_beyond(s_l, e_l, sign * p_l, base[:, None] * factors[None, :])
-        counts = np.ascontiguousarray(counts.T)
+            counts = np.ascontiguousarray(counts.T)
         for j, x in enumerate(within):
             cols[f"{name}_within_{_pct(x)}"] = counts[j]
     for lv, counts in zip(leverages, _hits_by_leverage(hit, lev, leverages, n), strict=True):
@@ -493,18 +532,16 @@ def features(
     if levels is None:
         levels = oi_levels(candles, **options)
         leverages = sorted(set(check_leverages(options.get("leverages", _DEFAULT_LEVERAGES))))
+        lines = _lines(levels)
     else:
-        _check_levels(levels)
-        leverages = sorted({int(v) for v in pd.unique(levels["leverage"])})
+        lines = _check_levels(levels)
+        leverages = sorted(int(v) for v in pd.unique(lines.leverage))
     index = candles.index
     index_ns = index.as_unit("ns").asi8
-    start, end = _ns(levels["start"]), _ns(levels["end"])
-    price = levels["price"].to_numpy(dtype=np.float64)
-    lev = levels["leverage"].to_numpy(dtype=np.float64).astype(np.int64)
-    longs, shorts = _sides((levels["side"] == "short").to_numpy())
+    longs, shorts = _sides(lines.short)
     jobs = [
-        (start[m], end[m], price[m], lev[m], index_ns, cols["close"], kill, within, leverages,
-         is_short)
+        (lines.start[m], lines.end[m], lines.price[m], lines.leverage[m], index_ns,
+         cols["close"], kill, within, leverages, is_short)
         for is_short, m, kill in ((False, longs, cols["low"]), (True, shorts, -cols["high"]))
     ]
     if len(levels) < _THREAD_MIN_LINES:

@@ -37,6 +37,8 @@ __all__ = [
 COARSE = 4096  # bars per coarse block
 FINE = 8  # bars per fine block; must divide COARSE
 _ONE = np.uint64(1)
+_POW2 = np.ldexp(1.0, np.arange(32))  # 2.0 ** k
+_LOW32 = np.array([(1 << k) - 1 for k in range(32)], dtype=np.uint32)  # bits below k
 
 
 def ends_at_first_touch(
@@ -120,105 +122,114 @@ def _ranks(sorted_values: np.ndarray, sorted_needles: np.ndarray) -> np.ndarray:
     return np.flatnonzero(merged < k) - np.arange(k)
 
 
-def _popcount_below(
-    rows: np.ndarray, below: np.ndarray, row: np.ndarray, rank: np.ndarray
-) -> np.ndarray:
-    """Set bits of ``rows[row]`` at positions ``< rank`` (``below`` = per-word prefix counts,
-    one more column than ``rows``)."""
-    word = rank >> 6
-    low_bits = np.left_shift(_ONE, (rank & 63).astype(np.uint64)) - _ONE
-    partial = np.bitwise_count(rows.ravel()[row * rows.shape[1] + word] & low_bits)
-    return below.ravel()[row * below.shape[1] + word] + partial
+def _popcount_below(below: np.ndarray, rows: np.ndarray, row: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Set bits of ``rows[row]`` (32-bit words) at positions ``< rank``; ``below`` holds each
+    row's per-word prefix counts (one more column than ``rows``)."""
+    words = rows.shape[1]
+    at = row * words + (rank >> 5)
+    partial = np.bitwise_count(rows.ravel()[at] & _LOW32[rank & 31])
+    return below.ravel()[at + row] + partial
+
+
+def _born_rows(
+    lo: int, nbars: int, born: np.ndarray, s: np.ndarray, e: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bitset rows over the block's new lines (bit = position in ``born``, 32-bit words): row
+    ``r`` holds those live entering the block's fine block ``r`` that were born before it.
+    Also each row's per-word prefix popcounts."""
+    nrows = -(-nbars // FINE)
+    words = (born.size >> 5) + 1
+    row_in = (s[born] - lo) // FINE + 1  # first fine block it enters live
+    be = e[born] - lo
+    row_out = np.where(be < nbars, be // FINE + 1, nrows)  # first one it no longer enters
+    who = np.flatnonzero(row_in < np.minimum(row_out, nrows))  # lines in at least one row
+    # Toggle each line's bit on at row_in and off at row_out, then XOR down the rows. The
+    # toggles of one (row, word) are distinct powers of two, so a float sum is exact.
+    key = np.concatenate([row_in[who], row_out[who]]) * words + np.tile(who >> 5, 2)
+    toggles = np.bincount(key, np.tile(_POW2[who & 31], 2), minlength=(nrows + 1) * words)
+    rows = toggles[: nrows * words].astype(np.uint32).reshape(nrows, words)
+    np.bitwise_xor.accumulate(rows, axis=0, out=rows)
+    below = np.zeros((nrows, words + 1), dtype=np.int32)
+    np.cumsum(np.bitwise_count(rows), axis=1, out=below[:, 1:])
+    return rows, below
 
 
 def _block(
-    lo: int, hi: int, entering_price: np.ndarray, born: np.ndarray,
+    out: np.ndarray, lo: int, entering_price: np.ndarray, born: np.ndarray,
     s: np.ndarray, e: np.ndarray, price: np.ndarray,
     base: np.ndarray, factors: np.ndarray, kill: np.ndarray,
-) -> np.ndarray:
-    """Counts for bars ``lo..hi-1`` of parts 1 and 2 (lines born before ``t``'s fine block).
+) -> None:
+    """Add to ``out`` (``(columns, bars)`` of the block's bars) parts 1 and 2: the lines born
+    before each bar's fine block.
 
-    ``entering_price``: sorted prices of the lines live entering the block that survive bar
-    ``lo``; ``born``: the lines born in the block (ascending price) that can count.
+    ``entering_price``: sorted prices of the lines live entering the block that survive its
+    first bar; ``born``: the lines born in the block (ascending price) that can count.
     """
-    nbars, nx = hi - lo, factors.size
-    # One sorted universe: the entering lines and the block's new lines, flagged.
+    nbars = base.size
+    # One sorted universe: the entering lines and the block's new lines.
     both = np.concatenate([entering_price, price[born]])
     merged = np.argsort(both, kind="stable")  # two sorted runs: a linear merge
     uni_price = both[merged]
-    is_born = merged >= entering_price.size
-    born_upto = np.concatenate(([0], np.cumsum(is_born)))  # born lines among the first r
+    born_upto = np.zeros(uni_price.size + 1, dtype=np.int64)  # new lines among the first r
+    np.cumsum(merged >= entering_price.size, out=born_upto[1:])
     entering_upto = np.arange(uni_price.size + 1) - born_upto
 
-    # Ranks: lines priced below each threshold, below each bar's kill value.
-    thr_rank = np.empty((nbars, nx), dtype=np.int64)
-    order = np.argsort(base)  # every column is base * a positive factor: one order for all
-    for j in range(nx):
-        thr_rank[order, j] = _ranks(uni_price, base[order] * factors[j])
+    # Ranks in the universe: lines priced below each bar's kill and thresholds.
     kill_rank = np.empty(nbars, dtype=np.int64)
     order = np.argsort(kill)
     kill_rank[order] = _ranks(uni_price, kill[order])
-
     # 1. Live entering the block: priced below every kill since lo, at or above the threshold.
-    # Each part is clipped at 0 on its own: a threshold above every live price counts nothing.
-    alive_rank = np.minimum.accumulate(kill_rank)
-    out = np.maximum(entering_upto[alive_rank][:, None] - entering_upto[thr_rank], 0)
+    alive_upto = entering_upto[np.minimum.accumulate(kill_rank)]
 
-    # 2. Born in an earlier fine block of this one, live entering t's fine block.
     if born.size:
-        nrows = -(-nbars // FINE)
-        words = (born.size >> 6) + 1
-        rows = np.zeros((nrows, words), dtype=np.uint64)
-        local = np.arange(born.size)
-        bs, be = s[born] - lo, e[born] - lo
-        row_in = bs // FINE + 1  # first fine block it enters live
-        row_out = np.where(be < nbars, be // FINE + 1, nrows)  # first one it no longer enters
-        row = np.concatenate([row_in, row_out])
-        who = np.concatenate([local, local])
-        ok = row < nrows
-        np.bitwise_xor.at(rows, (row[ok], who[ok] >> 6), bit(who[ok]))
-        np.bitwise_xor.accumulate(rows, axis=0, out=rows)
-        below = np.zeros((nrows, words + 1), dtype=np.int32)
-        np.cumsum(np.bitwise_count(rows), axis=1, out=below[:, 1:])
-
+        rows, below = _born_rows(lo, nbars, born, s, e)
+        nrows = rows.shape[0]
         padded = np.full(nrows * FINE, uni_price.size, dtype=np.int64)
         padded[:nbars] = kill_rank
         fine_alive = np.minimum.accumulate(padded.reshape(nrows, FINE), axis=1).ravel()[:nbars]
         t_row = np.arange(nbars) // FINE
-        upper = _popcount_below(rows, below, t_row, born_upto[fine_alive])
-        lower = _popcount_below(
-            rows, below, np.repeat(t_row, nx), born_upto[thr_rank.ravel()]
-        ).reshape(nbars, nx)
-        out += np.maximum(upper[:, None] - lower, 0)
-    return out
+        upper = _popcount_below(below, rows, t_row, born_upto[fine_alive])
+
+    order = np.argsort(base)  # every column is base * a positive factor: one order for all
+    sorted_base = base[order]
+    thr_rank = np.empty(nbars, dtype=np.int64)
+    for j, factor in enumerate(factors):
+        thr_rank[order] = _ranks(uni_price, sorted_base * factor)
+        # Each part is clipped at 0 on its own: a threshold above every live price counts
+        # nothing.
+        out[j] += np.maximum(alive_upto - entering_upto[thr_rank], 0)
+        if born.size:
+            # 2. Born in an earlier fine block of this one, live entering t's fine block.
+            lower = _popcount_below(below, rows, t_row, born_upto[thr_rank])
+            out[j] += np.maximum(upper - lower, 0)
 
 
 def _own_fine_block(
-    s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray, lowest: np.ndarray
-) -> np.ndarray:
-    """Part 3: lines live at ``t`` and born in ``t``'s fine block, at or above ``thr[:, t]``.
+    out: np.ndarray, s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray,
+    lowest: np.ndarray,
+) -> None:
+    """Part 3, into ``out``: lines live at ``t`` and born in ``t``'s fine block, at or above
+    ``thr[:, t]``.
 
     ``thr`` is ``(columns, bars)``; ``lowest[t]`` is the lowest threshold of ``t``'s fine
     block (a line below it cannot count there).
     """
-    nx, n = thr.shape
-    out = np.zeros((nx, n), dtype=np.int64)
+    n = thr.shape[1]
     keep = price >= lowest[s]
     s, e, price = s[keep], e[keep], price[keep]
     stop = np.minimum(e, np.minimum((s // FINE + 1) * FINE, n))
     length = stop - s
     t = np.repeat(s - np.cumsum(length) + length, length) + np.arange(int(length.sum()))
     p = np.repeat(price, length)
-    for j in range(nx):
-        out[j] = np.bincount(t[p >= thr[j, t]], minlength=n)
-    return out
+    for j in range(thr.shape[0]):
+        out[j] += np.bincount(t[p >= thr[j, t]], minlength=n)
 
 
 def count_beyond_touched(
     s: np.ndarray, e: np.ndarray, price: np.ndarray,
     base: np.ndarray, factors: np.ndarray, kill: np.ndarray,
 ) -> np.ndarray:
-    """``out[t, j]``: lines live at bar ``t`` (``s <= t < e``) with ``price >= base[t] *
+    """``out[j, t]``: lines live at bar ``t`` (``s <= t < e``) with ``price >= base[t] *
     factors[j]``, for lines that end at their first touch (see :func:`ends_at_first_touch`).
 
     Parameters
@@ -231,36 +242,42 @@ def count_beyond_touched(
         float64, one per bar; ``factors`` are positive, so every column of thresholds is
         ordered like ``base``.
     factors : numpy.ndarray
-        float64 positive multipliers, one per output column.
+        float64 positive multipliers, one per output row.
     kill : numpy.ndarray
         float64, one per bar: a line is touched by the bar when ``kill <= price``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``(len(factors), len(base))``.
     """
-    n, nx = base.size, factors.size
-    out = np.zeros((n, nx), dtype=np.int64)
+    n = base.size
+    out = np.zeros((factors.size, n), dtype=np.int64)
     if s.size == 0:
         return out
     thr = factors[:, None] * base[None, :]  # (columns, bars)
     nfine = -(-n // FINE)
-    padded = np.full(nfine * FINE, np.inf)
-    padded[:n] = thr.min(axis=0)
-    fine_lowest = np.repeat(padded.reshape(nfine, FINE).min(axis=1), FINE)[:n]
-    out += _own_fine_block(s, e, price, thr, fine_lowest).T
+    lowest = np.full(nfine * FINE, np.inf)
+    np.min(thr, axis=0, out=lowest[:n])
+    fine_lowest = np.repeat(lowest.reshape(nfine, FINE).min(axis=1), FINE)[:n]
+    _own_fine_block(out, s, e, price, thr, fine_lowest)
 
     events = block_events(s, e, price, n, COARSE)
-    alive = np.zeros((s.size >> 6) + 2, dtype=np.uint64)  # live entering the block, by rank
+    alive = np.zeros(s.size, dtype=bool)  # live entering the block, by price rank
     for b in range(-(-n // COARSE)):
         lo, hi = b * COARSE, min(b * COARSE + COARSE, n)
-        born = events.born(b)
-        lowest = fine_lowest[lo:hi].min()
+        block_lowest = fine_lowest[lo:hi].min()
         # Lines priced below the lowest threshold never count; those at or above kill[lo]
         # do not survive bar lo.
-        first = int(np.searchsorted(events.sorted_price, lowest, "left"))
+        first = int(np.searchsorted(events.sorted_price, block_lowest, "left"))
         last = int(np.searchsorted(events.sorted_price, kill[lo], "left"))
-        entering = events.sorted_price[set_bits_between(alive, first, last)]
-        new = born[price[born] >= lowest]
-        new = new[np.argsort(events.rank[new])]
-        out[lo:hi] += _block(
-            lo, hi, entering, new, s, e, price, base[lo:hi], factors, kill[lo:hi]
+        entering = events.sorted_price[np.flatnonzero(alive[first:last]) + first]
+        born = events.born(b)
+        new = born[price[born] >= block_lowest]
+        _block(
+            out[:, lo:hi], lo, entering, new[np.argsort(events.rank[new])], s, e, price,
+            base[lo:hi], factors, kill[lo:hi],
         )
-        events.advance(alive, b)
+        alive[events.rank[born]] = True
+        alive[events.rank[events.died(b)]] = False
     return out

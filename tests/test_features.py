@@ -237,7 +237,7 @@ def test_count_for_lines_ended_by_price_matches_brute_force(n, m, seed, sizes):
     old = _within.COARSE, _within.FINE
     _within.COARSE, _within.FINE = sizes
     try:
-        got = _within.count_beyond_touched(s, e, price, base, factors, kill)
+        got = _within.count_beyond_touched(s, e, price, base, factors, kill).T
     finally:
         _within.COARSE, _within.FINE = old
     thr = base[:, None] * factors[None, :]
@@ -386,6 +386,14 @@ def test_bad_levels_frames_name_the_column_and_row():
         indicator.features(candles, good.assign(price=[-1.0, 101.0]))
     with pytest.raises(ValueError, match=r"'leverage'.*at row 1"):
         indicator.features(candles, good.assign(leverage=[10, 2.5]))
+    with pytest.raises(ValueError, match=r"'leverage'.*1 at row 1"):  # integer column
+        indicator.features(candles, good.assign(leverage=[10, 1]))
+    with pytest.raises(ValueError, match=r"'leverage'.*at row 1"):  # nullable, missing
+        indicator.features(candles, good.assign(leverage=pd.array([10, None], dtype="Int64")))
+    with pytest.raises(TypeError, match=r"'leverage'.*numeric"):
+        indicator.features(candles, good.assign(leverage=["10", "x"]))
+    with pytest.raises(ValueError, match=r"'side'.*at row 0"):  # a missing side
+        indicator.features(candles, good.assign(side=[None, "short"]))
     with pytest.raises(ValueError, match=r"\['start'\] is NaT at row 0"):
         indicator.features(candles, good.assign(start=pd.to_datetime([None, "2025-01-01"],
                                                                       utc=True)))
