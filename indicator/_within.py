@@ -122,7 +122,9 @@ def _ranks(sorted_values: np.ndarray, sorted_needles: np.ndarray) -> np.ndarray:
     return np.flatnonzero(merged < k) - np.arange(k)
 
 
-def _popcount_below(below: np.ndarray, rows: np.ndarray, row: np.ndarray, rank: np.ndarray) -> np.ndarray:
+def _popcount_below(
+    below: np.ndarray, rows: np.ndarray, row: np.ndarray, rank: np.ndarray
+) -> np.ndarray:
     """Set bits of ``rows[row]`` (32-bit words) at positions ``< rank``; ``below`` holds each
     row's per-word prefix counts (one more column than ``rows``)."""
     words = rows.shape[1]
