@@ -1,4 +1,5 @@
-"""Shared fixtures: the real market data beside the project, when it is there."""
+"""Shared fixtures: the real market data beside the project (when it is there), and feed
+retries that record their waits instead of sleeping."""
 
 from __future__ import annotations
 
@@ -38,3 +39,15 @@ def load_okx_candles(timeframe: str = "1h") -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def okx_1h() -> pd.DataFrame:
     return load_okx_candles("1h")
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Feed retries record their waits instead of sleeping, with 4 tries."""
+    import feeds
+    from feeds import _retry
+
+    recorded: list[float] = []
+    monkeypatch.setattr(_retry, "_sleep", recorded.append)
+    monkeypatch.setattr(feeds.settings, "tries", 4)
+    return recorded

@@ -22,7 +22,7 @@ from fakes import (
 )
 
 import feeds
-from feeds import FeedError, FeedWarning, _retry
+from feeds import FeedError, FeedWarning
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -31,12 +31,7 @@ D0 = 1_780_272_000_000  # 2026-06-01 00:00 UTC
 AGG = "data/futures/um/daily/aggTrades/SOLUSDT/SOLUSDT-aggTrades-{}.zip"
 
 
-@pytest.fixture(autouse=True)
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(_retry, "_sleep", recorded.append)
-    monkeypatch.setattr(feeds.settings, "tries", 4)
-    return recorded
+pytestmark = pytest.mark.usefixtures("waits")  # retries record their waits (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from fakes import FakeArchive, FakeBybit, Fault, MarketData, fake_exchange
 
 import feeds
-from feeds import FeedError, FeedWarning, _retry
+from feeds import FeedError, FeedWarning
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -22,13 +22,7 @@ EXCHANGES = ("binanceusdm", "bybit", "okx")
 STEPS = {"1m": MIN, "5m": 5 * MIN, "15m": 15 * MIN, "1h": HOUR, "4h": 4 * HOUR}
 
 
-@pytest.fixture(autouse=True)
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries record their waits instead of sleeping."""
-    recorded: list[float] = []
-    monkeypatch.setattr(_retry, "_sleep", recorded.append)
-    monkeypatch.setattr(feeds.settings, "tries", 4)
-    return recorded
+pytestmark = pytest.mark.usefixtures("waits")  # retries record their waits (conftest)
 
 
 def _expected(server, timeframe: str, since: int, until: int, oi_step: int | None = None,
