@@ -3,7 +3,8 @@
 Target (issue 8): ``features`` on 1,000,000 one-minute bars in <= 1 s, given the levels
 (``bench_features_given_levels``). The exact ``*_within_*`` counts are the costly part; the
 frame without them is timed apart (``within=()``), and so is the whole pipeline from candles
-(``oi_levels`` included).
+(``oi_levels`` included) and the numpy fallback used when numba is missing. The numba kernels
+are compiled (or loaded from their cache) in the warmup round, outside the timings.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 import indicator
 from feeds import sample_candles
+from indicator import _sweep
 
 
 @functools.cache
@@ -43,3 +45,8 @@ def bench_features_without_within_1m(benchmark):
 def bench_features_from_candles_1m(benchmark):
     candles, _ = market(1_000_000)
     benchmark.pedantic(indicator.features, args=(candles,), rounds=2, iterations=1)
+
+
+def bench_features_numpy_fallback_1m(benchmark, monkeypatch):
+    monkeypatch.setattr(_sweep, "AVAILABLE", False)
+    _run(benchmark, 1_000_000, rounds=5)

@@ -11,11 +11,12 @@ The work is vectorised. In bar positions a line is live on ``[s, e)``:
   length ``2**k`` (a reversed sparse table), maxima are scattered onto their level and pushed
   down one level at a time, ``O(n log n + m)``;
 * the counts within ``x`` of the close are exact 2-D dominance counts (live at ``t`` and price
-  beyond a threshold that moves with the close). Lines that end at their first touch (what
-  :func:`oi_levels` returns; checked) are counted by :mod:`._within`, which uses their stack
-  order. Any other levels frame takes the general count: per coarse block of bars, a bitset
-  of the live lines ranked by price, with row snapshots every few bars and a short
-  brute-force tail; see :func:`_count_beyond`.
+  beyond a threshold that moves with the close): one compiled sweep over the bars with a
+  Fenwick tree over price ranks (:mod:`._sweep`, numba). Without numba they fall back to
+  numpy: lines that end at their first touch (what :func:`oi_levels` returns; checked) are
+  counted by :mod:`._within`, which uses their stack order; any other levels frame takes the
+  general count: per coarse block of bars, a bitset of the live lines ranked by price, with
+  row snapshots every few bars and a short brute-force tail; see :func:`_count_beyond`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import _within
+from . import _sweep, _within
 from ._oi import LEVEL_COLUMNS, oi_levels
 from ._validate import check_leverages, validate_candles
 
@@ -442,7 +443,9 @@ def _side_features(
     if within:
         factors = 1.0 - sign * np.asarray(within)
         base = sign * close
-        if _within.ends_at_first_touch(s_l, e_l, sign * p_l, kill):
+        if _sweep.AVAILABLE:  # one compiled sweep, any levels frame
+            counts = _sweep.count_beyond(s_l, e_l, sign * p_l, base, factors)
+        elif _within.ends_at_first_touch(s_l, e_l, sign * p_l, kill):
             counts = _within.count_beyond_touched(s_l, e_l, sign * p_l, base, factors, kill)
         else:  # lines not ended by this price series: the general (slower) count
             counts = _count_beyond(s_l, e_l, sign * p_l, base[:, None] * factors[None, :])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +14,7 @@ from hypothesis import strategies as st
 
 import indicator
 from feeds import sample_candles
-from indicator import _features, _within
+from indicator import _features, _sweep, _within
 
 WITHIN = (0.01, 0.02, 0.05)
 SIDES = ("long", "short")
@@ -69,23 +73,35 @@ def assert_matches_reference(candles, levels, within=WITHIN, leverages=None):
     return ours
 
 
-@pytest.fixture(params=[(4096, 4), (64, 4), (16, 8), (8, 1)], ids=lambda p: f"blocks{p}")
-def blocks(request, monkeypatch):
-    """Small coarse/fine blocks make a few hundred bars cross many of them (both the general
-    count and the one for lines ended by price)."""
-    coarse, fine = request.param
+@pytest.fixture(params=["sweep", (4096, 4), (64, 4), (16, 8), (8, 1)],
+                ids=lambda p: p if isinstance(p, str) else f"numpy{p}")
+def counts(request, monkeypatch):
+    """Which within-x count runs: the compiled sweep, or the numpy fallback (numba absent)
+    with coarse/fine blocks small enough that a few hundred bars cross many of them (both
+    its general count and the one for lines ended by price)."""
+    use_numpy(monkeypatch, request.param)
+    return request.param
+
+
+def use_numpy(monkeypatch, sizes):
+    """Run the numpy within-x counts with these (coarse, fine) block sizes; "sweep" keeps
+    the compiled count."""
+    if sizes == "sweep":
+        assert _sweep.AVAILABLE, "numba is a dependency; the compiled sweep must load"
+        return
+    coarse, fine = sizes
+    monkeypatch.setattr(_sweep, "AVAILABLE", False)
     monkeypatch.setattr(_features, "_COARSE", coarse)
     monkeypatch.setattr(_features, "_FINE", fine)
     monkeypatch.setattr(_within, "COARSE", coarse)
     monkeypatch.setattr(_within, "FINE", fine)
-    return request.param
 
 
 # --- synthetic and real data ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_matches_reference_on_synthetic(blocks, seed):
+def test_matches_reference_on_synthetic(counts, seed):
     candles = sample_candles(700, timeframe="1m", seed=seed)
     levels = indicator.oi_levels(candles, ma_length=20, direction="both")
     assert len(levels) > 500
@@ -94,7 +110,7 @@ def test_matches_reference_on_synthetic(blocks, seed):
 
 
 @pytest.mark.realdata
-def test_matches_reference_on_real_okx_1h(okx_1h, blocks):
+def test_matches_reference_on_real_okx_1h(okx_1h, counts):
     levels = indicator.oi_levels(okx_1h, ma_length=20)
     assert len(levels) > 100
     ours = assert_matches_reference(okx_1h, levels)
@@ -176,15 +192,12 @@ def market_and_levels(draw):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(market_and_levels(), st.sampled_from([(4096, 4), (8, 4), (4, 1), (16, 16)]))
+@given(market_and_levels(), st.sampled_from(["sweep", (4096, 4), (8, 4), (4, 1), (16, 16)]))
 def test_any_levels_frame_matches_reference(data, sizes):
     candles, levels = data
-    old = _features._COARSE, _features._FINE
-    _features._COARSE, _features._FINE = sizes
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        use_numpy(patch, sizes)
         assert_matches_reference(candles, levels)
-    finally:
-        _features._COARSE, _features._FINE = old
 
 
 @settings(max_examples=150, deadline=None)
@@ -206,6 +219,76 @@ def test_count_beyond_matches_brute_force(n, m, seed, sizes):
     live = (s[None, :, None] <= t) & (t < e[None, :, None])
     want = (live & (price[None, :, None] >= thr[:, None, :])).sum(axis=1)
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 250), st.integers(0, 2**32 - 1), st.booleans())
+def test_sweep_matches_brute_force(n, m, seed, negative):
+    """The compiled sweep against a direct count: prices and thresholds on one coarse grid
+    (ties), lines of every life from one bar to never ending, negated prices as the short
+    side passes them."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, n, m)
+    e = np.minimum(s + rng.choice([1, 2, 5, 40, 10**6], m), n)
+    price = rng.choice(np.arange(90.0, 110.0, 0.5), m)
+    base = rng.choice(np.arange(88.0, 112.0, 0.5), n)
+    factors = np.array([1.0, 0.99, 0.98, 0.95, 1.05])
+    if negative:
+        price, base, factors = -price, -base, 2.0 - factors
+    got = _sweep.count_beyond(s, e, price, base, factors)
+    thr = base[:, None] * factors[None, :]
+    t = np.arange(n)[:, None, None]
+    live = (s[None, :, None] <= t) & (t < e[None, :, None])
+    want = (live & (price[None, :, None] >= thr[:, None, :])).sum(axis=1)
+    np.testing.assert_array_equal(got.T, want)
+
+
+def test_sweep_takes_any_order_that_sorts_the_base():
+    rng = np.random.default_rng(3)
+    base = rng.choice([99.0, 100.0, 101.0], 50)  # many ties: several orders sort it
+    s = rng.integers(0, 50, 80)
+    e = np.minimum(s + rng.integers(1, 30, 80), 50)
+    price = rng.choice(np.arange(97.0, 103.0, 0.5), 80)
+    factors = np.array([0.99, 1.0])
+    want = _sweep.count_beyond(s, e, price, base, factors)
+    for kind in ("stable", "quicksort"):
+        order = np.argsort(base, kind=kind)
+        np.testing.assert_array_equal(_sweep.count_beyond(s, e, price, base, factors, order),
+                                      want)
+    np.testing.assert_array_equal(
+        _sweep.count_beyond(s, e, price, base, factors, np.lexsort((-np.arange(50), base))),
+        want)
+    with pytest.raises(ValueError, match="positive"):
+        _sweep.count_beyond(s, e, price, base, np.array([1.0, -0.5]))
+    for bad_s, bad_e in ((-1, 3), (4, 4), (2, 51)):  # the kernel must never index out of range
+        with pytest.raises(ValueError, match=rf"line 1 spans bars \[{bad_s}, {bad_e}\)"):
+            _sweep.count_beyond(np.array([0, bad_s]), np.array([1, bad_e]), price[:2], base,
+                                factors)
+
+
+def test_sweep_stays_in_bounds(tmp_path):
+    """The kernel compiled with numba's bounds checks (a fresh cache, so it recompiles) on
+    edge cases: no lines, one bar, lines that never end, lines on the last bar."""
+    code = """
+import numpy as np
+from indicator import _sweep
+rng = np.random.default_rng(0)
+for n, m in ((1, 0), (1, 3), (5, 0), (5, 9), (300, 400)):
+    s = rng.integers(0, n, m)
+    e = np.minimum(s + rng.choice([1, 2, 10**6], m), n)
+    price = rng.choice(np.arange(95.0, 105.0), m)
+    base = rng.choice(np.arange(94.0, 106.0), n)
+    got = _sweep.count_beyond(s, e, price, base, np.array([1.0, 0.98]))
+    t = np.arange(n)[:, None]
+    live = (s <= t) & (t < e)
+    want = [(live & (price >= base[:, None] * f)).sum(axis=1) for f in (1.0, 0.98)]
+    assert np.array_equal(got, np.array(want)), (n, m)
+print("ok")
+"""
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
 def _touched_lines(rng, n, m):
@@ -256,14 +339,27 @@ def test_the_first_touch_guard_spots_ends_that_are_not_touches():
     assert not _within.ends_at_first_touch(s, np.array([2, 4]), price, kill)  # never touched
 
 
-def test_oi_levels_take_the_fast_count_and_other_frames_the_general_one(monkeypatch):
+def refuse(*args, **kwargs):
+    raise AssertionError("this count must not run")
+
+
+def test_the_sweep_counts_every_frame_when_numba_loads(monkeypatch):
+    candles = sample_candles(600, timeframe="1m", seed=5)
+    levels = indicator.oi_levels(candles, ma_length=20, direction="both")
+    monkeypatch.setattr(_features, "_count_beyond", refuse)
+    monkeypatch.setattr(_within, "count_beyond_touched", refuse)
+    assert_matches_reference(candles, levels)
+    assert_matches_reference(candles, levels.assign(end=levels["end"] + pd.Timedelta(minutes=1)))
+
+
+def test_without_numba_oi_levels_take_the_stack_count_and_other_frames_the_general_one(
+    monkeypatch,
+):
     candles = sample_candles(600, timeframe="1m", seed=5)
     levels = indicator.oi_levels(candles, ma_length=20, direction="both")
     expected = indicator.features(candles, levels)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the general count ran")
-
+    monkeypatch.setattr(_sweep, "AVAILABLE", False)
+    monkeypatch.setattr(_sweep, "count_beyond", refuse)
     with monkeypatch.context() as patch:
         patch.setattr(_features, "_count_beyond", refuse)
         pd.testing.assert_frame_equal(indicator.features(candles, levels), expected)
