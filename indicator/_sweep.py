@@ -122,7 +122,6 @@ def _kernels() -> tuple:
 
 def count_beyond(
     s: np.ndarray, e: np.ndarray, price: np.ndarray, base: np.ndarray, factors: np.ndarray,
-    base_order: np.ndarray | None = None,
 ) -> np.ndarray:
     """``out[j, t]``: lines live at bar ``t`` (``s <= t < e``) with ``price >= base[t] *
     factors[j]``.
@@ -138,8 +137,6 @@ def count_beyond(
         float64, one per bar (``n`` bars), finite.
     factors : numpy.ndarray
         float64, positive, one per output row.
-    base_order : numpy.ndarray, optional
-        ``np.argsort(base)``, when the caller has it (any order that sorts ``base`` serves).
 
     Returns
     -------
@@ -157,10 +154,8 @@ def count_beyond(
     if not (factors > 0).all():
         raise ValueError(f"factors must be positive, got {factors.tolist()}")
     base = np.ascontiguousarray(base, dtype=np.float64)
-    if base_order is None:
-        base_order = np.argsort(base)
     order = np.argsort(price)
     rank = np.empty(price.size, dtype=np.int64)
     rank[order] = np.arange(price.size)
     threshold_ranks, sweep = _kernels()
-    return sweep(s, e, rank, threshold_ranks(price[order], base, base_order, factors))
+    return sweep(s, e, rank, threshold_ranks(price[order], base, np.argsort(base), factors))
