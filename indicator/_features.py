@@ -22,7 +22,6 @@ The work is vectorised. In bar positions a line is live on ``[s, e)``:
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -32,7 +31,7 @@ import pandas as pd
 
 from . import _sweep, _within
 from ._oi import LEVEL_COLUMNS, oi_levels
-from ._validate import check_leverages, validate_candles
+from ._validate import check_leverages, check_numbers, validate_candles
 
 __all__ = ["features"]
 
@@ -68,13 +67,9 @@ def _check_options(options: dict[str, Any], levels_given: bool) -> None:
 
 
 def _check_within(within: Any) -> tuple[float, ...]:
-    if isinstance(within, (str, bytes)) or not isinstance(within, Sequence):
-        raise TypeError(f"within={within!r} must be a sequence of fractions, e.g. (0.01, 0.05)")
     out: list[float] = []
-    for i, x in enumerate(within):
-        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-            raise TypeError(f"within[{i}]={x!r} is not a number; pass fractions such as 0.01")
-        if not math.isfinite(x) or not 0 < x < 1:
+    for i, x in enumerate(check_numbers(within, "within", "(0.01, 0.05)")):
+        if not 0 < x < 1:
             raise ValueError(f"within[{i}]={x!r} must be a fraction in (0, 1): 0.01 means 1%")
         out.append(float(x))
     labels = [_pct(x) for x in out]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -13,7 +12,13 @@ import pyarrow as pa
 
 from ._ma import MA_TYPES, MaType, moving_average
 from ._search import first_at_or_below
-from ._validate import check_choice, check_leverages, check_mmr, validate_candles
+from ._validate import (
+    check_choice,
+    check_leverages,
+    check_mmr,
+    check_numbers,
+    validate_candles,
+)
 
 __all__ = ["LEVEL_COLUMNS", "SIGNAL_COLUMNS", "oi_levels", "oi_signals"]
 
@@ -40,13 +45,9 @@ def _check_ma_length(ma_length: object) -> int:
 
 
 def _check_thresholds(thresholds: object) -> tuple[float, ...]:
-    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Sequence):
-        raise TypeError(f"thresholds={thresholds!r} must be a sequence such as (1.2, 2.0, 3.0)")
     out: list[float] = []
-    for i, k in enumerate(thresholds):
-        if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
-            raise TypeError(f"thresholds[{i}]={k!r} is not a number")
-        if not math.isfinite(k) or k <= 0:
+    for i, k in enumerate(check_numbers(thresholds, "thresholds", "(1.2, 2.0, 3.0)")):
+        if k <= 0:
             raise ValueError(f"thresholds[{i}]={k!r} must be a positive multiple of the baseline")
         if out and k <= out[-1]:
             raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ __all__ = [
     "check_choice",
     "check_leverages",
     "check_mmr",
+    "check_numbers",
     "validate_candles",
 ]
 
@@ -44,15 +45,27 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     raise ValueError(f"{name}={value!r} is not one of {choices}.{hint}")
 
 
+def check_numbers(values: Any, name: str, example: str) -> list[int | float]:
+    """``values`` as a list of Python ints and floats: a sequence (not a string or a mapping)
+    of finite real numbers, bools refused. Errors name ``name[i]`` and show ``example``."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name}={values!r} must be a sequence of numbers, e.g. {example}")
+    out: list[int | float] = []
+    for i, x in enumerate(values):
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name}[{i}]={x!r} is not a number; pass e.g. {example}")
+        x = x.item() if isinstance(x, np.generic) else x  # plain values in messages
+        if not math.isfinite(x):
+            raise ValueError(f"{name}[{i}]={x!r} is not finite; pass e.g. {example}")
+        out.append(x)
+    return out
+
+
 def check_leverages(leverages: Iterable[Any], name: str = "leverages") -> tuple[int, ...]:
     """Leverages as a tuple of ints, each > 1, no repeats."""
-    if isinstance(leverages, (str, bytes)) or not isinstance(leverages, Iterable):
-        raise TypeError(f"{name} must be a sequence of numbers > 1, e.g. (5, 10, 25, 50, 100)")
     out: list[int] = []
-    for i, lev in enumerate(leverages):
-        if isinstance(lev, bool) or not isinstance(lev, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name}[{i}]={lev!r} is not a number; pass numbers > 1")
-        if not math.isfinite(lev) or lev <= 1:
+    for i, lev in enumerate(check_numbers(leverages, name, "(5, 10, 25, 50, 100)")):
+        if lev <= 1:
             raise ValueError(f"{name}[{i}]={lev!r}: a leverage must be > 1 (e.g. 5 for 5x)")
         if float(lev) != int(lev):
             raise ValueError(f"{name}[{i}]={lev!r}: leverages are whole numbers (5, 10, ...)")

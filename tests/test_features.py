@@ -447,7 +447,8 @@ def test_options_with_levels_are_refused():
 
 @pytest.mark.parametrize("within, exc", [((0.0,), ValueError), ((1.5,), ValueError),
                                          ("0.01", TypeError), ((0.01, 0.01), ValueError),
-                                         ((True,), TypeError)])
+                                         ((True,), TypeError), ((0.01, np.nan), ValueError),
+                                         (0.01, TypeError)])
 def test_bad_within(within, exc):
     with pytest.raises(exc, match="within"):
         indicator.features(sample_candles(50), within=within)

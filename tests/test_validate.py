@@ -63,6 +63,12 @@ def test_nan_open_interest_is_allowed(candles):
         ({"thresholds": (2.0, 1.2)}, ValueError, ["thresholds", "increasing"]),
         ({"thresholds": (0, 1)}, ValueError, ["thresholds[0]", "positive"]),
         ({"thresholds": ()}, ValueError, ["thresholds"]),
+        ({"thresholds": 1.2}, TypeError, ["thresholds=1.2", "sequence"]),
+        ({"thresholds": {1.2: "small"}}, TypeError, ["sequence"]),
+        ({"thresholds": (1.2, float("inf"))}, ValueError, ["thresholds[1]=inf", "finite"]),
+        ({"thresholds": (1.2, True)}, TypeError, ["thresholds[1]=True", "not a number"]),
+        ({"leverages": (5, np.float64("nan"))}, ValueError, ["leverages[1]=nan", "finite"]),
+        ({"leverages": (5, np.int64(1))}, ValueError, ["leverages[1]=1:", "> 1"]),
         ({"leverages": (5, 1)}, ValueError, ["leverages[1]", "> 1"]),
         ({"leverages": (5, 5)}, ValueError, ["repeats"]),
         ({"leverages": ("5",)}, TypeError, ["leverages[0]"]),
@@ -79,6 +85,13 @@ def test_bad_options(candles, options, exc, words):
         indicator.oi_levels(candles, **options)
     for word in words:
         assert word in str(info.value)
+
+
+def test_numpy_arrays_serve_as_sequences(candles):
+    plain = indicator.oi_levels(candles, thresholds=(1.2, 2.0), leverages=(10, 50))
+    arrays = indicator.oi_levels(candles, thresholds=np.array([1.2, 2.0]),
+                                 leverages=np.array([10, 50]))
+    pd.testing.assert_frame_equal(arrays, plain)
 
 
 def test_bad_density_arguments(candles):
