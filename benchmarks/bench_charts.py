@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import charts
-import indicator
-from charts._browser import CHROMIUM_ARGS
-from feeds import sample_candles
+from liqlevels import charts, indicator
+from liqlevels.charts._browser import CHROMIUM_ARGS
+from liqlevels.feeds import sample_candles
 
 CHROMIUM = Path("/usr/bin/chromium")
 BARS = 100_000

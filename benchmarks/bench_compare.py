@@ -12,8 +12,8 @@ import math
 
 import pytest
 
-from feeds import sample_candles
 from liqlevels import _compare as cmp
+from liqlevels.feeds import sample_candles
 
 BARS = 20_000
 

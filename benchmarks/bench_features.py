@@ -13,9 +13,9 @@ import functools
 
 import pytest
 
-import indicator
-from feeds import sample_candles
-from indicator import _sweep
+from liqlevels import indicator
+from liqlevels.feeds import sample_candles
+from liqlevels.indicator import _sweep
 
 
 @functools.cache

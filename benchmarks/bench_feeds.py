@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fakes import MarketData, agg_trades_csv, fake_exchange, random_trades, zip_bytes
 
-import feeds
-from feeds._join import candles_frame, join_open_interest
+from liqlevels import feeds
+from liqlevels.feeds._join import candles_frame, join_open_interest
 
 ROWS = 1_500_000
 DAY = 86_400_000

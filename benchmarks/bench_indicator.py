@@ -12,8 +12,8 @@ import tracemalloc
 
 import pytest
 
-import indicator
-from feeds import sample_candles
+from liqlevels import indicator
+from liqlevels.feeds import sample_candles
 
 
 @functools.cache

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
-import indicator
-from feeds import read_trades
-from indicator._trades import TradeSelection, trade_arrays
+from liqlevels import indicator
+from liqlevels.feeds import read_trades
+from liqlevels.indicator._trades import TradeSelection, trade_arrays
 
 DAY = pd.Timestamp("2023-08-01", tz="UTC")
 ROWS = 1_500_000

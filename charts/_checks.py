@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from indicator._validate import check_choice  # one "did you mean" for the whole project
+from ..indicator._validate import check_choice  # one "did you mean" for the whole project
 
 __all__ = [
     "check_choice",

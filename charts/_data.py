@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from indicator import validate_candles
-
+from ..indicator import validate_candles
 from ._checks import check_finite, check_frame, check_utc_times, first_bad
 from ._palette import leverage_color, tier_width
 

@@ -82,7 +82,7 @@ def lightweight_charts_js() -> str:
 @cache
 def our_js(name: str) -> str:
     """One of our bundled scripts, ``charts/js/<name>``; each begins with ``;``."""
-    text = resources.files("charts").joinpath("js", name).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("js", name).read_text(encoding="utf-8")
     return _checked_script(text, f"charts/js/{name}")
 
 

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from indicator import LiqLevelsWarning
-
+from ..indicator import LiqLevelsWarning
 from . import _palette as pal
 from ._browser import screenshot
 from ._data import candle_payload, level_payload, oi_payload

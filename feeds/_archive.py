@@ -19,8 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from indicator import validate_candles
-
+from ..indicator import validate_candles
 from ._cache import cache_root
 from ._config import settings
 from ._download import NotInArchiveError, download

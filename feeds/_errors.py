@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from indicator import LiqLevelsWarning
+from ..indicator import LiqLevelsWarning
 
 __all__ = ["FeedError", "FeedWarning", "check_choice"]
 

@@ -11,8 +11,7 @@ import ccxt
 import numpy as np
 import pandas as pd
 
-from indicator import validate_candles
-
+from ..indicator import validate_candles
 from ._cache import SeriesStore, cache_root, merge_rows, missing_spans, union_spans
 from ._config import settings
 from ._errors import FeedError, FeedWarning

@@ -10,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-import charts
-import indicator
+from . import charts, indicator
 
 __all__ = ["Outputs", "render", "safe_name"]
 

@@ -103,7 +103,7 @@ def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: st
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from feeds import sample_candles
+    from .feeds import sample_candles
 
     candles = sample_candles(args.bars, timeframe="1h", seed=args.seed)
     return _draw(args, candles, "DEMO-PERP (synthetic sample)", "demo")
@@ -132,7 +132,7 @@ def exchange_for(args: argparse.Namespace) -> Any:
 
 def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
     """Candles for the symbol, range and exchange options of ``args`` (cached)."""
-    from feeds import fetch_candles, timeframe_seconds
+    from .feeds import fetch_candles, timeframe_seconds
 
     since = args.since
     if since is None:

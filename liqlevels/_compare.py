@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-import indicator
+from . import indicator
 
 __all__ = [
     "CORE_TITLES",
@@ -597,8 +597,8 @@ def fetched_open_interest(
         Open interest (coins or contracts, as feeds supplies it) at each export bar's close;
         NaN where the exchange has none.
     """
-    import feeds
-    from feeds import timeframe_seconds
+    from . import feeds
+    from .feeds import timeframe_seconds
 
     fetch = getattr(feeds, "fetch_candles", None)
     if fetch is None:

@@ -27,7 +27,7 @@ def _network_hint(exc: BaseException) -> str:
 def _expected_errors() -> tuple[type[BaseException], ...]:
     import ccxt
 
-    from feeds import FeedError
+    from .feeds import FeedError
 
     return (ValueError, TypeError, KeyError, OSError, FeedError, ccxt.BaseError)
 

@@ -21,9 +21,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from indicator import LiqLevelsWarning, depth, liquidation_map
-from indicator._trades import TradeArrays, TradeSelection, check_threshold, trade_arrays
-from indicator._validate import check_choice, check_leverages, check_mmr
+from .indicator import LiqLevelsWarning, depth, liquidation_map
+from .indicator._trades import TradeArrays, TradeSelection, check_threshold, trade_arrays
+from .indicator._validate import check_choice, check_leverages, check_mmr
 
 __all__ = ["EXCHANGES", "HistoricalMapping", "MappingWarning"]
 
@@ -104,7 +104,7 @@ def _read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> Trade
 
     ``feeds.read_trades`` cuts the window; on a plain Binance CSV it parses only its lines.
     """
-    from feeds import read_trades
+    from .feeds import read_trades
 
     window = read_trades(path, exchange=exchange, start=pd.Timestamp(start_ns, tz="UTC"),
                          end=pd.Timestamp(end_ns, tz="UTC"))
@@ -242,7 +242,7 @@ class HistoricalMapping:
         A failed download raises :class:`feeds.FeedError` naming the URL: nothing is
         swallowed, so a missing day never passes for a quiet one.
         """
-        from feeds import download_archive
+        from .feeds import download_archive
 
         kind = "aggTrades" if self.exchange == "binance" else "trades"
         return Path(download_archive(self.exchange, kind, self.symbol, day.strftime("%Y-%m-%d"),
@@ -328,7 +328,7 @@ class HistoricalMapping:
         return window, the_map, the_depth
 
     def _chart(self, mode: str, threshold: float | int, kind: str) -> tuple[pd.DataFrame, ...]:
-        from charts import liquidation_map_chart
+        from .charts import liquidation_map_chart
 
         window, the_map, the_depth = self._frames(mode, threshold)
         chart = liquidation_map_chart(
@@ -426,7 +426,7 @@ class HistoricalMapping:
         charts.Scene
             The scene (``show()`` opens it in a window).
         """
-        from charts import Scene, liquidation_profile
+        from .charts import Scene, liquidation_profile
 
         mode, threshold = _threshold(mode, threshold_gross_value, threshold_top_n,
                                      threshold_portion)

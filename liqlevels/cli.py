@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
+
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets
 # ``func(args) -> int`` with ``set_defaults``.
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="liqlevels",
         description="Liquidation levels for crypto futures: OI-delta lines and trade-based maps.",
     )
+    parser.add_argument("--version", action="version", version=f"liqlevels {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -44,8 +44,8 @@ def okx_1h() -> pd.DataFrame:
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Feed retries record their waits instead of sleeping, with 4 tries."""
-    import feeds
-    from feeds import _retry
+    from liqlevels import feeds
+    from liqlevels.feeds import _retry
 
     recorded: list[float] = []
     monkeypatch.setattr(_retry, "_sleep", recorded.append)

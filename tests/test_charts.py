@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import charts
-from charts import _data, _html, _window
-from charts._browser import CHROMIUM_ARGS
+from liqlevels import charts
+from liqlevels.charts import _data, _html, _window
+from liqlevels.charts._browser import CHROMIUM_ARGS
 
 # ---------------------------------------------------------------- hand-built frames
 
@@ -631,7 +631,7 @@ def test_png_is_not_blank_and_holds_the_leverage_colours(browser, demo, tmp_path
 
 
 def _data_theme() -> dict:
-    from charts import _palette as pal
+    from liqlevels.charts import _palette as pal
 
     return {"up": pal.CANDLE_UP, "down": pal.CANDLE_DOWN, "long": pal.PROFILE_LONG,
             "background": pal.BACKGROUND}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import charts
-from charts import _window
+from liqlevels import charts
+from liqlevels.charts import _window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = textwrap.dedent(
     """
     import faulthandler, json, sys, time
-    import feeds, indicator, charts
+    from liqlevels import charts, feeds, indicator
 
     faulthandler.dump_traceback_later(90, exit=True)  # a hang shows where, then ends
 
@@ -85,7 +85,7 @@ def test_window_opens_offscreen_with_candles_and_lines(monkeypatch):
     reason = _window.window_unavailable()
     if reason is not None:
         pytest.skip(f"the window cannot open here: {reason}")
-    from charts import _palette as pal
+    from liqlevels.charts import _palette as pal
 
     targets = [_rgb(pal.CANDLE_UP), _rgb(pal.CANDLE_DOWN),
                *(_rgb(charts.LEVERAGE_COLORS[L]) for L in (10, 25, 50))]

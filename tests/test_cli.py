@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import indicator
+from liqlevels import indicator
 
 CHROMIUM = Path("/usr/bin/chromium")
 

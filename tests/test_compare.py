@@ -19,8 +19,8 @@ import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import feeds
 from liqlevels import _compare as cmp
+from liqlevels import feeds
 from liqlevels.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]

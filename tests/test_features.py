@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import indicator
-from feeds import sample_candles
-from indicator import _features, _sweep, _within
+from liqlevels import indicator
+from liqlevels.feeds import sample_candles
+from liqlevels.indicator import _features, _sweep, _within
 
 WITHIN = (0.01, 0.02, 0.05)
 SIDES = ("long", "short")
@@ -262,7 +262,7 @@ def test_sweep_stays_in_bounds(tmp_path):
     edge cases: no lines, one bar, lines that never end, lines on the last bar."""
     code = """
 import numpy as np
-from indicator import _sweep
+from liqlevels.indicator import _sweep
 rng = np.random.default_rng(0)
 for n, m in ((1, 0), (1, 3), (5, 0), (5, 9), (300, 400)):
     s = rng.integers(0, n, m)
@@ -524,7 +524,7 @@ def test_docs_backtesting_example_runs():
 
 
 def test_threaded_sides_equal_the_serial_path(monkeypatch):
-    from indicator import _features
+    from liqlevels.indicator import _features
 
     candles = sample_candles(1500, timeframe="1h", seed=33)
     serial = indicator.features(candles)

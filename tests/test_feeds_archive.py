@@ -21,8 +21,8 @@ from fakes import (
     zip_bytes,
 )
 
-import feeds
-from feeds import FeedError, FeedWarning
+from liqlevels import feeds
+from liqlevels.feeds import FeedError, FeedWarning
 
 MIN = 60_000
 HOUR = 60 * MIN

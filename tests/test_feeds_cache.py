@@ -12,9 +12,9 @@ from fakes import fake_exchange
 from hypothesis import given
 from hypothesis import strategies as st
 
-import feeds
-from feeds import FeedWarning, _retry
-from feeds._cache import SeriesStore, cache_root, merge_rows, missing_spans, union_spans
+from liqlevels import feeds
+from liqlevels.feeds import FeedWarning, _retry
+from liqlevels.feeds._cache import SeriesStore, cache_root, merge_rows, missing_spans, union_spans
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -169,7 +169,7 @@ def test_merge_rows_is_sorted_unique_and_new_wins(old_ts, new_ts) -> None:
 
 
 def test_warning_class_is_the_projects() -> None:
-    import indicator
+    from liqlevels import indicator
 
     assert issubclass(FeedWarning, indicator.LiqLevelsWarning)
     with warnings.catch_warnings():

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from fakes import FakeArchive, FakeBybit, Fault, MarketData, fake_exchange
 
-import feeds
-from feeds import FeedError, FeedWarning
+from liqlevels import feeds
+from liqlevels.feeds import FeedError, FeedWarning
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -123,7 +123,7 @@ def test_default_since_is_a_thousand_bars_and_frame_validates(tmp_path) -> None:
         frame = feeds.fetch_candles(ex, SYMBOL, "5m", cache_dir=tmp_path)
     assert len(frame) == 1000
     assert str(frame.index.dtype) == "datetime64[ns, UTC]" and frame.index.name == "time"
-    import indicator
+    from liqlevels import indicator
 
     indicator.validate_candles(frame)
 
@@ -264,7 +264,7 @@ def test_ccxts_unified_open_interest_path_gives_the_same_frame(exchange_id: str,
                                                                monkeypatch) -> None:
     """Other exchanges go through fetch_open_interest_history; the three known ones take
     their endpoints directly for speed. Both must agree."""
-    from feeds import _rest
+    from liqlevels.feeds import _rest
 
     with fake_exchange(exchange_id) as (ex, server):
         since = server.now - 3 * DAY

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds._join import candles_frame, join_open_interest
-from feeds._rest import page_through
+from liqlevels.feeds._join import candles_frame, join_open_interest
+from liqlevels.feeds._rest import page_through
 
 STEP = 10
 
@@ -106,7 +106,7 @@ def test_units_linear_contracts_are_coins_and_missing_values_are_amount_times_cl
 def test_time_helpers() -> None:
     import pandas as pd
 
-    from feeds._time import align_ceil, align_floor, fmt_ms, timeframe_ms, to_ms
+    from liqlevels.feeds._time import align_ceil, align_floor, fmt_ms, timeframe_ms, to_ms
 
     monday = pd.Timestamp("2026-06-22", tz="UTC")  # a Monday
     inside = int((monday + pd.Timedelta(days=3, hours=5)).value // 10**6)
@@ -128,7 +128,7 @@ def test_time_helpers() -> None:
 
 
 def test_exchange_ids_get_one_shared_instance_with_the_rate_limiter_on() -> None:
-    from feeds._exchanges import choose_oi_timeframe, resolve_exchange
+    from liqlevels.feeds._exchanges import choose_oi_timeframe, resolve_exchange
 
     first = resolve_exchange("okx")
     assert first is resolve_exchange("okx") and first.enableRateLimit

@@ -16,8 +16,8 @@ from fakes import agg_trades_csv, bybit_trades_csv, random_trades, zip_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import feeds
-from feeds import _readers
+from liqlevels import feeds
+from liqlevels.feeds import _readers
 
 D0 = 1_780_272_000_000  # 2026-06-01 00:00 UTC, ms
 SPAN = 600_000  # ten minutes: 20k trades give many equal timestamps

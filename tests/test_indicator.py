@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-import indicator
-from feeds import sample_candles
-from indicator._search import first_at_or_below
+from liqlevels import indicator
+from liqlevels.feeds import sample_candles
+from liqlevels.indicator._search import first_at_or_below
 
 MA_TYPES = ("sma", "ema", "wma", "vwma")
 DIRECTIONS = ("increase", "decrease", "both")
@@ -316,7 +316,7 @@ def test_first_at_or_below_matches_brute_force(n, seed, q, above):
 
 
 def test_threaded_sides_equal_the_serial_path(monkeypatch):
-    from indicator import _oi
+    from liqlevels.indicator import _oi
 
     candles = gappy_sample(n=1200, seed=21)
     serial = indicator.oi_levels(candles, direction="both")

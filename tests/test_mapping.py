@@ -23,11 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import charts
-import feeds
-import indicator
 import liqlevels
-from liqlevels import _mapping
+from liqlevels import _mapping, charts, feeds, indicator
 
 DAY1, DAY2 = "2023-08-01", "2023-08-02"
 SYMBOL = "BTCUSDT"

@@ -23,8 +23,8 @@ from pynescript.ast import dump, parse, walk
 from pynescript.ast import node as pn
 from pynescript.ast.error import SyntaxError as PineSyntaxError
 
-import indicator
 from liqlevels import _compare as cmp
+from liqlevels import indicator
 
 SCRIPT = Path(__file__).resolve().parents[1] / "pine" / "liquidation_levels_on_oi.pine"
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import indicator
-from indicator._trades import TradeSelection, default_bin_size, trade_arrays
+from liqlevels import indicator
+from liqlevels.indicator._trades import TradeSelection, default_bin_size, trade_arrays
 
 LEVS = (10, 25, 50, 100)
 

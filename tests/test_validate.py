@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import indicator
-from feeds import sample_candles
+from liqlevels import indicator
+from liqlevels.feeds import sample_candles
 
 
 @pytest.fixture

@@ -138,7 +138,7 @@ def _shared() -> MarketData:
 
 @functools.cache
 def _generated(days: float, seed: int, start: str) -> MarketData:
-    from feeds import sample_candles
+    from liqlevels.feeds import sample_candles
 
     frame = sample_candles(n=int(days * 1440), timeframe="1m", seed=seed, start=start,
                            price=80.0)

@@ -1,0 +1,104 @@
+"""The six options of the OI-delta method, validated once into one frozen object."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ..vocab import DIRECTIONS, MA_TYPES, Direction, MaType, check_choice, did_you_mean
+from ._validate import check_leverages, check_mmr, check_numbers
+
+__all__ = ["OI_OPTION_NAMES", "OIOptions"]
+
+
+def _check_ma_length(ma_length: object) -> int:
+    if isinstance(ma_length, bool) or not isinstance(ma_length, (int, np.integer)):
+        raise TypeError(f"ma_length={ma_length!r} must be a whole number of bars, e.g. 60")
+    if ma_length < 1:
+        raise ValueError(f"ma_length={ma_length!r} must be >= 1 (bars in the baseline window)")
+    return int(ma_length)
+
+
+def _check_thresholds(thresholds: object) -> tuple[float, ...]:
+    out: list[float] = []
+    for i, k in enumerate(check_numbers(thresholds, "thresholds", "(1.2, 2.0, 3.0)")):
+        if k <= 0:
+            raise ValueError(f"thresholds[{i}]={k!r} must be a positive multiple of the baseline")
+        if out and k <= out[-1]:
+            raise ValueError(
+                f"thresholds must be strictly increasing; thresholds[{i}]={k!r} follows "
+                f"{out[-1]!r}. Sort them: small, medium, large"
+            )
+        out.append(float(k))
+    if not out:
+        raise ValueError("thresholds is empty; pass e.g. (1.2, 2.0, 3.0)")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class OIOptions:
+    """The options of :func:`oi_levels`, checked once; shared by ``oi_levels``,
+    ``oi_signals``, ``features``, ``compare`` and the command line.
+
+    Parameters
+    ----------
+    ma_length : int, default 60
+        Bars in the baseline window of ``|oi_delta|``, the current bar included.
+    ma_type : {"sma", "ema", "wma", "vwma"}, default "sma"
+        Baseline average (Pine semantics; ``"vwma"`` weights by ``volume``).
+    thresholds : sequence of float, default (1.2, 2.0, 3.0)
+        Strictly increasing multiples of the baseline for tiers 1, 2, 3, ...
+    leverages : sequence of int, default (5, 10, 25, 50, 100)
+        Leverages ``L > 1``; each gives a long and a short line per trigger, in this order.
+    direction : {"increase", "decrease", "both"}, default "increase"
+        Which OI changes trigger: rises (positions opened), falls, or either.
+    mmr : float, default 0.0
+        Maintenance margin rate (0.004 = 0.4%), ``0 <= mmr < 1/L`` for every ``L``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad option, naming it, its first bad element and a valid example.
+    """
+
+    ma_length: int = 60
+    ma_type: MaType = "sma"
+    thresholds: Sequence[float] = (1.2, 2.0, 3.0)
+    leverages: Sequence[int] = (5, 10, 25, 50, 100)
+    direction: Direction = "increase"
+    mmr: float = 0.0
+
+    def __post_init__(self) -> None:
+        leverages = check_leverages(self.leverages)
+        checked = {
+            "ma_length": _check_ma_length(self.ma_length),
+            "ma_type": check_choice("ma_type", self.ma_type, MA_TYPES),
+            "thresholds": _check_thresholds(self.thresholds),
+            "leverages": leverages,
+            "direction": check_choice("direction", self.direction, DIRECTIONS),
+            "mmr": check_mmr(self.mmr, leverages),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_mapping(cls, options: dict[str, Any], *, where: str = "options") -> OIOptions:
+        """``OIOptions(**options)``, with a "did you mean" for a misspelt name."""
+        for key in options:
+            if key not in OI_OPTION_NAMES:
+                raise TypeError(
+                    f"{where} got an unexpected option {key!r}."
+                    f"{did_you_mean(key, OI_OPTION_NAMES)} The options are: "
+                    f"{', '.join(OI_OPTION_NAMES)}"
+                )
+        return cls(**options)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The six options by name, as ``oi_levels`` takes them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+OI_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(OIOptions))

@@ -1,0 +1,207 @@
+"""The project's one vocabulary: option types, warnings and errors, "did you mean", times.
+
+Every package (``indicator``, ``feeds``, ``charts`` and the application) takes these from here,
+so a warning class does not drag one package into another and a user time means the same
+thing everywhere. Nothing here imports ccxt, charts or the file system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import numbers
+import re
+from collections.abc import Iterable
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DENSITY_WEIGHTS",
+    "DIRECTIONS",
+    "MA_TYPES",
+    "MODES",
+    "SIDES",
+    "ChartsWarning",
+    "DensityWeight",
+    "Direction",
+    "FeedError",
+    "FeedWarning",
+    "LiqLevelsWarning",
+    "MaType",
+    "MappingWarning",
+    "Mode",
+    "Side",
+    "check_choice",
+    "did_you_mean",
+    "timeframe_ms",
+    "timeframe_seconds",
+    "to_ms",
+    "to_timestamp",
+]
+
+# --------------------------------------------------------------------------------------------
+# Option types: each Literal and the tuple of its values, from one definition
+# --------------------------------------------------------------------------------------------
+
+MaType = Literal["sma", "ema", "wma", "vwma"]
+Direction = Literal["increase", "decrease", "both"]
+Mode = Literal["gross_value", "top_n", "portion"]
+Side = Literal["long", "short"]
+DensityWeight = Literal["count", "oi_delta"]
+
+MA_TYPES: tuple[str, ...] = get_args(MaType)
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+MODES: tuple[str, ...] = get_args(Mode)
+SIDES: tuple[str, ...] = get_args(Side)
+DENSITY_WEIGHTS: tuple[str, ...] = get_args(DensityWeight)
+
+# --------------------------------------------------------------------------------------------
+# Warnings and errors
+# --------------------------------------------------------------------------------------------
+
+
+class LiqLevelsWarning(UserWarning):
+    """Base class of the recoverable oddities liqlevels warns about."""
+
+
+class FeedWarning(LiqLevelsWarning):
+    """A recoverable oddity of market data (coarse open interest, a corrupt cache file)."""
+
+
+class ChartsWarning(LiqLevelsWarning):
+    """A chart was drawn, but not exactly as asked (e.g. lines left out by ``max_lines``)."""
+
+
+class MappingWarning(LiqLevelsWarning):
+    """An output of ``HistoricalMapping`` could not be written as asked (e.g. no PNG)."""
+
+
+class FeedError(RuntimeError):
+    """Market data could not be had: the message names the exchange, endpoint and range.
+
+    Attributes
+    ----------
+    exchange : str or None
+        ccxt id of the exchange (or archive name).
+    endpoint : str or None
+        The ccxt method or URL that failed.
+    """
+
+    def __init__(self, message: str, *, exchange: str | None = None,
+                 endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+        self.endpoint = endpoint
+
+
+# --------------------------------------------------------------------------------------------
+# "Did you mean"
+# --------------------------------------------------------------------------------------------
+
+
+def did_you_mean(value: object, choices: Iterable[object], *, n: int = 1,
+                 cutoff: float = 0.6) -> str:
+    """``" Did you mean 'x'?"`` for the choices closest to ``value``, or ``""``.
+
+    Matching ignores case, so ``"SMA"`` suggests ``"sma"`` and ``"binanceUSDM"`` suggests
+    ``"binanceusdm"``; up to ``n`` suggestions, each at least ``cutoff`` alike.
+    """
+    if not isinstance(value, str):
+        return ""
+    by_lower: dict[str, str] = {}
+    for choice in choices:
+        by_lower.setdefault(str(choice).lower(), str(choice))
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=n, cutoff=cutoff)
+    if not close:
+        return ""
+    return f" Did you mean {' or '.join(repr(by_lower[c]) for c in close)}?"
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """``value`` if it is exactly one of ``allowed``, else ``ValueError`` naming ``name``, the
+    choices and the closest one (case-insensitive)."""
+    allowed = tuple(allowed)
+    if isinstance(value, str) and value in allowed:
+        return value
+    choices = ", ".join(repr(a) for a in allowed)
+    raise ValueError(
+        f"{name}={value!r} is not one of {choices}.{did_you_mean(value, allowed, cutoff=0.5)}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Times
+# --------------------------------------------------------------------------------------------
+
+_EXAMPLE = "'2024-03-01 12:00', a datetime, a pandas.Timestamp or epoch milliseconds"
+
+
+def to_timestamp(value: object, name: str) -> pd.Timestamp:
+    """``value`` as a UTC ``pandas.Timestamp`` (ns): the one reading of a user's time.
+
+    Accepts a string pandas reads, a ``datetime``/``date``, a ``pandas.Timestamp``, a
+    ``numpy.datetime64`` or an integer of epoch milliseconds; naive times are UTC.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is of none of those types (bools included).
+    ValueError
+        An unreadable string, NaN or NaT.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name}={value!r} is not a time; pass {_EXAMPLE}")
+    if isinstance(value, numbers.Integral):
+        return pd.Timestamp(int(value), unit="ms", tz="UTC").as_unit("ns")
+    if isinstance(value, numbers.Real):
+        if value != value:  # NaN
+            raise ValueError(f"{name} is NaN; pass {_EXAMPLE}")
+        if not np.isfinite(float(value)):
+            raise ValueError(f"{name}={value!r} is not finite; pass {_EXAMPLE}")
+        return pd.Timestamp(int(value), unit="ms", tz="UTC").as_unit("ns")
+    if not isinstance(value, (str, dt.date, pd.Timestamp, np.datetime64)):
+        raise TypeError(f"{name}={value!r} ({type(value).__name__}) is not a time; pass {_EXAMPLE}")
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(
+            f"{name}={value!r} is not a time pandas can read; use e.g. '2024-03-01 12:00' (UTC)"
+        ) from exc
+    if stamp is pd.NaT:
+        raise ValueError(f"{name} is NaT; pass {_EXAMPLE}")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.as_unit("ns")
+
+
+def to_ms(value: object, name: str) -> int | None:
+    """Epoch milliseconds (UTC) of ``value`` as :func:`to_timestamp` reads it; ``None`` stays
+    ``None`` (an open end of a window)."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)  # exact, whatever its size
+    return int(to_timestamp(value, name).value // 1_000_000)
+
+
+_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def timeframe_ms(timeframe: object, name: str = "timeframe") -> int:
+    """Milliseconds in a ccxt timeframe (``"1m"``, ``"4h"``, ``"1d"``, ``"1w"``)."""
+    match = re.fullmatch(r"(\d+)([smhdwM])", timeframe) if isinstance(timeframe, str) else None
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(
+            f"{name}={timeframe!r} is not a timeframe like '1m', '5m', '1h', '4h' or '1d'"
+        )
+    if match.group(2) == "M":
+        raise ValueError(
+            f"{name}={timeframe!r}: monthly bars have no fixed length; use '1w' or '1d' bars"
+        )
+    return int(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def timeframe_seconds(timeframe: object, name: str = "timeframe") -> int:
+    """Seconds in a ccxt timeframe such as ``"1m"``, ``"4h"`` or ``"1d"``."""
+    return timeframe_ms(timeframe, name) // 1_000
