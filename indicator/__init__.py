@@ -6,6 +6,7 @@ Nothing here touches the network, files or charts.
 from ._density import DENSITY_COLUMNS, active_mask, density
 from ._features import features
 from ._oi import LEVEL_COLUMNS, SIGNAL_COLUMNS, oi_levels, oi_signals
+from ._options import OI_OPTION_NAMES, OIOptions
 from ._trades import (
     DEPTH_COLUMNS,
     MAP_COLUMNS,
@@ -22,9 +23,11 @@ __all__ = [
     "DEPTH_COLUMNS",
     "LEVEL_COLUMNS",
     "MAP_COLUMNS",
+    "OI_OPTION_NAMES",
     "SIGNAL_COLUMNS",
     "TRADE_LEVEL_COLUMNS",
     "LiqLevelsWarning",
+    "OIOptions",
     "active_mask",
     "density",
     "depth",
