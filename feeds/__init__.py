@@ -1,20 +1,21 @@
 """Market data in: ccxt REST and websockets, exchange archives, the local cache, samples."""
 
-from ._sample import sample_candles, timeframe_seconds
+from ..vocab import FeedError, FeedWarning, timeframe_seconds
+from ._sample import sample_candles
 
 __all__ = ["sample_candles", "timeframe_seconds"]
 
-# Market data: ccxt REST, archives, cache (issue 3).
 from ._archive import archive_candles, archive_symbol, archive_trades, download_archive
 from ._config import FeedSettings, settings
-from ._errors import FeedError, FeedWarning
 from ._fetch import fetch_candles
 from ._readers import read_klines, read_metrics, read_trades
+from ._tradingview import TradingViewExport, read_tradingview_export
 
 __all__ += [
     "FeedError",
     "FeedSettings",
     "FeedWarning",
+    "TradingViewExport",
     "archive_candles",
     "archive_symbol",
     "archive_trades",
@@ -23,5 +24,6 @@ __all__ += [
     "read_klines",
     "read_metrics",
     "read_trades",
+    "read_tradingview_export",
     "settings",
 ]

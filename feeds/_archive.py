@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from ..indicator import validate_candles
+from ..vocab import FeedWarning, check_choice, timeframe_ms, to_ms
 from ._cache import cache_root
 from ._config import settings
 from ._download import NotInArchiveError, download
-from ._errors import FeedWarning, check_choice
 from ._join import candles_frame, join_open_interest
 from ._readers import archive_exchange, read_klines, read_metrics, read_trades
-from ._time import DAY, align_ceil, day_ms, fmt_ms, timeframe_ms, to_ms
+from ._time import DAY, align_ceil, day_ms, fmt_ms
 
 __all__ = [
     "archive_candles",

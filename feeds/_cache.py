@@ -21,7 +21,7 @@ import platformdirs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._errors import FeedWarning
+from ..vocab import FeedWarning
 
 __all__ = ["SeriesStore", "cache_root", "merge_rows", "missing_spans", "union_spans"]
 

@@ -27,6 +27,23 @@ def _archive_urls() -> dict[str, str]:
     return urls
 
 
+def _env_number(name: str, default: float, kind: type) -> float:
+    """``LIQLEVELS_<name>`` from the environment as ``kind``, else ``default``."""
+    text = os.environ.get(f"LIQLEVELS_{name}")
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(
+            f"environment variable LIQLEVELS_{name}={text!r} is not a {kind.__name__}; "
+            f"unset it or give e.g. {default!r}"
+        ) from None
+    if value < 0:
+        raise ValueError(f"environment variable LIQLEVELS_{name}={text!r} must be >= 0")
+    return value
+
+
 @dataclass
 class FeedSettings:
     """Knobs of :mod:`feeds`; change the attributes of :data:`feeds.settings` in place.
@@ -34,9 +51,11 @@ class FeedSettings:
     Attributes
     ----------
     tries : int
-        Attempts per request (REST page or archive file) before giving up.
+        Attempts per request (REST page or archive file) before giving up; the environment
+        variable ``LIQLEVELS_TRIES`` overrides the default of 5 at import.
     backoff : float
-        Seconds to wait after the first failure; doubled after each further one.
+        Seconds to wait after the first failure; doubled after each further one
+        (``LIQLEVELS_BACKOFF`` overrides the default of 1 s at import).
     max_backoff : float
         Cap of the wait between tries, seconds (a server's ``Retry-After`` is honoured up to
         ``max_retry_after`` instead).
@@ -56,8 +75,8 @@ class FeedSettings:
         exchange publishes late are fetched again next time.
     """
 
-    tries: int = 5
-    backoff: float = 1.0
+    tries: int = field(default_factory=lambda: int(_env_number("TRIES", 5, int)))
+    backoff: float = field(default_factory=lambda: float(_env_number("BACKOFF", 1.0, float)))
     max_backoff: float = 30.0
     max_retry_after: float = 300.0
     archive_urls: dict[str, str] = field(default_factory=_archive_urls)

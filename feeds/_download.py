@@ -12,9 +12,9 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..vocab import FeedError
 from . import _retry
 from ._config import settings
-from ._errors import FeedError
 from ._retry import backoff_delay, parse_retry_after
 
 __all__ = ["NotInArchiveError", "download", "fetch_text"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Any
 
 import ccxt
 
+from ..vocab import did_you_mean, timeframe_ms
 from ._retry import call_exchange
-from ._time import timeframe_ms
 
 __all__ = [
     "check_timeframe",
@@ -51,14 +50,6 @@ def exchanges_with_oi_history() -> tuple[str, ...]:
     return tuple(out)
 
 
-def _did_you_mean(value: str, choices: list[str], n: int = 3) -> str:
-    close = difflib.get_close_matches(value, choices, n=n, cutoff=0.5)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        close = [lowered[c] for c in difflib.get_close_matches(value.lower(), list(lowered), n=n)]
-    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-
-
 def resolve_exchange(exchange: Any) -> ccxt.Exchange:
     """A ccxt exchange instance as given, or a shared instance (rate limiter on) for an id."""
     if isinstance(exchange, ccxt.Exchange):
@@ -71,7 +62,7 @@ def resolve_exchange(exchange: Any) -> ccxt.Exchange:
     if exchange not in ccxt.exchanges:
         raise ValueError(
             f"exchange={exchange!r} is not a ccxt exchange."
-            f"{_did_you_mean(exchange, ccxt.exchanges)} Exchanges with candles and "
+            f"{did_you_mean(exchange, ccxt.exchanges, n=3, cutoff=0.5)} Exchanges with candles and "
             f"open-interest history: "
             f"{', '.join(exchanges_with_oi_history())}"
         )
@@ -86,14 +77,15 @@ def check_timeframe(exchange: ccxt.Exchange, timeframe: Any) -> int:
     if available and timeframe not in available:
         raise ValueError(
             f"timeframe={timeframe!r} is not served by {exchange.id}."
-            f"{_did_you_mean(str(timeframe), available)} Available: {', '.join(available)}"
+            f"{did_you_mean(str(timeframe), available, n=3, cutoff=0.5)} "
+            f"Available: {', '.join(available)}"
         )
     return timeframe_ms(timeframe)
 
 
 def _symbol_hint(markets: dict[str, dict], symbol: str) -> str:
     derivatives = sorted(s for s, m in markets.items() if m.get("swap") or m.get("future"))
-    hint = _did_you_mean(symbol, derivatives or sorted(markets))
+    hint = did_you_mean(symbol, derivatives or sorted(markets), n=3, cutoff=0.5)
     shown = ", ".join(derivatives[:12]) + (", ..." if len(derivatives) > 12 else "")
     return f"{hint} It has {len(derivatives)} swap/future markets: {shown}"
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..indicator import validate_candles
+from ..vocab import FeedError, FeedWarning, timeframe_ms, to_ms
 from ._cache import SeriesStore, cache_root, merge_rows, missing_spans, union_spans
 from ._config import settings
-from ._errors import FeedError, FeedWarning
 from ._exchanges import (
     check_oi_history,
     check_timeframe,
@@ -26,7 +26,7 @@ from ._exchanges import (
 )
 from ._join import candles_frame, join_open_interest
 from ._rest import fetch_ohlcv_rows, fetch_oi_rows
-from ._time import DAY, align_ceil, align_floor, fmt_ms, timeframe_ms, to_ms
+from ._time import DAY, align_ceil, align_floor, fmt_ms
 
 __all__ = ["BINANCE_OI_DAYS", "fetch_candles"]
 

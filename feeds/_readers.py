@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from ._errors import check_choice
+from ..vocab import check_choice
 
 __all__ = ["archive_exchange", "read_klines", "read_metrics", "read_trades", "to_ns"]
 

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import ccxt
 
+from ..vocab import FeedError
 from ._config import settings
-from ._errors import FeedError
 from ._time import fmt_ms
 
 __all__ = ["backoff_delay", "call_exchange", "parse_retry_after", "span_text"]

@@ -7,25 +7,12 @@ real perpetual futures do. Everything is vectorised: a million bars take well un
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-__all__ = ["sample_candles", "timeframe_seconds"]
+from ..vocab import timeframe_seconds
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def timeframe_seconds(timeframe: str) -> int:
-    """Seconds in a ccxt-style timeframe such as ``"1m"``, ``"4h"`` or ``"1d"``."""
-    match = re.fullmatch(r"(\d+)([smhdw])", str(timeframe))
-    if not match or int(match.group(1)) < 1:
-        raise ValueError(
-            f"timeframe={timeframe!r} is not a timeframe like '1m', '5m', '1h', '4h' or '1d'"
-        )
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
+__all__ = ["sample_candles"]
 
 def _smooth(rng: np.random.Generator, n: int, span: float) -> np.ndarray:
     """Exponentially smoothed white noise with unit variance (burnt in, so stationary)."""

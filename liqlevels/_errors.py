@@ -7,6 +7,8 @@ import functools
 import sys
 from collections.abc import Callable
 
+from .vocab import FeedError
+
 __all__ = ["run_guarded"]
 
 
@@ -26,8 +28,6 @@ def _network_hint(exc: BaseException) -> str:
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     import ccxt
-
-    from .feeds import FeedError
 
     return (ValueError, TypeError, KeyError, OSError, FeedError, ccxt.BaseError)
 

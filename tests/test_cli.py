@@ -16,8 +16,9 @@ from liqlevels import indicator
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def run(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def run(*args: str, cwd: Path | None = None, timeout: float = 180,
+        **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **env_vars}
     return subprocess.run([sys.executable, "-m", "liqlevels.cli", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd, env=env, check=False)
 
@@ -159,9 +160,11 @@ def test_no_network_points_to_demo(tmp_path):
         port = sock.getsockname()[1]
     result = run("chart", "SOL/USDT:USDT", "--exchange", "bybit", "--api-url",
                  f"http://127.0.0.1:{port}", "--cache-dir", str(tmp_path), "--no-png",
-                 "--out", str(tmp_path), timeout=300)
+                 "--out", str(tmp_path), timeout=300,
+                 LIQLEVELS_TRIES="2", LIQLEVELS_BACKOFF="0.05")  # the retries, without the wait
     assert result.returncode == 1, result.stderr
     assert "liqlevels demo" in result.stderr and "Traceback" not in result.stderr
+    assert "after 2 tries" in result.stderr
 
 
 # --- map: the trade-based map from an archive served on loopback ------------------------------

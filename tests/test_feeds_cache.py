@@ -175,3 +175,20 @@ def test_warning_class_is_the_projects() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cache_root(None) is not None
+
+
+def test_retry_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from liqlevels.feeds import FeedSettings
+
+    monkeypatch.setenv("LIQLEVELS_TRIES", "2")
+    monkeypatch.setenv("LIQLEVELS_BACKOFF", "0.25")
+    assert (FeedSettings().tries, FeedSettings().backoff) == (2, 0.25)
+    monkeypatch.delenv("LIQLEVELS_TRIES")
+    monkeypatch.delenv("LIQLEVELS_BACKOFF")
+    assert (FeedSettings().tries, FeedSettings().backoff) == (5, 1.0)
+    monkeypatch.setenv("LIQLEVELS_TRIES", "many")
+    with pytest.raises(ValueError, match="LIQLEVELS_TRIES='many'"):
+        FeedSettings()
+    monkeypatch.setenv("LIQLEVELS_TRIES", "-1")
+    with pytest.raises(ValueError, match="LIQLEVELS_TRIES='-1' must be >= 0"):
+        FeedSettings()

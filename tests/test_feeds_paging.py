@@ -106,7 +106,8 @@ def test_units_linear_contracts_are_coins_and_missing_values_are_amount_times_cl
 def test_time_helpers() -> None:
     import pandas as pd
 
-    from liqlevels.feeds._time import align_ceil, align_floor, fmt_ms, timeframe_ms, to_ms
+    from liqlevels.feeds._time import align_ceil, align_floor, fmt_ms
+    from liqlevels.vocab import timeframe_ms, to_ms
 
     monday = pd.Timestamp("2026-06-22", tz="UTC")  # a Monday
     inside = int((monday + pd.Timedelta(days=3, hours=5)).value // 10**6)
