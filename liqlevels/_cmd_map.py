@@ -14,10 +14,10 @@ from ._errors import run_guarded
 __all__ = ["register"]
 
 EXAMPLES = """examples:
-  liqlevels map BTCUSDT --exchange binance --start "2026-06-01 00:00" --end "2026-06-01 06:00"
-  liqlevels map ETHUSDT --exchange bybit --start 2026-06-01 --end 2026-06-02 --mode top_n \\
+  liqlevels map BTCUSDT --exchange binance --since "2026-06-01 00:00" --until "2026-06-01 06:00"
+  liqlevels map ETHUSDT --exchange bybit --since 2026-06-01 --until 2026-06-02 --mode top_n \\
       --threshold 200
-  liqlevels map BTCUSDT --start 2026-06-01 --end 2026-06-01T12:00 --mode portion \\
+  liqlevels map BTCUSDT --since 2026-06-01 --until 2026-06-01T12:00 --mode portion \\
       --threshold 0.02 --survivors-only --candles
 """
 
@@ -37,7 +37,7 @@ def _run_map(args: argparse.Namespace) -> int:
     from ._mapping import HistoricalMapping
 
     mapping = HistoricalMapping(
-        args.start, args.end, args.symbol, args.exchange, out_dir=args.out,
+        args.since, args.until, args.symbol, args.exchange, out_dir=args.out,
         cache_dir=args.cache_dir, base_url=args.archive_url, leverages=args.leverages,
         mmr=args.mmr, survivors_only=args.survivors_only, bin_size=args.bin_size,
         png=not args.no_png,
@@ -70,8 +70,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("symbol", help="the archive's symbol, e.g. BTCUSDT")
     parser.add_argument("--exchange", default="binance", help="binance or bybit (binance)")
-    parser.add_argument("--start", required=True, help="window start, UTC (e.g. 2026-06-01)")
-    parser.add_argument("--end", required=True, help="window end, UTC, exclusive")
+    # --since/--until as everywhere else; --start/--end (the seed's words) still work.
+    parser.add_argument("--since", "--start", dest="since", required=True,
+                        help="window start, UTC (e.g. 2026-06-01)")
+    parser.add_argument("--until", "--end", dest="until", required=True,
+                        help="window end, UTC, exclusive")
     parser.add_argument("--mode", default="gross_value",
                         choices=("gross_value", "top_n", "portion"),
                         help="which trades count (gross_value)")
@@ -81,7 +84,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--leverages", type=_number_list(int, "whole numbers"),
                         default=(10, 25, 50, 100), help="leverages (10,25,50,100)")
     parser.add_argument("--mmr", type=float, default=0.0, help="maintenance margin rate (0)")
-    parser.add_argument("--bin-size", type=float, help="price bin (SPEC.md's default rule)")
+    parser.add_argument("--bin-size", type=float, help="price bin (default: docs/method.md section 3)")
     parser.add_argument("--survivors-only", action="store_true",
                         help="drop levels that later trades in the window already crossed")
     parser.add_argument("--candles", action="store_true",

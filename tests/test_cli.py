@@ -175,8 +175,8 @@ def test_map_command_end_to_end(tmp_path):
     server = Archive()
     try:
         server.add_binance(DAY1, synthetic_day(DAY1, seed=1))
-        result = run("map", SYMBOL, "--exchange", "binance", "--start", f"{DAY1} 06:00",
-                     "--end", f"{DAY1} 12:00", "--mode", "top_n", "--threshold", "30",
+        result = run("map", SYMBOL, "--exchange", "binance", "--since", f"{DAY1} 06:00",
+                     "--until", f"{DAY1} 12:00", "--mode", "top_n", "--threshold", "30",
                      "--archive-url", server.url, "--cache-dir", str(tmp_path / "cache"),
                      "--out", str(tmp_path / "out"), "--no-png")
     finally:

@@ -171,3 +171,26 @@ def test_the_wheel_installs_only_liqlevels(wheel: Path) -> None:
         assert f"liqlevels/{package}/__init__.py" in names
     assert "liqlevels/charts/js/liqlevels.js" in names  # the bundled chart code comes along
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = [int(p) for p in text.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def test_the_ci_minimums_pin_exactly_what_pyproject_declares() -> None:
+    import tomllib
+
+    declared = {}
+    for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        name, _, low = dep.partition(">=")
+        assert low, f"{dep!r}: declare a lower bound (>=) so the minimum pass can prove it"
+        declared[name.strip().lower()] = _release(low)
+    pinned = {}
+    for line in (ROOT / ".ci" / "minimums.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pinned[name.strip().lower()] = _release(version)
+    assert pinned == declared
