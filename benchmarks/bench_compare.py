@@ -13,7 +13,8 @@ import math
 import pytest
 
 from liqlevels import _compare as cmp
-from liqlevels.feeds import sample_candles
+from liqlevels._compare_report import format_report
+from liqlevels.feeds import read_tradingview_export, sample_candles
 
 BARS = 20_000
 
@@ -37,12 +38,12 @@ def text() -> str:
 
 
 def bench_read_export(benchmark, text):
-    export = benchmark(lambda: cmp.read_tradingview_csv(io.StringIO(text)))
+    export = benchmark(lambda: read_tradingview_export(io.StringIO(text)))
     assert len(export) == BARS
 
 
 def bench_compare_export(benchmark, text):
-    export = cmp.read_tradingview_csv(io.StringIO(text))
+    export = read_tradingview_export(io.StringIO(text))
     result = benchmark(lambda: cmp.compare_export(export))
     assert result.match
 
@@ -51,8 +52,8 @@ def bench_read_compare_report(benchmark, text):
     """Target: <= 1 s for 20,000 bars."""
 
     def run():
-        result = cmp.compare_export(cmp.read_tradingview_csv(io.StringIO(text)))
-        return result, cmp.format_report(result)
+        result = cmp.compare_export(read_tradingview_export(io.StringIO(text)))
+        return result, format_report(result)
 
     result, _ = benchmark(run)
     assert result.match

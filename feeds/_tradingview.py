@@ -242,7 +242,7 @@ def read_tradingview_export(source: str | Path | io.TextIOBase) -> TradingViewEx
     line_arr = np.array(lines, dtype=np.int64)
     time_pos = _positions(header, "time")
     if len(time_pos) != 1:
-        found = "no" if not time_pos else f"{len(time_pos)}"
-        raise ValueError(f"{name} has {found} 'time' column; expected one (the bar open time)")
+        found = f"{len(time_pos)} 'time' columns" if time_pos else "no 'time' column"
+        raise ValueError(f"{name} has {found}; expected one (the bar open time)")
     index = _parse_times(columns[time_pos[0]], line_arr, name)
     return TradingViewExport(index, tuple(header), columns, line_arr, name)

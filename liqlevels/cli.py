@@ -17,7 +17,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "liqlevels._cmd_chart",
     "liqlevels._cmd_data",
     "liqlevels._cmd_map",
-    "liqlevels._compare",
+    "liqlevels._cmd_compare",
 )
 
 

@@ -1,6 +1,6 @@
 """``liqlevels compare``: TradingView exports built here, in TradingView's format, from a plain
-bar-by-bar reading of SPEC.md (independent of the engine); faithful ones match, altered ones
-fail naming the altered bar."""
+bar-by-bar reading of docs/method.md (independent of the engine); faithful ones match, altered
+ones fail naming the altered bar."""
 
 from __future__ import annotations
 
@@ -19,9 +19,13 @@ import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from liqlevels import _cmd_compare as cmd
 from liqlevels import _compare as cmp
 from liqlevels import feeds
+from liqlevels._compare_report import format_report, report_json
 from liqlevels.cli import build_parser, main
+from liqlevels.feeds import read_tradingview_export
+from liqlevels.indicator import OI_OPTION_NAMES, OIOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN = float("nan")
@@ -34,7 +38,8 @@ LEVERAGES = (5, 10, 25, 50, 100)
 def reference_plots(candles: pd.DataFrame, ma_length: int = 60, ma_type: str = "sma",
                     thresholds=(1.2, 2.0, 3.0), direction: str = "increase",
                     mmr: float = 0.0, leverages=LEVERAGES) -> dict[str, list[float]]:
-    """The script's plots (SPEC.md 1.1 to 1.6), by title, from the project's one plain loop."""
+    """The script's plots (docs/method.md 1.1 to 1.6), by title, from the project's one plain
+    loop."""
     delta, base, tiers, triggers, entries = reference.signals(
         candles, ma_length, ma_type, thresholds, direction)
     oi = candles["open_interest"].tolist()
@@ -125,7 +130,10 @@ def _trigger_rows(plots) -> list[int]:
 
 
 def _compare_text(text: str, **options) -> cmp.Comparison:
-    return cmp.compare_export(cmp.read_tradingview_csv(io.StringIO(text)), **options)
+    """Compare an export's text; the six OI options go into one ``OIOptions``."""
+    method = {k: options.pop(k) for k in list(options) if k in OI_OPTION_NAMES}
+    chosen = OIOptions(**method) if method else None
+    return cmp.compare_export(read_tradingview_export(io.StringIO(text)), chosen, **options)
 
 
 # --------------------------------------------------------------------------- faithful exports
@@ -140,7 +148,7 @@ def test_reference_has_triggers_and_gaps(plots):
 
 
 def test_faithful_export_matches(export_path, candles):
-    export = cmp.read_tradingview_csv(export_path)
+    export = read_tradingview_export(export_path)
     assert export.index.equals(candles.index.as_unit("ns").rename("time"))
     result = cmp.compare_export(export)
     assert result.match, result.differences
@@ -296,11 +304,11 @@ def test_iso_times_with_offsets(candles, plots):
     text = tv_csv(candles, plot_columns(plots), time_format="iso", offsets=offsets)
     first = text.splitlines()[1].split(",")[0]
     assert first == "2025-01-01T02:00:00+02:00"
-    export = cmp.read_tradingview_csv(io.StringIO(text))
+    export = read_tradingview_export(io.StringIO(text))
     assert export.index.equals(candles.index.as_unit("ns").rename("time"))
     assert cmp.compare_export(export).match
     negative = tv_csv(candles.iloc[:5], [], time_format="iso", offsets=["-05:30"])
-    assert cmp.read_tradingview_csv(io.StringIO(negative)).index.equals(
+    assert read_tradingview_export(io.StringIO(negative)).index.equals(
         candles.index[:5].as_unit("ns").rename("time"))
 
 
@@ -308,7 +316,7 @@ def test_unix_milliseconds_and_bom(candles):
     text = tv_csv(candles.iloc[:3], [])
     lines = text.splitlines()
     ms = [lines[0]] + [str(int(r.split(",")[0]) * 1000) + r[r.index(","):] for r in lines[1:]]
-    export = cmp.read_tradingview_csv(io.StringIO("\ufeff" + "\n".join(ms)))
+    export = read_tradingview_export(io.StringIO("\ufeff" + "\n".join(ms)))
     assert export.titles[0] == "time"
     assert export.index.equals(candles.index[:3].as_unit("ns").rename("time"))
 
@@ -317,13 +325,13 @@ def test_naive_iso_time_is_refused(candles):
     lines = tv_csv(candles.iloc[:3], [], time_format="iso").splitlines()
     lines[2] = "2025-01-01T01:00:00" + lines[2][lines[2].index(","):]
     with pytest.raises(ValueError, match=r"line 3: time '2025-01-01T01:00:00' .*offset"):
-        cmp.read_tradingview_csv(io.StringIO("\n".join(lines)))
+        read_tradingview_export(io.StringIO("\n".join(lines)))
 
 
 def test_na_cells_empty_or_nan(candles, plots):
     for na in ("", "NaN", "nan"):
         text = tv_csv(candles, plot_columns(plots), na=na)
-        export = cmp.read_tradingview_csv(io.StringIO(text))
+        export = read_tradingview_export(io.StringIO(text))
         assert np.isnan(export.column("Baseline")[:60]).all()
         assert cmp.compare_export(export).match
 
@@ -336,22 +344,25 @@ def test_duplicated_titles_resolved_by_the_script_block(candles, plots):
     other_oi = ("Open Interest", list(rng.normal(size=len(candles))))
     other_base = ("Baseline", list(rng.normal(size=len(candles))))
     columns = [*noise, other_oi, other_base, *plot_columns(plots), ("Plot", [1.0] * len(candles))]
-    export = cmp.read_tradingview_csv(io.StringIO(tv_csv(candles, columns)))
+    export = read_tradingview_export(io.StringIO(tv_csv(candles, columns)))
     assert export.titles.count("Plot") == 3 and export.titles.count("Open Interest") == 2
-    np.testing.assert_array_equal(export.column("Open Interest"), plots["Open Interest"])
+    with pytest.raises(ValueError, match=r"'Open Interest' appears 2 times \(columns 8, 10\)"):
+        export.column("Open Interest")  # the reader alone cannot tell which
+    np.testing.assert_array_equal(cmp.export_candles(export)["open_interest"],
+                                  plots["Open Interest"])
     assert cmp.compare_export(export).match
 
 
 def test_duplicated_titles_with_equal_values_are_fine(candles, plots):
     """The script added twice with the same settings: two identical blocks."""
     columns = plot_columns(plots) * 2
-    assert cmp.compare_export(cmp.read_tradingview_csv(io.StringIO(tv_csv(candles, columns)))).match
+    assert cmp.compare_export(read_tradingview_export(io.StringIO(tv_csv(candles, columns)))).match
 
 
 def test_ambiguous_duplicates_are_refused(candles, plots):
     other = reference_plots(candles, ma_length=20)
     columns = plot_columns(plots) + plot_columns(other)
-    export = cmp.read_tradingview_csv(io.StringIO(tv_csv(candles, columns)))
+    export = read_tradingview_export(io.StringIO(tv_csv(candles, columns)))
     with pytest.raises(ValueError, match=r"'Baseline' appears 2 times \(columns 8, 23\)"):
         cmp.compare_export(export)
 
@@ -359,33 +370,34 @@ def test_ambiguous_duplicates_are_refused(candles, plots):
 @pytest.mark.parametrize("title", ["Baseline", "Open Interest", "Tier"])
 def test_missing_column_is_a_clear_error(candles, plots, title):
     columns = [(t, v) for t, v in plot_columns(plots) if t != title]
-    export = cmp.read_tradingview_csv(io.StringIO(tv_csv(candles, columns)))
+    export = read_tradingview_export(io.StringIO(tv_csv(candles, columns)))
     with pytest.raises(ValueError, match=rf"has no column '{title}'.*liquidation_levels_on_oi"):
         cmp.compare_export(export)
 
 
 def test_no_leverage_columns(candles, plots):
     columns = [(t, v) for t, v in plot_columns(plots) if t in cmp.CORE_TITLES]
-    export = cmp.read_tradingview_csv(io.StringIO(tv_csv(candles, columns)))
+    export = read_tradingview_export(io.StringIO(tv_csv(candles, columns)))
     with pytest.raises(ValueError, match="has no column 'Long 5x'"):
         cmp.compare_export(export)
     with pytest.raises(ValueError, match="has no column 'Long 10x'"):
-        cmp.compare_export(export, leverages=(10,))
+        cmp.compare_export(export, OIOptions(leverages=(10,)))
 
 
 def test_leverages_subset_and_order(candles, plots):
     columns = [(t, v) for t, v in plot_columns(plots) if not t.endswith(" 50x")]
-    export = cmp.read_tradingview_csv(io.StringIO(tv_csv(candles, columns)))
-    assert export.leverages() == (5, 10, 25, 100)
+    export = read_tradingview_export(io.StringIO(tv_csv(candles, columns)))
+    assert cmp.plotted_leverages(export) == (5, 10, 25, 100)
     assert cmp.compare_export(export).match
-    assert cmp.compare_export(export, leverages=(25,)).columns[-2:] == ("Long 25x", "Short 25x")
+    chosen = OIOptions(leverages=(25,))
+    assert cmp.compare_export(export, chosen).columns[-2:] == ("Long 25x", "Short 25x")
 
 
 def test_vwma_needs_volume(candles):
     plots = reference_plots(candles, ma_type="vwma")
-    export = cmp.read_tradingview_csv(io.StringIO(tv_csv(candles, plot_columns(plots))))
+    export = read_tradingview_export(io.StringIO(tv_csv(candles, plot_columns(plots))))
     with pytest.raises(ValueError, match=r"no column 'Volume'.*Volume indicator"):
-        cmp.compare_export(export, ma_type="vwma")
+        cmp.compare_export(export, OIOptions(ma_type="vwma"))
 
 
 @pytest.mark.parametrize(
@@ -404,7 +416,7 @@ def test_malformed_files(candles, plots, edit, message):
     lines = tv_csv(candles.iloc[:10], plot_columns({k: v[:10] for k, v in plots.items()}))
     text = "\n".join(edit(lines.splitlines()))
     with pytest.raises(ValueError, match=message):
-        cmp.read_tradingview_csv(io.StringIO(text))
+        read_tradingview_export(io.StringIO(text))
 
 
 def test_non_number_cell_names_the_line(candles, plots):
@@ -413,7 +425,7 @@ def test_non_number_cell_names_the_line(candles, plots):
     fields = text[71].split(",")
     fields[7] = "abc"
     text[71] = ",".join(fields)
-    export = cmp.read_tradingview_csv(io.StringIO("\n".join(text)))
+    export = read_tradingview_export(io.StringIO("\n".join(text)))
     with pytest.raises(ValueError, match=r"'Baseline' \(column 8\) holds 'abc' at line 72"):
         export.column("Baseline")
 
@@ -421,7 +433,7 @@ def test_non_number_cell_names_the_line(candles, plots):
 def test_bad_candles_in_export(candles, plots):
     bad = candles.copy()
     bad.iloc[5, bad.columns.get_loc("low")] = bad["high"].iloc[5] * 2
-    export = cmp.read_tradingview_csv(io.StringIO(tv_csv(bad, plot_columns(plots))))
+    export = read_tradingview_export(io.StringIO(tv_csv(bad, plot_columns(plots))))
     with pytest.raises(ValueError, match="low"):
         cmp.compare_export(export)
 
@@ -433,14 +445,14 @@ def test_text_report(candles, plots):
     row = 150
     text = tv_csv(candles, plot_columns(_altered(plots, "Baseline", row, factor=1.01)))
     result = _compare_text(text)
-    report = cmp.format_report(result, source="x.csv")
+    report = format_report(result, source="x.csv")
     stamp = candles.index[row].strftime("%Y-%m-%d %H:%M:%S")
     line = next(ln for ln in report.splitlines() if ln.startswith(stamp))
     assert "Baseline" in line and repr(plots["Baseline"][row]) in line
     assert "Baseline            1 differing bars, first at " + stamp in report
     assert report.splitlines()[-2] == f"DIFFERENT: 1 values in 1 of {len(candles)} bars differ"
     assert report.splitlines()[-1].startswith("hint: pass the script's inputs")
-    ok = cmp.format_report(_compare_text(tv_csv(candles, plot_columns(plots))))
+    ok = format_report(_compare_text(tv_csv(candles, plot_columns(plots))))
     assert ok.splitlines()[-1].startswith("MATCH")
 
 
@@ -448,14 +460,14 @@ def test_report_limit(candles, plots):
     changed = {k: list(v) for k, v in plots.items()}
     for row in range(100, 110):
         changed["Tier"][row] += 1
-    report = cmp.format_report(_compare_text(tv_csv(candles, plot_columns(changed))), limit=3)
+    report = format_report(_compare_text(tv_csv(candles, plot_columns(changed))), limit=3)
     assert "... 7 more (--limit 0 lists all)" in report
 
 
 def test_json_report(candles, plots):
     row = _trigger_rows(plots)[1]
     text = tv_csv(candles, plot_columns(_altered(plots, "Long 100x", row, value=NAN)))
-    doc = cmp.report_json(_compare_text(text))
+    doc = report_json(_compare_text(text))
     assert doc["match"] is False and doc["bars"] == len(candles)
     assert doc["differences"] == [{
         "time": candles.index[row].isoformat(), "column": "Long 100x",
@@ -477,7 +489,7 @@ def _run(argv: list[str], capsys) -> tuple[int, str, str]:
 
 def test_registered_in_cli():
     args = build_parser().parse_args(["compare", "x.csv", "--ma-type", "ema", "--json"])
-    assert args.func is cmp.run and args.ma_type == "ema" and args.json
+    assert args.func is cmd.run and args.ma_type == "ema" and args.json
 
 
 def test_command_options_reach_the_engine(tmp_path, candles, capsys):
@@ -496,19 +508,54 @@ def test_command_options_reach_the_engine(tmp_path, candles, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--ma-type", "emma"], "Did you mean 'ema'"),
-        (["--direction", "up"], "direction='up'"),
-        (["--thresholds", "1.2,x"], "--thresholds='1.2,x'"),
         (["--leverages", "5,1"], "leverage must be > 1"),
         (["--leverages", "7"], "no column 'Long 7x'"),
+        (["--thresholds", "3,2"], "strictly increasing"),
+        (["--mmr", "0.05"], "mmr"),
+        (["--ma-length", "0"], "ma_length=0"),
         (["--exchange", "binanceusdm"], "--exchange and --symbol go together"),
         (["--warmup", "-1"], "warmup=-1"),
+        (["--tolerance", "-1"], "tolerance=-1"),
+        (["--exchange", "okx", "--symbol", "X", "--timeframe", "1x"], "--timeframe='1x'"),
     ],
 )
 def test_bad_options_exit_1(export_path, capsys, argv, message):
+    """Values the engine refuses: one ``liqlevels: error:`` line, as for ``chart``."""
     code, out, err = _run([str(export_path), *argv], capsys)
     assert code == 1 and out == ""
-    assert err.startswith("liqlevels compare: error:") and message in err
+    assert err.startswith("liqlevels: error:") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ma-type", "emma"], "invalid choice: 'emma'"),
+        (["--direction", "up"], "invalid choice: 'up'"),
+        (["--thresholds", "1.2,x"], "'1.2,x' is not a comma-separated list of numbers"),
+        (["--leverages", "5,x"], "'5,x' is not a comma-separated list of whole numbers"),
+        (["--ma-length", "ten"], "invalid int value"),
+    ],
+)
+def test_unreadable_options_are_usage_errors(export_path, capsys, argv, message):
+    """Options argparse cannot read exit 2 with the usage, exactly as ``chart``'s do."""
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", str(export_path), *argv])
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and out == ""
+    assert "usage: liqlevels compare" in err and message in err
+
+
+def test_method_options_match_chart():
+    """compare reads the script's inputs with chart's parsers and defaults (leverages aside:
+    compare's default is every pair in the export)."""
+    chart = build_parser().parse_args(["chart", "X"])
+    ours = build_parser().parse_args(["compare", "x.csv"])
+    for name in OI_OPTION_NAMES:
+        expected = None if name == "leverages" else getattr(chart, name)
+        assert getattr(ours, name) == expected, name
+    given = {k: getattr(ours, k) for k in OI_OPTION_NAMES if k != "leverages"}
+    assert OIOptions(**given) == OIOptions()  # the script's defaults
 
 
 def test_missing_file_exit_1(tmp_path, capsys):
@@ -568,9 +615,9 @@ def test_infer_timeframe():
     for freq, expected in (("1min", "1m"), ("15min", "15m"), ("4h", "4h"), ("1D", "1d"),
                            ("7D", "1w"), ("30s", "30s")):
         index = pd.date_range("2025-01-01", periods=5, freq=freq, tz="UTC")
-        assert cmp.infer_timeframe(index.delete(2)) == expected
+        assert cmd.infer_timeframe(index.delete(2)) == expected
     with pytest.raises(ValueError, match="--timeframe"):
-        cmp.infer_timeframe(pd.date_range("2025-01-01", periods=1, tz="UTC"))
+        cmd.infer_timeframe(pd.date_range("2025-01-01", periods=1, tz="UTC"))
 
 
 def _cli(*argv: str) -> subprocess.CompletedProcess:
@@ -604,5 +651,5 @@ def test_cli_subprocess_exit_codes(tmp_path, candles, plots):
 def test_args_namespace_run(export_path, capsys):
     """``run`` takes the parsed namespace alone."""
     args = build_parser().parse_args(["compare", str(export_path), "--limit", "1"])
-    assert isinstance(args, argparse.Namespace) and cmp.run(args) == 0
+    assert isinstance(args, argparse.Namespace) and cmd.run(args) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("MATCH")

@@ -1,5 +1,6 @@
-"""The Pine script: it parses (pynescript, a real Pine grammar), follows SPEC.md section 1's
-inputs and defaults, and plots exactly the titles ``liqlevels compare`` reads.
+"""The Pine script: it parses (pynescript, a real Pine grammar), follows docs/method.md
+section 1's inputs and the engine's defaults (``OIOptions``), and plots exactly the titles
+``liqlevels compare`` reads.
 
 pynescript's ANTLR parser takes about a minute of CPU to parse the script cold. The parse runs in
 a subprocess started when this module is imported, so it overlaps with other tests, and its
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import inspect
 import pickle
 import subprocess
 import sys
@@ -24,7 +24,8 @@ from pynescript.ast import node as pn
 from pynescript.ast.error import SyntaxError as PineSyntaxError
 
 from liqlevels import _compare as cmp
-from liqlevels import indicator
+from liqlevels.indicator import OI_OPTION_NAMES, OIOptions
+from liqlevels.vocab import DIRECTIONS, MA_TYPES
 
 SCRIPT = Path(__file__).resolve().parents[1] / "pine" / "liquidation_levels_on_oi.pine"
 
@@ -159,23 +160,42 @@ def test_plots_sit_in_global_scope(tree):
     assert all(id(call) in top for call in _calls(tree, "plot"))
 
 
-def test_inputs_follow_spec_defaults(tree):
+# Each of the engine's six options, as the script's inputs (variable names) carry it.
+PINE_INPUTS = {
+    "ma_length": ("ma_length",),
+    "ma_type": ("ma_type",),
+    "thresholds": ("th_small", "th_medium", "th_large"),
+    "leverages": ("leverages_text",),
+    "direction": ("direction",),
+    "mmr": ("mmr",),
+}
+
+
+def _pine_defaults(inputs: dict[str, pn.Call]) -> dict[str, object]:
+    """The script's default for each of the engine's options, in the engine's types."""
+    value = {name: _constant(_arg(call, 0, "defval")) for name, call in inputs.items()}
+    return {
+        "ma_length": value["ma_length"],
+        "ma_type": value["ma_type"],
+        "thresholds": tuple(value[k] for k in PINE_INPUTS["thresholds"]),
+        "leverages": tuple(int(p) for p in value["leverages_text"].split(",")),
+        "direction": value["direction"],
+        "mmr": value["mmr"],
+    }
+
+
+def test_inputs_follow_the_engine_defaults(tree):
+    """Every option of the engine is an input of the script, with OIOptions' default."""
+    assert set(PINE_INPUTS) == set(OI_OPTION_NAMES)
     inputs = _inputs(tree)
-    spec = inspect.signature(indicator.oi_levels).parameters
-    assert _constant(_arg(inputs["ma_length"], 0, "defval")) == spec["ma_length"].default == 60
-    assert _constant(_arg(inputs["ma_type"], 0, "defval")) == spec["ma_type"].default
+    assert {v for names in PINE_INPUTS.values() for v in names} <= set(inputs)
+    assert OIOptions(**_pine_defaults(inputs)) == OIOptions()
+    assert _pine_defaults(inputs) == OIOptions().as_dict()
+    assert OIOptions().leverages == cmp.PINE_LEVERAGES
     ma_options = [_constant(e) for e in _arg(inputs["ma_type"], 99, "options").elts]
-    assert ma_options == ["sma", "ema", "wma", "vwma"]
-    thresholds = tuple(_constant(_arg(inputs[k], 0, "defval"))
-                       for k in ("th_small", "th_medium", "th_large"))
-    assert thresholds == spec["thresholds"].default == (1.2, 2.0, 3.0)
-    assert _constant(_arg(inputs["direction"], 0, "defval")) == spec["direction"].default
+    assert tuple(ma_options) == MA_TYPES
     directions = [_constant(e) for e in _arg(inputs["direction"], 99, "options").elts]
-    assert directions == ["increase", "decrease", "both"]
-    text = _constant(_arg(inputs["leverages_text"], 0, "defval"))
-    assert tuple(int(p) for p in text.split(",")) == spec["leverages"].default
-    assert tuple(int(p) for p in text.split(",")) == cmp.PINE_LEVERAGES
-    assert _constant(_arg(inputs["mmr"], 0, "defval")) == spec["mmr"].default == 0.0
+    assert tuple(directions) == DIRECTIONS
     assert _constant(_arg(inputs["oi_override"], 0, "defval")) == ""
 
 
@@ -262,7 +282,7 @@ def _calls_in(func: pn.FunctionDef) -> list[pn.Call]:
 
 
 def test_lines_end_on_a_later_bar_only(source):
-    """Touches are checked before the bar's own lines are added (SPEC.md 1.7)."""
+    """Touches are checked before the bar's own lines are added (docs/method.md 1.7)."""
     touch = source.index("if live_prices.size() > 0\n    end_touched_lines()")
     add = source.index("if trigger\n    add_lines(tier)")
     assert touch < add
