@@ -15,7 +15,7 @@ from ._cmd_chart import _number_list
 from ._compare import Comparison, compare_export, plotted_leverages
 from ._compare_report import format_report, report_json
 from ._errors import run_guarded
-from .indicator import OIOptions
+from .indicator import OI_OPTION_NAMES, OIOptions
 from .vocab import DIRECTIONS, MA_TYPES, timeframe_seconds
 
 __all__ = ["fetched_open_interest", "infer_timeframe", "register", "run"]
@@ -92,21 +92,25 @@ def fetched_open_interest(
 
 
 def _method_options(parser: argparse.ArgumentParser) -> None:
-    """The script's inputs, parsed as ``chart`` parses them; leverages default to the export's."""
+    """The script's inputs, parsed as ``chart`` parses them, with ``OIOptions``' defaults;
+    leverages default to every pair the export plots."""
+    default = OIOptions()
     method = parser.add_argument_group(
         "method (as the script's inputs on TradingView; docs/method.md section 1)")
-    method.add_argument("--ma-length", type=int, default=60, help="baseline bars (60)")
-    method.add_argument("--ma-type", default="sma", choices=MA_TYPES,
-                        help="baseline average (sma)")
+    method.add_argument("--ma-length", type=int, default=default.ma_length,
+                        help=f"baseline bars ({default.ma_length})")
+    method.add_argument("--ma-type", default=default.ma_type, choices=MA_TYPES,
+                        help=f"baseline average ({default.ma_type})")
     method.add_argument("--thresholds", type=_number_list(float, "numbers"),
-                        default=(1.2, 2.0, 3.0), help="tier multiples of the baseline (1.2,2,3)")
+                        default=default.thresholds, help="tier multiples of the baseline "
+                        f"({','.join(f'{k:g}' for k in default.thresholds)})")
     method.add_argument("--leverages", type=_number_list(int, "whole numbers"), default=None,
                         help="leverages to compare, e.g. 5,10 (every Long/Short pair in the "
                              "export)")
-    method.add_argument("--direction", default="increase", choices=DIRECTIONS,
-                        help="which OI changes trigger (increase)")
-    method.add_argument("--mmr", type=float, default=0.0,
-                        help="maintenance margin rate, e.g. 0.004 (0)")
+    method.add_argument("--direction", default=default.direction, choices=DIRECTIONS,
+                        help=f"which OI changes trigger ({default.direction})")
+    method.add_argument("--mmr", type=float, default=default.mmr,
+                        help=f"maintenance margin rate, e.g. 0.004 ({default.mmr:g})")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,11 +147,11 @@ def register(subparsers: Any) -> None:
 
 
 def _options(args: argparse.Namespace, export: feeds.TradingViewExport) -> OIOptions:
-    """The six options from ``args``; without ``--leverages`` every pair the export plots."""
-    return OIOptions(ma_length=args.ma_length, ma_type=args.ma_type,
-                     thresholds=args.thresholds,
-                     leverages=args.leverages or plotted_leverages(export),
-                     direction=args.direction, mmr=args.mmr)
+    """The six options from ``args``, checked; without ``--leverages`` every pair the export
+    plots."""
+    given = {name: getattr(args, name) for name in OI_OPTION_NAMES}
+    given["leverages"] = given["leverages"] or plotted_leverages(export)
+    return OIOptions(**given)
 
 
 def _compute(args: argparse.Namespace) -> tuple[Comparison, str]:
