@@ -341,6 +341,9 @@ def compare_export(
         raise ValueError(f"warmup={warmup!r} must be a whole number of bars >= 0")
     if options is None:
         options = OIOptions(leverages=plotted_leverages(export))
+    elif not isinstance(options, OIOptions):
+        raise TypeError(f"options={options!r} is not an OIOptions; pass the script's inputs "
+                        f"as e.g. OIOptions(ma_type='ema', leverages=(5, 10))")
     candles = export_candles(export, open_interest=open_interest,
                              need_volume=options.ma_type == "vwma")
     ours = expected_columns(candles, options)

@@ -393,6 +393,14 @@ def test_leverages_subset_and_order(candles, plots):
     assert cmp.compare_export(export, chosen).columns[-2:] == ("Long 25x", "Short 25x")
 
 
+def test_options_are_one_oioptions(candles, plots):
+    export = read_tradingview_export(io.StringIO(tv_csv(candles, plot_columns(plots))))
+    with pytest.raises(TypeError, match=r"is not an OIOptions.*OIOptions\(ma_type='ema'"):
+        cmp.compare_export(export, {"ma_type": "ema"})
+    with pytest.raises(ValueError, match="Did you mean 'ema'"):
+        cmp.compare_export(export, OIOptions(ma_type="emma"))
+
+
 def test_vwma_needs_volume(candles):
     plots = reference_plots(candles, ma_type="vwma")
     export = read_tradingview_export(io.StringIO(tv_csv(candles, plot_columns(plots))))
