@@ -16,7 +16,7 @@ import pytest
 
 from liqlevels import indicator
 from liqlevels.feeds import read_trades
-from liqlevels.indicator._trades import TradeSelection, trade_arrays
+from liqlevels.indicator import TradeSelection, trade_arrays
 
 DAY = pd.Timestamp("2023-08-01", tz="UTC")
 ROWS = 1_500_000

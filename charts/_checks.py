@@ -1,4 +1,8 @@
-"""Input checks for the charts: errors that name the argument, the first bad row and the fix."""
+"""Input checks for the charts: errors that name the argument, the first bad row and the fix.
+
+The charts check only what they draw: the candles' prices and times here, the levels frame
+through the engine's one check (``indicator.check_levels``).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..indicator._validate import check_choice  # one "did you mean" for the whole project
-
 __all__ = [
-    "check_choice",
+    "OHLC",
     "check_finite",
     "check_frame",
-    "check_utc_times",
+    "check_ohlc",
     "first_bad",
 ]
+
+OHLC: tuple[str, ...] = ("open", "high", "low", "close")
 
 
 def check_frame(frame: Any, name: str, columns: Sequence[str], made_by: str) -> pd.DataFrame:
@@ -62,19 +66,41 @@ def check_finite(
     return values
 
 
-def check_utc_times(
-    frame: pd.DataFrame, name: str, column: str, *, allow_nat: bool
-) -> np.ndarray:
-    """``frame[column]`` as int64 nanoseconds since the epoch (NaT as ``iNaT``)."""
-    col = frame[column]
-    if not isinstance(col.dtype, pd.DatetimeTZDtype):
-        raise TypeError(
-            f"{name}[{column!r}] must be tz-aware datetimes (dtype {col.dtype}); convert it with "
-            f"pd.to_datetime(..., utc=True)"
+def _check_bar_index(index: pd.Index, name: str) -> None:
+    """Bar open times: a tz-aware DatetimeIndex, no NaT, strictly increasing."""
+    if not isinstance(index, pd.DatetimeIndex):
+        raise TypeError(f"{name} must be indexed by a DatetimeIndex of bar open times, got "
+                        f"{type(index).__name__}; use {name}.set_index(pd.to_datetime(ts, "
+                        f"unit='ms', utc=True))")
+    if index.tz is None:
+        raise ValueError(f"{name}.index is naive; it must be tz-aware UTC: use "
+                         f"{name}.tz_localize('UTC')")
+    row = first_bad(np.asarray(index.isna()))
+    if row is not None:
+        raise ValueError(f"{name}.index has a missing timestamp at row {row}; drop that row")
+    row = first_bad(np.diff(index.asi8) <= 0)
+    if row is not None:
+        raise ValueError(
+            f"{name}.index is not strictly increasing at row {row + 1} ({index[row + 1]}); "
+            f"use {name}[~{name}.index.duplicated()].sort_index()"
         )
-    values = col.dt.tz_convert("UTC").dt.as_unit("ns").to_numpy(dtype="datetime64[ns]")
-    nat = np.isnat(values)
-    row = first_bad(nat)
-    if not allow_nat and row is not None:
-        raise ValueError(f"{name}[{column!r}] is NaT at row {row}; every row needs a time")
-    return values.view(np.int64)
+
+
+def check_ohlc(candles: Any, name: str = "candles") -> dict[str, np.ndarray]:
+    """What a chart draws of candles, checked: ``open, high, low, close`` (finite prices,
+    ``low <= open, close <= high``) on a tz-aware, strictly increasing index of bar open
+    times. Other columns are not looked at. Returns the four columns as float64 arrays."""
+    check_frame(candles, name, OHLC, "bars on a tz-aware UTC DatetimeIndex, e.g. what "
+                "feeds.fetch_candles returns")
+    _check_bar_index(candles.index, name)
+    cols = {c: check_finite(candles, name, c) for c in OHLC}
+    top = np.maximum(cols["open"], cols["close"])
+    bottom = np.minimum(cols["open"], cols["close"])
+    row = first_bad((cols["high"] < top) | (cols["low"] > bottom))
+    if row is not None:
+        raise ValueError(
+            f"{name} row {row} ({candles.index[row]}): high {cols['high'][row]!r} and low "
+            f"{cols['low'][row]!r} do not bracket open {cols['open'][row]!r} and close "
+            f"{cols['close'][row]!r}; high must be the bar's highest price, low its lowest"
+        )
+    return cols

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..indicator import validate_candles
-from ._checks import check_finite, check_frame, check_utc_times, first_bad
+from ..indicator import LevelArrays, OILevels, check_levels
+from ._checks import check_frame, check_ohlc, first_bad
 from ._palette import leverage_color, tier_width
 
 __all__ = [
@@ -61,8 +61,11 @@ def price_format(close: np.ndarray) -> dict[str, Any]:
 
 def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
     """The candles as columns ``t0`` + ``dt`` (epoch seconds of the first bar, then the gaps
-    to each next bar), ``o h l c`` and the axis ``format``; and the index in ns."""
-    validate_candles(candles, name="candles")
+    to each next bar), ``o h l c`` and the axis ``format``; and the index in ns.
+
+    Only what is drawn is checked (:func:`check_ohlc`): ``volume`` and ``open_interest`` may
+    be absent."""
+    cols = check_ohlc(candles, "candles")
     ns = epoch_ns(candles.index)
     secs = ns // _NS
     row = first_bad(np.diff(secs) <= 0)
@@ -76,8 +79,8 @@ def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
         "t0": int(secs[0]) if secs.size else 0,
         "dt": np.diff(secs).tolist(),
         "n": int(secs.size),
-        **{k[0]: _floats(candles[k].to_numpy()) for k in ("open", "high", "low", "close")},
-        "format": price_format(candles["close"].to_numpy(dtype=np.float64)),
+        **{k[0]: _floats(v) for k, v in cols.items()},
+        "format": price_format(cols["close"]),
     }
     return data, ns
 
@@ -101,26 +104,6 @@ def _line_positions(
     return np.clip(s, 0, None), np.maximum(e, np.clip(s, 0, None)), keep
 
 
-def _check_levels(levels: Any) -> pd.DataFrame:
-    check_frame(levels, "levels", LINE_COLUMNS, "the frame indicator.oi_levels returns")
-    side = levels["side"].astype(object).to_numpy()
-    row = first_bad(~np.isin(side, ["long", "short"]))
-    if row is not None:
-        raise ValueError(
-            f"levels['side'] is {side[row]!r} at row {row}; expected 'long' or 'short'"
-        )
-    for col in ("leverage", "tier"):
-        values = check_finite(levels, "levels", col)
-        row = first_bad(values < (1 if col == "tier" else 1.0000001))
-        if row is not None:
-            need = ">= 1" if col == "tier" else "> 1"
-            raise ValueError(
-                f"levels[{col!r}] is {float(values[row])!r} at row {row}; it must be {need}"
-            )
-    check_finite(levels, "levels", "price", nonneg=True)
-    return levels
-
-
 def _styles(leverage: np.ndarray, tier: np.ndarray, short: np.ndarray) -> tuple[np.ndarray, list]:
     """One style index per line, and the styles: colour (by leverage), width (tier), dash."""
     keys = list(zip(leverage.tolist(), tier.tolist(), short.tolist(), strict=True))
@@ -134,41 +117,40 @@ def _styles(leverage: np.ndarray, tier: np.ndarray, short: np.ndarray) -> tuple[
 
 
 def _legend_leverages(leverage: np.ndarray) -> list[dict[str, Any]]:
-    out = []
-    for lev in sorted(set(leverage.tolist())):
-        label = f"{int(lev)}x" if float(lev).is_integer() else f"{lev:g}x"
-        out.append({"label": label, "color": leverage_color(lev)})
-    return out
+    return [{"label": f"{lev}x", "color": leverage_color(lev)}
+            for lev in sorted(set(leverage.tolist()))]
 
 
-def level_payload(levels: Any, index_ns: np.ndarray, max_lines: int | None) -> dict[str, Any]:
+_NO_LINES = LevelArrays(**{
+    "start": np.empty(0, np.int64), "end": np.empty(0, np.int64), "short": np.empty(0, bool),
+    "leverage": np.empty(0, np.int64), "price": np.empty(0), "tier": np.empty(0, np.int64),
+})
+
+
+def level_payload(
+    levels: OILevels | None, index_ns: np.ndarray, max_lines: int | None
+) -> dict[str, Any]:
     """The lines to draw: the newest ``max_lines`` (all with ``None``) of those on the candles.
 
-    Returns columns ``s``/``e`` (bar positions), ``p`` (price), ``k`` (style index), the
-    ``styles``, the leverages for the legend, and ``total``/``drawn`` line counts.
+    ``levels`` is checked by ``indicator.check_levels`` for the columns drawn
+    (:data:`LINE_COLUMNS`). Returns columns ``s``/``e`` (bar positions), ``p`` (price), ``k``
+    (style index), the ``styles``, the leverages for the legend, and ``total``/``drawn``
+    line counts.
     """
-    if levels is None:
-        levels = pd.DataFrame({c: [] for c in LINE_COLUMNS})
-        levels["start"] = levels["end"] = pd.Series([], dtype="datetime64[ns, UTC]")
-    _check_levels(levels)
-    start = check_utc_times(levels, "levels", "start", allow_nat=False)
-    end = check_utc_times(levels, "levels", "end", allow_nat=True)
-    s, e, keep = _line_positions(start, end, index_ns)
-    order = np.argsort(start[keep], kind="stable")
+    lines = _NO_LINES if levels is None else check_levels(levels, LINE_COLUMNS)
+    s, e, keep = _line_positions(lines.start, lines.end, index_ns)
+    order = np.argsort(lines.start[keep], kind="stable")
     chosen = np.flatnonzero(keep)[order]
     if max_lines is not None:
         chosen = chosen[chosen.size - min(max_lines, chosen.size):]
-    lev = levels["leverage"].to_numpy(dtype=np.float64)[chosen]
-    tier = levels["tier"].to_numpy(dtype=np.float64).astype(np.int64)[chosen]
-    short = (levels["side"].astype(object).to_numpy() == "short")[chosen]
-    k, styles = _styles(lev, tier, short)
+    k, styles = _styles(lines.leverage[chosen], lines.tier[chosen], lines.short[chosen])
     return {
         "s": s[chosen].tolist(),
         "e": e[chosen].tolist(),
-        "p": _floats(levels["price"].to_numpy(dtype=np.float64)[chosen]),
+        "p": _floats(lines.price[chosen]),
         "k": k.tolist(),
         "styles": styles,
-        "leverages": _legend_leverages(levels["leverage"].to_numpy(dtype=np.float64)),
+        "leverages": _legend_leverages(lines.leverage),
         "total": int(keep.sum()),
         "drawn": int(chosen.size),
     }
@@ -183,6 +165,9 @@ def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str
     if oi is None:
         return None
     check_frame(oi, "oi", OI_COLUMNS, "the frame indicator.oi_signals returns")
+    if "open_interest" not in candles.columns:
+        raise ValueError("candles lacks column 'open_interest', which the OI pane (oi=) draws; "
+                         "pass candles with open interest, or leave out oi=")
     if not isinstance(oi.index, pd.DatetimeIndex) or oi.index.tz is None:
         raise TypeError(
             "oi must be indexed by a tz-aware DatetimeIndex (the candles' index); pass "
@@ -191,7 +176,7 @@ def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str
     aligned = oi.set_axis(epoch_ns(oi.index)).reindex(index_ns)
     tier = aligned["tier"].to_numpy(dtype=np.float64)
     return {
-        "oi": _floats(candles["open_interest"].to_numpy(dtype=np.float64)),
+        "oi": _floats(candles["open_interest"].to_numpy(dtype=np.float64, na_value=np.nan)),
         "delta": _floats(aligned["oi_delta"].to_numpy(dtype=np.float64)),
         "baseline": _floats(aligned["baseline"].to_numpy(dtype=np.float64)),
         "tier": [None if not math.isfinite(t) else int(t) for t in tier.tolist()],

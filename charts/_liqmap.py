@@ -24,8 +24,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..indicator import DEPTH_COLUMNS, MAP_COLUMNS, DepthFrame, MapFrame
+from ..vocab import check_choice
 from ._browser import screenshot
-from ._checks import check_choice, check_finite, check_frame
+from ._checks import check_finite, check_frame
 from ._palette import BACKGROUND, GRID, PROFILE_LONG, TEXT, leverage_color
 from ._profile import Profile, price_profile
 
@@ -33,8 +35,6 @@ __all__ = ["LiquidationMapChart", "liquidation_map_chart", "liquidation_profile"
 
 Kind = Literal["map", "depth"]
 _KINDS: tuple[str, ...] = ("map", "depth")
-_MAP_COLUMNS = ("price_low", "price_high", "side", "leverage", "notional")
-_DEPTH_COLUMNS = ("price_low", "price_high", "side", "notional", "cumulative")
 _LONG_CURVE = "#40d6a0"
 _SHORT_CURVE = "#ec70ce"
 _PRICE_LINE = "#f2f2f2"
@@ -139,9 +139,9 @@ def _display_bars(levels_map: pd.DataFrame, max_bars: int) -> _Bars:
 
 
 def _check_inputs(levels_map: Any, depth: Any, price: Any) -> float:
-    check_frame(levels_map, "levels_map", _MAP_COLUMNS, "the frame indicator.liquidation_map "
+    check_frame(levels_map, "levels_map", MAP_COLUMNS, "the frame indicator.liquidation_map "
                 "returns")
-    check_frame(depth, "depth", _DEPTH_COLUMNS, "the frame indicator.depth returns")
+    check_frame(depth, "depth", DEPTH_COLUMNS, "the frame indicator.depth returns")
     for col in ("price_low", "price_high"):
         check_finite(levels_map, "levels_map", col)
         check_finite(depth, "depth", col)
@@ -358,8 +358,8 @@ def _ranges(bars: _Bars, depth: pd.DataFrame, price: float) -> tuple[float, floa
 
 
 def liquidation_map_chart(
-    levels_map: pd.DataFrame,
-    depth: pd.DataFrame,
+    levels_map: MapFrame,
+    depth: DepthFrame,
     *,
     price: float,
     title: str = "",
@@ -440,7 +440,7 @@ def liquidation_map_chart(
 
 
 def liquidation_profile(
-    levels_map: pd.DataFrame, *, label: str = "liquidation map", width: float = 0.3
+    levels_map: MapFrame, *, label: str = "liquidation map", width: float = 0.3
 ) -> Profile:
     """The map as a price-axis profile beside candles: one stacked colour per leverage.
 
@@ -458,7 +458,7 @@ def liquidation_profile(
     charts.Profile
         Columns ``"10x"``, ``"25x"`` ... in the leverage colours; pass it to the candles scene.
     """
-    check_frame(levels_map, "levels_map", _MAP_COLUMNS, "the frame indicator.liquidation_map "
+    check_frame(levels_map, "levels_map", MAP_COLUMNS, "the frame indicator.liquidation_map "
                 "returns")
     levs = sorted({int(v) for v in levels_map["leverage"]})
     names = {lev: f"{lev}x" for lev in levs}

@@ -16,7 +16,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._checks import check_choice, check_finite, check_frame, first_bad
+from ..indicator import DENSITY_COLUMNS, DensityFrame
+from ..vocab import check_choice
+from ._checks import check_finite, check_frame, first_bad
 from ._palette import PROFILE_LONG, PROFILE_SHORT
 
 __all__ = ["Profile", "density_profile", "price_profile"]
@@ -153,7 +155,7 @@ def price_profile(
 
 
 def density_profile(
-    density: pd.DataFrame, *, label: str = "live lines by price", width: float = 0.25
+    density: DensityFrame, *, label: str = "live lines by price", width: float = 0.25
 ) -> Profile:
     """The density frame of :func:`indicator.density` as a profile: long and short stacked.
 
@@ -170,8 +172,7 @@ def density_profile(
     -------
     Profile
     """
-    check_frame(density, "density", ("price_low", "price_high", "long", "short"),
-                "the frame indicator.density returns")
+    check_frame(density, "density", DENSITY_COLUMNS, "the frame indicator.density returns")
     return price_profile(
         density,
         {"long": PROFILE_LONG, "short": PROFILE_SHORT},

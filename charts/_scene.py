@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..indicator import LiqLevelsWarning
+from ..indicator import DensityFrame, OILevels
+from ..vocab import ChartsWarning
 from . import _palette as pal
 from ._browser import screenshot
 from ._data import candle_payload, level_payload, oi_payload
@@ -21,10 +22,6 @@ from ._profile import Profile, density_profile
 from ._window import WindowError, open_window, window_unavailable
 
 __all__ = ["ChartsWarning", "Scene"]
-
-
-class ChartsWarning(LiqLevelsWarning):
-    """A chart could not be shown as asked and was written elsewhere instead."""
 
 
 def _check_count(name: str, value: Any, *, allow_none: bool) -> int | None:
@@ -82,8 +79,9 @@ class Scene:
     Parameters
     ----------
     candles : pandas.DataFrame
-        SPEC.md section 1 candles: ``open, high, low, close, volume, open_interest`` (price;
-        coins) on a tz-aware, increasing UTC index of bar open times.
+        Bars on a tz-aware, strictly increasing UTC index of bar open times: ``open, high,
+        low, close`` (price) are drawn; ``open_interest`` (coins) only with ``oi=``. Other
+        columns are ignored.
     levels : pandas.DataFrame, optional
         The lines, as :func:`indicator.oi_levels` returns them (``start, end, side,
         leverage, price, tier`` are used). Each runs from its ``start`` bar to its ``end`` bar,
@@ -117,8 +115,8 @@ class Scene:
     def __init__(
         self,
         candles: pd.DataFrame,
-        levels: pd.DataFrame | None = None,
-        density: pd.DataFrame | None = None,
+        levels: OILevels | None = None,
+        density: DensityFrame | None = None,
         *,
         oi: pd.DataFrame | None = None,
         profiles: Sequence[Profile] = (),

@@ -3,19 +3,32 @@
 Nothing here touches the network, files or charts.
 """
 
-from ._density import DENSITY_COLUMNS, active_mask, density
+from ..vocab import LiqLevelsWarning
+from ._density import active_mask, density
 from ._features import features
-from ._oi import LEVEL_COLUMNS, SIGNAL_COLUMNS, oi_levels, oi_signals
-from ._options import OI_OPTION_NAMES, OIOptions
-from ._trades import (
+from ._frames import (
+    DENSITY_COLUMNS,
     DEPTH_COLUMNS,
+    LEVEL_COLUMNS,
     MAP_COLUMNS,
     TRADE_LEVEL_COLUMNS,
-    depth,
-    liquidation_map,
-    trade_levels,
+    AnyLevels,
+    DensityFrame,
+    DepthFrame,
+    LevelArrays,
+    MapFrame,
+    OILevels,
+    TradeLevels,
+    check_levels,
 )
-from ._validate import CANDLE_COLUMNS, LiqLevelsWarning, validate_candles
+from ._map import depth, liquidation_map
+from ._oi import SIGNAL_COLUMNS, oi_levels, oi_signals
+from ._options import OI_OPTION_NAMES, OIOptions
+from ._selection import TradeArrays, check_threshold, trade_arrays
+from ._stream import TradeSelection
+from ._trade_candles import trade_candles
+from ._trade_levels import check_trade_options, trade_levels
+from ._validate import CANDLE_COLUMNS, validate_candles
 
 __all__ = [
     "CANDLE_COLUMNS",
@@ -26,15 +39,29 @@ __all__ = [
     "OI_OPTION_NAMES",
     "SIGNAL_COLUMNS",
     "TRADE_LEVEL_COLUMNS",
+    "AnyLevels",
+    "DensityFrame",
+    "DepthFrame",
+    "LevelArrays",
     "LiqLevelsWarning",
+    "MapFrame",
+    "OILevels",
     "OIOptions",
+    "TradeArrays",
+    "TradeLevels",
+    "TradeSelection",
     "active_mask",
+    "check_levels",
+    "check_threshold",
+    "check_trade_options",
     "density",
     "depth",
     "features",
     "liquidation_map",
     "oi_levels",
     "oi_signals",
+    "trade_arrays",
+    "trade_candles",
     "trade_levels",
     "validate_candles",
 ]

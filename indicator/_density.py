@@ -2,70 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._validate import check_choice
+from ..vocab import DENSITY_WEIGHTS, DensityWeight, check_choice, to_timestamp
+from ._frames import NAT, DensityFrame, LevelArrays, OILevels, check_levels, empty_frame
 
-__all__ = ["DENSITY_COLUMNS", "active_mask", "density"]
-
-DENSITY_COLUMNS: tuple[str, ...] = ("price_low", "price_high", "long", "short")
-_WEIGHTS: tuple[str, ...] = ("count", "oi_delta")
+__all__ = ["active_mask", "density"]
 
 
-def _check_levels(levels: Any, needed: tuple[str, ...], name: str = "levels") -> None:
-    if not isinstance(levels, pd.DataFrame):
-        raise TypeError(f"{name} must be the DataFrame oi_levels returns, got {type(levels)}")
-    missing = [c for c in needed if c not in levels.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; pass the frame oi_levels returns")
-    bad = ~levels["side"].isin(["long", "short"]).to_numpy(dtype=bool)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name}['side'] is {levels['side'].iloc[row]!r} at row {row}; "
-            f"expected 'long' or 'short'"
-        )
-
-
-def _as_utc(at: Any) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(at)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"at={at!r} is not a timestamp; pass a bar time such as "
-                        f"candles.index[-1]") from exc
-    if stamp is pd.NaT:
-        raise ValueError("at is NaT; pass a bar time or None for after the last bar")
-    if stamp.tzinfo is None:
-        raise ValueError(f"at={at!r} is naive; pass a tz-aware UTC time, e.g. "
-                         f"pd.Timestamp({str(stamp)!r}, tz='UTC')")
-    return stamp.tz_convert("UTC")
-
-
-def active_mask(levels: pd.DataFrame, at: Any = None) -> np.ndarray:
-    """Which lines are live after bar ``at`` closes: ``start <= at`` and (``end`` is NaT or
-    ``end > at``); ``at=None`` means after the last bar (``end`` is NaT)."""
-    end = levels["end"]
+def _live(lines: LevelArrays, at: Any) -> np.ndarray:
+    """Lines live after bar ``at`` closes, from the parsed ``start``/``end`` (int64 ns)."""
+    open_ = lines.end == NAT
     if at is None:
-        return end.isna().to_numpy()
-    stamp = _as_utc(at)
-    start_ok = (levels["start"] <= stamp).to_numpy()
-    end_ok = (end.isna() | (end > stamp)).to_numpy()
-    return start_ok & end_ok
+        return open_
+    stamp = to_timestamp(at, "at").value
+    return (lines.start <= stamp) & (open_ | (lines.end > stamp))
 
 
-def _empty_density(weight: str) -> pd.DataFrame:
-    dtype = np.int64 if weight == "count" else np.float64
-    return pd.DataFrame(
-        {
-            "price_low": pd.Series([], dtype=np.float64),
-            "price_high": pd.Series([], dtype=np.float64),
-            "long": pd.Series([], dtype=dtype),
-            "short": pd.Series([], dtype=dtype),
-        }
-    )
+def active_mask(levels: OILevels, at: Any = None) -> np.ndarray:
+    """Which lines are live after bar ``at`` closes: ``start <= at`` and (``end`` is NaT or
+    ``end > at``); ``at=None`` means after the last bar (``end`` is NaT).
+
+    ``at`` is a time as :func:`liqlevels.vocab.to_timestamp` reads it (naive means UTC, an
+    integer is epoch milliseconds). Returns a bool array, one value per row of ``levels``.
+    """
+    return _live(check_levels(levels, ("start", "end")), at)
 
 
 def _check_bins(bins: Any) -> int:
@@ -76,21 +40,30 @@ def _check_bins(bins: Any) -> int:
     return int(bins)
 
 
+def _histogram(price: np.ndarray, weights: np.ndarray | None, nbins: int,
+               lo: float, hi: float) -> np.ndarray:
+    """Counts (or weight sums) in ``nbins`` equal bins over ``[lo, hi]``, top edge included."""
+    rng = (lo, hi) if lo < hi else (lo - 0.5, hi + 0.5)
+    return np.histogram(price, bins=nbins, range=rng, weights=weights)[0]
+
+
 def density(
-    levels: pd.DataFrame,
+    levels: OILevels,
     *,
     at: Any = None,
     bins: int = 150,
-    weight: Literal["count", "oi_delta"] = "count",
-) -> pd.DataFrame:
+    weight: DensityWeight = "count",
+) -> DensityFrame:
     """Histogram of the lines live after bar ``at`` closes, by price (SPEC.md section 2).
 
     Parameters
     ----------
     levels : pandas.DataFrame
-        The frame :func:`oi_levels` returns.
-    at : timestamp-like, optional
-        A tz-aware bar time; ``None`` means after the last bar (lines whose ``end`` is NaT).
+        The frame :func:`oi_levels` returns (``start, end, side, price`` are used, and
+        ``oi_delta`` for ``weight="oi_delta"``).
+    at : time, optional
+        A bar time: a string, datetime, Timestamp or epoch milliseconds; naive means UTC.
+        ``None`` means after the last bar (lines whose ``end`` is NaT).
     bins : int, default 150
         Equal-width price bins from the lowest to the highest live price (one bin when all
         live prices are equal). The top edge belongs to the last bin.
@@ -102,35 +75,32 @@ def density(
     pandas.DataFrame
         ``price_low, price_high`` (bin edges, price) and ``long, short`` (int counts, or
         float sums for ``weight="oi_delta"``); empty when no line is live.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad option, an unreadable ``at``, or a levels frame that is not one (naming the
+        column and the first bad row).
     """
-    weight = check_choice("weight", weight, _WEIGHTS)
+    weight = check_choice("weight", weight, DENSITY_WEIGHTS)
     bins = _check_bins(bins)
     needed = ("start", "end", "side", "price") + (("oi_delta",) if weight == "oi_delta" else ())
-    _check_levels(levels, needed)
-    live = active_mask(levels, at)
-    price = levels["price"].to_numpy(dtype=np.float64)[live]
+    lines = check_levels(levels, needed)
+    live = _live(lines, at)
+    dtype = np.int64 if weight == "count" else np.float64
+    price = lines.price[live]
     if price.size == 0:
-        return _empty_density(weight)
-    short = (levels["side"] == "short").to_numpy(dtype=bool)[live]
-    w = None
-    if weight == "oi_delta":
-        w = np.abs(levels["oi_delta"].to_numpy(dtype=np.float64)[live])
+        return empty_frame("density", long=dtype, short=dtype)
+    short = lines.short[live]
+    w = None if lines.oi_delta is None else np.abs(lines.oi_delta[live])
     lo, hi = float(price.min()), float(price.max())
     nbins = 1 if lo == hi else bins
     edges = np.array([lo, hi]) if lo == hi else np.linspace(lo, hi, bins + 1)
-    rng = (lo, hi) if lo < hi else None
-    long_w = None if w is None else w[~short]
-    short_w = None if w is None else w[short]
-    long_h, _ = np.histogram(price[~short], bins=nbins, range=rng or (lo - 0.5, hi + 0.5),
-                             weights=long_w)
-    short_h, _ = np.histogram(price[short], bins=nbins, range=rng or (lo - 0.5, hi + 0.5),
-                              weights=short_w)
-    dtype = np.int64 if weight == "count" else np.float64
-    return pd.DataFrame(
-        {
-            "price_low": edges[:-1],
-            "price_high": edges[1:],
-            "long": long_h.astype(dtype),
-            "short": short_h.astype(dtype),
-        }
-    )
+    long_h = _histogram(price[~short], None if w is None else w[~short], nbins, lo, hi)
+    short_h = _histogram(price[short], None if w is None else w[short], nbins, lo, hi)
+    return pd.DataFrame({
+        "price_low": edges[:-1],
+        "price_high": edges[1:],
+        "long": long_h.astype(dtype),
+        "short": short_h.astype(dtype),
+    })

@@ -8,8 +8,6 @@ being read, and raise on a failed download instead of carrying on.
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
 import os
 import re
 import warnings
@@ -18,46 +16,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
-from .indicator import LiqLevelsWarning, depth, liquidation_map
-from .indicator._trades import TradeArrays, TradeSelection, check_threshold, trade_arrays
-from .indicator._validate import check_choice, check_leverages, check_mmr
+from .indicator import (
+    TradeArrays,
+    TradeSelection,
+    check_threshold,
+    check_trade_options,
+    depth,
+    liquidation_map,
+    trade_arrays,
+    trade_candles,
+)
+from .vocab import MappingWarning, Mode, check_choice, did_you_mean, to_timestamp
 
 __all__ = ["EXCHANGES", "HistoricalMapping", "MappingWarning"]
 
 Exchange = Literal["binance", "bybit"]
 EXCHANGES: tuple[str, ...] = ("binance", "bybit")
-Mode = Literal["gross_value", "top_n", "portion"]
 
-_DAY_NS = 86_400 * 10**9
-_MINUTE_NS = 60 * 10**9
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
-
-
-class MappingWarning(LiqLevelsWarning):
-    """An output of :class:`HistoricalMapping` could not be written as asked (e.g. no PNG)."""
 
 
 # --------------------------------------------------------------------------------------------
 # Arguments
 # --------------------------------------------------------------------------------------------
-
-
-def _utc(value: Any, name: str) -> pd.Timestamp:
-    """A UTC timestamp; naive input is read as UTC (the archives' days are UTC days)."""
-    if not isinstance(value, (str, dt.date, np.datetime64)):
-        raise TypeError(f"{name}={value!r} is not a time; pass e.g. '2023-08-01 00:00:00' (UTC)")
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r} is not a time pandas can read; use e.g. "
-                         f"'2023-08-01 00:00:00' (UTC)") from exc
-    if stamp is pd.NaT:
-        raise ValueError(f"{name} is NaT; pass a time such as '2023-08-01 00:00:00'")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.as_unit("ns")
 
 
 def _symbol(symbol: Any) -> str:
@@ -75,13 +58,9 @@ def _exchange(exchange: Any) -> str:
     name = exchange.lower() if isinstance(exchange, str) else exchange
     if name in EXCHANGES:
         return str(name)
-    hint = ""
-    if isinstance(name, str):
-        close = difflib.get_close_matches(name, EXCHANGES, n=1, cutoff=0.6)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
         f"exchange={exchange!r} is not supported: HistoricalMapping reads the trade archives "
-        f"of {', '.join(repr(e) for e in EXCHANGES)} only.{hint}"
+        f"of {', '.join(repr(e) for e in EXCHANGES)} only.{did_you_mean(exchange, EXCHANGES)}"
     )
 
 
@@ -109,24 +88,8 @@ def _read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> Trade
     window = read_trades(path, exchange=exchange, start=pd.Timestamp(start_ns, tz="UTC"),
                          end=pd.Timestamp(end_ns, tz="UTC"))
     if len(window) == 0:
-        return TradeArrays(np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, bool))
+        return TradeArrays.empty()
     return trade_arrays(window, name=f"trades of {path.name}")
-
-
-def _minute_candles(arrays: TradeArrays) -> pd.DataFrame:
-    """One-minute OHLCV candles of trades in time order (volume in coins; no OI: NaN)."""
-    minute = arrays.time // _MINUTE_NS
-    starts = np.flatnonzero(np.r_[True, minute[1:] != minute[:-1]])
-    ends = np.r_[starts[1:], len(minute)] - 1
-    index = pd.DatetimeIndex((minute[starts] * _MINUTE_NS).view("M8[ns]"), tz="UTC", name="time")
-    return pd.DataFrame({
-        "open": arrays.price[starts],
-        "high": np.maximum.reduceat(arrays.price, starts),
-        "low": np.minimum.reduceat(arrays.price, starts),
-        "close": arrays.price[ends],
-        "volume": np.add.reduceat(arrays.quantity, starts),
-        "open_interest": np.full(len(starts), np.nan),
-    }, index=index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,9 +117,10 @@ class HistoricalMapping:
 
     Parameters
     ----------
-    start_datetime, end_datetime : str, datetime or pandas.Timestamp
-        The window ``[start, end)``, UTC (naive means UTC; aware times are converted), e.g.
-        ``"2023-08-01 00:00:00"``. The current price is the last trade's before ``end``.
+    start_datetime, end_datetime : str, datetime, pandas.Timestamp or int
+        The window ``[start, end)``, UTC (naive means UTC; aware times are converted; an
+        integer is epoch milliseconds), e.g. ``"2023-08-01 00:00:00"``. The current price is
+        the last trade's before ``end``.
     symbol : str
         The archive's symbol, e.g. ``"BTCUSDT"``.
     exchange : {"binance", "bybit"}
@@ -205,8 +169,8 @@ class HistoricalMapping:
         bin_size: float | None = None,
         png: bool = True,
     ) -> None:
-        self.start = _utc(start_datetime, "start_datetime")
-        self.end = _utc(end_datetime, "end_datetime")
+        self.start = to_timestamp(start_datetime, "start_datetime")
+        self.end = to_timestamp(end_datetime, "end_datetime")
         if self.end <= self.start:
             raise ValueError(f"end_datetime ({self.end}) must be after start_datetime "
                              f"({self.start}); the window is [start, end)")
@@ -215,8 +179,7 @@ class HistoricalMapping:
         self.out_dir = Path(out_dir)
         self.cache_dir = cache_dir
         self.base_url = base_url
-        self.leverages = check_leverages(leverages)
-        self.mmr = check_mmr(mmr, self.leverages)
+        self.leverages, self.mmr, _ = check_trade_options(leverages, mmr, weights)
         self.weights = weights
         self.survivors_only = bool(survivors_only)
         self.bin_size = bin_size
@@ -266,7 +229,7 @@ class HistoricalMapping:
             paths[day], reads[day] = path, 1
             selection.add(arrays, key=day)
             if len(arrays):
-                candles.append(_minute_candles(arrays))
+                candles.append(trade_candles(arrays, "1m"))
         for day in selection.stale():  # portion mode, rarely: this day held more of the cut
             selection.add(_read_window(paths[day], self.exchange, start_ns, end_ns), key=day,
                           replace=True)
@@ -434,19 +397,6 @@ class HistoricalMapping:
         scene = Scene(window.candles, profiles=[liquidation_profile(the_map)],
                       symbol=self.symbol, title=self._subtitle(mode, threshold, window),
                       visible_bars=None)
-        self._write_chart(_SceneOutput(scene), self._stem(mode, threshold) + "_candles",
-                          stacklevel=4)
+        self._write_chart(scene, self._stem(mode, threshold) + "_candles", stacklevel=4)
         return scene
 
-
-@dataclass
-class _SceneOutput:
-    """Adapts a :class:`charts.Scene` to the ``to_html``/``to_png`` pair the writer calls."""
-
-    scene: Any
-
-    def to_html(self, path: Path) -> Path:
-        return self.scene.to_html(path)
-
-    def to_png(self, path: Path) -> Path:
-        return self.scene.to_png(path)

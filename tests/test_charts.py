@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liqlevels import charts
+from liqlevels import charts, indicator
 from liqlevels.charts import _data, _html, _window
 from liqlevels.charts._browser import CHROMIUM_ARGS
 
@@ -105,10 +105,25 @@ def test_candles_within_one_second_are_refused():
         charts.Scene(c)
 
 
-def test_bad_candles_fail_through_the_shared_validator():
-    c = make_candles(5).drop(columns="open_interest")
-    with pytest.raises(ValueError, match="open_interest"):
-        charts.Scene(c)
+def test_charts_check_only_the_candles_they_draw():
+    """OHLC and the index are drawn, so checked; open interest only with the OI pane."""
+    c = make_candles(5)
+    assert charts.Scene(c.drop(columns=["open_interest", "volume"])).counts["candles"] == 5
+    sig = indicator.oi_signals(c, ma_length=2)
+    with pytest.raises(ValueError, match="'open_interest', which the OI pane"):
+        charts.Scene(c.drop(columns="open_interest"), oi=sig)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['close'\]"):
+        charts.Scene(c.drop(columns="close"))
+    with pytest.raises(ValueError, match=r"candles\['low'\] is nan at row 2"):
+        charts.Scene(c.assign(low=[1.0, 1.0, np.nan, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"row 0 .* do not bracket"):
+        charts.Scene(c.assign(high=c["low"] - 1))
+    with pytest.raises(ValueError, match="naive"):
+        charts.Scene(c.tz_localize(None))
+    with pytest.raises(ValueError, match="not strictly increasing at row 1"):
+        charts.Scene(c.iloc[[0, 0, 1]])
+    with pytest.raises(TypeError, match="DatetimeIndex"):
+        charts.Scene(c.reset_index())
 
 
 def test_small_prices_get_enough_decimals():
@@ -193,7 +208,7 @@ def _reference_lines(starts, ends, n, max_lines):
 @settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(1, 30),
-    spans=st.lists(st.tuples(st.integers(-5, 35), st.one_of(st.none(), st.integers(0, 20))),
+    spans=st.lists(st.tuples(st.integers(-5, 35), st.one_of(st.none(), st.integers(1, 20))),
                    max_size=40),
     max_lines=st.one_of(st.none(), st.integers(0, 15)),
 )
@@ -218,8 +233,8 @@ def test_line_positions_match_a_plain_loop(n, spans, max_lines):
         (lambda f: f.assign(side="longg"), r"levels\['side'\] is 'longg' at row 0"),
         (lambda f: f.drop(columns="tier"), r"levels lacks column\(s\) \['tier'\]"),
         (lambda f: f.assign(price=[1.0, np.nan]), r"levels\['price'\] is nan at row 1"),
-        (lambda f: f.assign(leverage=[10, 1]), r"levels\['leverage'\] is 1.0 at row 1"),
-        (lambda f: f.assign(tier=[0, 1]), r"levels\['tier'\] is 0.0 at row 0"),
+        (lambda f: f.assign(leverage=[10, 1]), r"levels\['leverage'\] is 1 at row 1"),
+        (lambda f: f.assign(tier=[0, 1]), r"levels\['tier'\] is 0 at row 0"),
     ],
 )
 def test_bad_levels_name_the_column_and_row(change, match):

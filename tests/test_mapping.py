@@ -365,9 +365,18 @@ def test_times_are_utc(archive, two_days, tmp_path):
     naive.liquidation_map_from_historical()
     assert str(naive.levels["start"].dtype) == "datetime64[ns, UTC]"
     assert str(naive.candles.index.tz) == "UTC"
+    assert list(naive.candles.columns) == ["open", "high", "low", "close", "volume"]  # no OI
     assert naive.levels["start"].min() >= naive.start
     assert naive.levels["start"].max() < naive.end
     assert naive.days == [pd.Timestamp(DAY1, tz="UTC"), pd.Timestamp(DAY2, tz="UTC")]
+
+
+def test_times_are_read_by_the_one_vocabulary():
+    """Epoch milliseconds, datetimes and strings name the same instant (liqlevels.vocab)."""
+    ms = int(pd.Timestamp(DAY1, tz="UTC").value // 10**6)
+    by_ms = liqlevels.HistoricalMapping(ms, ms + 3_600_000, SYMBOL, "binance")
+    by_text = liqlevels.HistoricalMapping(DAY1, f"{DAY1} 01:00", SYMBOL, "binance")
+    assert (by_ms.start, by_ms.end) == (by_text.start, by_text.end)
 
 
 def test_days_of_the_window():
@@ -391,7 +400,8 @@ def test_days_of_the_window():
     ((DAY2, DAY1, SYMBOL, "binance"), {}, ValueError, "must be after"),
     ((DAY1, DAY1, SYMBOL, "binance"), {}, ValueError, "must be after"),
     (("yesterday-ish", DAY2, SYMBOL, "binance"), {}, ValueError, "start_datetime"),
-    ((20230801, DAY2, SYMBOL, "binance"), {}, TypeError, "start_datetime"),
+    (([2023, 8, 1], DAY2, SYMBOL, "binance"), {}, TypeError, "start_datetime"),
+    ((DAY1, 20230801, SYMBOL, "binance"), {}, ValueError, "must be after"),  # epoch ms: 1970
     ((DAY1, DAY2, "BTC/USDT:USDT", "binance"), {}, ValueError, "'BTCUSDT'"),
     ((DAY1, DAY2, "../etc", "binance"), {}, ValueError, "archive symbol"),
     ((DAY1, DAY2, SYMBOL, "binance"), {"leverages": (1,)}, ValueError, "> 1"),

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from liqlevels import indicator
-from liqlevels.indicator._trades import TradeSelection, default_bin_size, trade_arrays
+from liqlevels.indicator import TradeSelection, trade_arrays
+from liqlevels.indicator._map import default_bin_size
 
 LEVS = (10, 25, 50, 100)
 

@@ -1,0 +1,168 @@
+"""Trade levels -> the liquidation map and its depth curve (SPEC.md section 3).
+
+The map sums the levels' notionals in price bins aligned to multiples of the bin size, per side
+and leverage; the depth sums over leverages and cumulates outward from the current price.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._frames import (
+    DEPTH_COLUMNS,
+    MAP_COLUMNS,
+    DepthFrame,
+    MapFrame,
+    TradeLevels,
+    check_levels,
+    empty_frame,
+)
+
+__all__ = ["default_bin_size", "depth", "liquidation_map"]
+
+_MAP_INPUT: tuple[str, ...] = ("side", "leverage", "price", "entry", "notional")
+
+
+def _check_positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name}={value!r} is not a number")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={value!r} must be a finite number > 0 (quote currency)")
+    return float(value)
+
+
+def default_bin_size(entry: np.ndarray) -> float:
+    """SPEC.md's default bin: ``10 ** (floor(log10(max - min)) - 2)`` of the entries, or
+    ``10 ** (floor(log10(entry)) - 4)`` when they are all equal (price units)."""
+    lo, hi = float(np.min(entry)), float(np.max(entry))
+    if hi > lo:
+        return 10.0 ** (math.floor(math.log10(hi - lo)) - 2)
+    return 10.0 ** (math.floor(math.log10(hi)) - 4)
+
+
+def _bin_index(price: np.ndarray, bin_size: float) -> np.ndarray:
+    """``k`` with ``k * bin_size <= price < (k + 1) * bin_size``, exact in float arithmetic."""
+    k = np.floor(price / bin_size)
+    k -= price < k * bin_size
+    k += price >= (k + 1) * bin_size
+    return k.astype(np.int64)
+
+
+def _binned(levels: Any, price: Any, bin_size: Any) -> pd.DataFrame | None:
+    """The levels on the right side of ``price``, with bin ``k`` and side code (0 long)."""
+    lines = check_levels(levels, _MAP_INPUT)
+    current = _check_positive("price", price)
+    if bin_size is not None:
+        bin_size = _check_positive("bin_size", bin_size)
+    if len(lines.price) == 0:
+        return None
+    size = bin_size if bin_size is not None else default_bin_size(lines.entry)
+    keep = np.where(lines.short, lines.price >= current, lines.price <= current)
+    if not keep.any():
+        return None
+    frame = pd.DataFrame({
+        "k": _bin_index(lines.price[keep], size),
+        "code": lines.short[keep].astype(np.int64),
+        "leverage": lines.leverage[keep],
+        "notional": lines.notional[keep],
+    })
+    frame.attrs["bin_size"] = size
+    return frame
+
+
+def _with_edges(grouped: pd.DataFrame, bin_size: float) -> pd.DataFrame:
+    k = grouped["k"].to_numpy()
+    out = pd.DataFrame({
+        "price_low": k * bin_size,
+        "price_high": (k + 1) * bin_size,
+        "side": np.where(grouped["code"].to_numpy() == 0, "long", "short"),
+    })
+    for col in grouped.columns.drop(["k", "code"]):
+        out[col] = grouped[col].to_numpy()
+    return out
+
+
+def liquidation_map(
+    levels: TradeLevels, *, price: float, bin_size: float | None = None
+) -> MapFrame:
+    """Sum the levels' notional per price bin, side and leverage (SPEC.md section 3).
+
+    Long levels at or below ``price`` and short levels at or above it are kept (the others
+    were already crossed). Bin ``k`` is ``[k * bin_size, (k + 1) * bin_size)``: bins are
+    aligned to multiples of ``bin_size``, so every level falls in exactly one bin.
+
+    Parameters
+    ----------
+    levels : pandas.DataFrame
+        The frame :func:`trade_levels` returns (``side``, ``leverage``, ``price``, ``entry``,
+        ``notional`` are used).
+    price : float
+        The current price (quote currency), e.g. the last trade's.
+    bin_size : float, optional
+        Bin width (quote currency). Default ``10 ** (floor(log10(max(entry) - min(entry))) - 2)``,
+        or ``10 ** (floor(log10(entry)) - 4)`` when all entries are equal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``price_low``, ``price_high`` (bin edges), ``side`` (``"long"``/``"short"``),
+        ``leverage`` (int), ``notional`` (sum, quote currency); one row per non-empty cell,
+        ordered by price, then long before short, then leverage. Empty when nothing is left.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``levels`` not a trade levels frame (naming the column and first bad row), ``price``
+        or ``bin_size`` not a finite number > 0.
+    """
+    binned = _binned(levels, price, bin_size)
+    if binned is None:
+        return empty_frame("map")
+    grouped = binned.groupby(["k", "code", "leverage"], sort=True, as_index=False)["notional"].sum()
+    out = _with_edges(grouped, binned.attrs["bin_size"])
+    out["leverage"] = out["leverage"].astype(np.int64)
+    return out[list(MAP_COLUMNS)]
+
+
+def depth(levels: TradeLevels, *, price: float, bin_size: float | None = None) -> DepthFrame:
+    """The map summed over leverages, cumulated outward from ``price`` (SPEC.md section 3).
+
+    Longs cumulate downward (the bin nearest below ``price`` first), shorts upward.
+
+    Parameters
+    ----------
+    levels : pandas.DataFrame
+        The frame :func:`trade_levels` returns.
+    price : float
+        The current price (quote currency).
+    bin_size : float, optional
+        Bin width (quote currency); the default as in :func:`liquidation_map`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``price_low``, ``price_high``, ``side``, ``notional`` (bin sum, quote
+        currency), ``cumulative`` (sum of this bin and every bin between it and ``price``);
+        ordered by price, long before short. Empty when nothing is left.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`liquidation_map`.
+    """
+    binned = _binned(levels, price, bin_size)
+    if binned is None:
+        return empty_frame("depth")
+    grouped = binned.groupby(["k", "code"], sort=True, as_index=False)["notional"].sum()
+    notional = grouped["notional"].to_numpy()
+    is_long = grouped["code"].to_numpy() == 0
+    cumulative = np.empty_like(notional)
+    cumulative[is_long] = np.cumsum(notional[is_long][::-1])[::-1]  # outward: downward
+    cumulative[~is_long] = np.cumsum(notional[~is_long])  # outward: upward
+    grouped["cumulative"] = cumulative
+    return _with_edges(grouped, binned.attrs["bin_size"])[list(DEPTH_COLUMNS)]
