@@ -45,16 +45,9 @@ __all__ = [
 ]
 
 
-def _string_dtype() -> pd.StringDtype:
-    """pandas' default string dtype (``"str"`` in pandas 3): Arrow-backed, NaN for missing."""
-    try:
-        return pd.StringDtype("pyarrow", na_value=np.nan)
-    except TypeError:  # pandas < 2.3 names the same dtype "pyarrow_numpy"
-        return pd.StringDtype("pyarrow_numpy")
-
-
 UTC_NS = pd.DatetimeTZDtype(unit="ns", tz="UTC")
-STR = _string_dtype()
+# pandas' default string dtype ("str" in pandas 3); Arrow-backed so it builds fast.
+STR = pd.StringDtype("pyarrow", na_value=np.nan)
 NAT = np.iinfo(np.int64).min  # NaT as int64 epoch nanoseconds
 _F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
 
