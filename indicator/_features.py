@@ -11,17 +11,13 @@ The work is vectorised. In bar positions a line is live on ``[s, e)``:
   length ``2**k`` (a reversed sparse table), maxima are scattered onto their level and pushed
   down one level at a time, ``O(n log n + m)``;
 * the counts within ``x`` of the close are exact 2-D dominance counts (live at ``t`` and price
-  beyond a threshold that moves with the close): one compiled sweep over the bars with a
-  Fenwick tree over price ranks (:mod:`._sweep`, numba). Without numba they fall back to
-  numpy: lines that end at their first touch (what :func:`oi_levels` returns; checked) are
-  counted by :mod:`._within`, which uses their stack order; any other levels frame takes the
-  general count: per coarse block of bars, a bitset of the live lines ranked by price, with
-  row snapshots every few bars and a short brute-force tail; see :func:`_count_beyond`.
+  beyond a threshold that moves with the close): one sweep over the bars with a Fenwick tree
+  over price ranks, for any levels frame (:mod:`._sweep`; compiled by numba, or the same
+  code as plain Python with a warning where numba cannot be imported).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -29,41 +25,33 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import _sweep, _within
+from ..vocab import Direction, MaType
+from . import _sweep
 from ._oi import LEVEL_COLUMNS, oi_levels
-from ._validate import check_leverages, check_numbers, validate_candles
+from ._options import OIOptions, resolve_options
+from ._validate import check_keywords, check_numbers, validate_candles
 
 __all__ = ["features"]
 
-_OI_OPTIONS: tuple[str, ...] = (
-    "ma_length", "ma_type", "thresholds", "leverages", "direction", "mmr",
-)
-_DEFAULT_LEVERAGES: tuple[int, ...] = (5, 10, 25, 50, 100)
 _NAT = np.iinfo(np.int64).min
-
-_COARSE = 4096  # bars per coarse block of the within-x counts
-_FINE = 4  # bars between two bitset snapshots inside a coarse block
 _THREAD_MIN_LINES = 200_000  # below this a second thread costs more than it saves
-_ONE = np.uint64(1)
 
 
 # --------------------------------------------------------------------------- options
 
 
-def _check_options(options: dict[str, Any], levels_given: bool) -> None:
-    for key in options:
-        if key not in _OI_OPTIONS:
-            close = difflib.get_close_matches(key, (*_OI_OPTIONS, "within", "levels"), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(
-                f"features() got an unexpected keyword argument {key!r}.{hint} It takes "
-                f"within= and the options of oi_levels: {', '.join(_OI_OPTIONS)}"
-            )
-    if levels_given and options:
+def _options_for(
+    levels: pd.DataFrame | None, options: OIOptions | None, given: dict[str, Any]
+) -> OIOptions:
+    """The checked options; with ``levels`` none may be set (they would be ignored)."""
+    opts = resolve_options(options, "features", **given)
+    if levels is not None and (options is not None or opts.changed()):
+        what = "the options in options=" if options is not None else f"options {opts.changed()}"
         raise ValueError(
-            f"options {sorted(options)} only apply when levels is None (features computes "
-            f"the levels itself); pass them to oi_levels instead, or drop levels="
+            f"{what} only apply when levels is None (features computes the levels itself); "
+            f"pass them to oi_levels instead, or drop levels="
         )
+    return opts
 
 
 def _check_within(within: Any) -> tuple[float, ...]:
@@ -284,143 +272,15 @@ def _live_max(s: np.ndarray, e: np.ndarray, price: np.ndarray, n: int) -> np.nda
     return out
 
 
-# --------------------------------------------------------------------------- within x
-
-
-def _count_beyond(
-    s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray
-) -> np.ndarray:
-    """``out[t, j]`` = number of lines live at bar ``t`` with ``price >= thr[t, j]``.
-
-    Exact and vectorised. Split the count at bar ``t`` of fine block ``[T2, T2 + F)``:
-
-    * lines live entering the fine block (``s < T2 <= e``) with ``price >= thr``: a suffix
-      count in a bitset of the coarse block's candidate lines ranked by price, one bitset row
-      per fine block (:func:`_coarse_counts`);
-    * plus, for the few lines with a start or an end inside ``[T2, t]``, the change of their
-      state, checked one by one (:func:`_fine_counts`).
-    """
-    out = _fine_counts(s, e, price, thr)
-    if s.size:
-        out += _coarse_counts(s, e, price, thr)
-    return out
-
-
-def _fine_counts(s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """``[s <= t < e] - [s < T2 <= e]`` summed over lines with ``price >= thr[t]``, where
-    ``T2`` is the start of ``t``'s fine block: +1 from a start to the end of its fine block
-    (or to the line's end), -1 from an end to the end of its fine block for lines that were
-    live entering it."""
-    n, nx = thr.shape
-    f = _FINE
-    out = np.zeros((n, nx), dtype=np.int64)
-    ends_inside = (e < n) & (s < e - e % f)
-    e_in = e[ends_inside]
-    lo = np.concatenate([s, e_in])
-    hi = np.minimum(np.concatenate([np.minimum(e, s - s % f + f), e_in - e_in % f + f]), n)
-    sign = np.concatenate([np.ones(s.size), -np.ones(int(ends_inside.sum()))])
-    p = np.concatenate([price, price[ends_inside]])
-    nfb = -(-n // f)
-    padded = np.full((nfb * f, nx), np.inf)
-    padded[:n] = thr
-    keep = p >= padded.reshape(nfb, f * nx).min(axis=1)[lo // f]
-    lo, hi, sign, p = lo[keep], hi[keep], sign[keep], p[keep]
-    length = hi - lo
-    rep = np.repeat(np.arange(lo.size), length)
-    t = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length - lo, length)
-    p, sign = p[rep], sign[rep]
-    for j in range(nx):
-        out[:, j] = np.bincount(t, weights=sign * (p >= thr[:, j][t]), minlength=n)[:n]
-    return out
-
-
-def _coarse_counts(s: np.ndarray, e: np.ndarray, price: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """Per coarse block: lines live entering each fine block, with ``price >= thr[t]``.
-
-    ``alive`` is a bitset over all lines ranked by price (global ranks): the lines live
-    entering the current coarse block. Only lines priced at or above the block's lowest
-    threshold can count; they form the block's universe ``U`` (ranked again, locally).
-    """
-    n, nx = thr.shape
-    events = _within.block_events(s, e, price, n, _COARSE)
-    alive = np.zeros((price.size >> 6) + 2, dtype=np.uint64)
-    out = np.empty((n, nx), dtype=np.int64)
-    for b in range(-(-n // _COARSE)):
-        lo, hi = b * _COARSE, min(b * _COARSE + _COARSE, n)
-        block_thr = thr[lo:hi]
-        floor_rank = int(np.searchsorted(events.sorted_price, block_thr.min(), "left"))
-        universe, entering = _universe(
-            alive, floor_rank, events.rank[events.born(b)], events.order
-        )
-        rows = _rows(universe, entering, s, e, lo, hi)
-        out[lo:hi] = _query(rows, price[universe], block_thr)
-        events.advance(alive, b)
-    return out
-
-
-def _universe(
-    alive: np.ndarray, floor_rank: int, born_ranks: np.ndarray, order: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The block's candidate lines (indices, ascending price) and which were live entering."""
-    entering = _within.set_bits_between(alive, floor_rank, alive.size * 64)
-    born = np.sort(born_ranks[born_ranks >= floor_rank])
-    ranks = np.concatenate([entering * 2 + 1, born * 2])
-    ranks.sort()
-    return order[ranks >> 1], (ranks & 1).astype(bool)
-
-
-def _rows(
-    universe: np.ndarray, entering: np.ndarray, s: np.ndarray, e: np.ndarray, lo: int, hi: int
-) -> np.ndarray:
-    """Bitset rows over the universe: row ``r`` holds the lines live entering fine block
-    ``r`` (``s < lo + r*F <= e``), built by toggling at starts and ends then XOR-cumulating."""
-    nrows = -(-(hi - lo) // _FINE)
-    words = (universe.size >> 6) + 1
-    rows = np.zeros((nrows, words), dtype=np.uint64)
-    local = np.arange(universe.size)
-    first = local[entering]
-    np.bitwise_or.at(rows[0], first >> 6, _within.bit(first))
-    us, ue = s[universe], e[universe]
-    row_s = np.where(us >= lo, (us - lo) // _FINE + 1, nrows)
-    row_e = np.where(ue < hi, (ue - lo) // _FINE + 1, nrows)
-    row = np.concatenate([row_s, row_e])
-    who = np.concatenate([local, local])
-    ok = row < nrows
-    np.bitwise_xor.at(rows, (row[ok], who[ok] >> 6), _within.bit(who[ok]))
-    np.bitwise_xor.accumulate(rows, axis=0, out=rows)
-    return rows
-
-
-def _query(rows: np.ndarray, universe_price: np.ndarray, block_thr: np.ndarray) -> np.ndarray:
-    """Lines of each bar's row ranked at or above its threshold: the row's total minus the
-    popcount of the bits below the threshold's rank in the universe."""
-    nrows, words = rows.shape
-    nbars, nx = block_thr.shape
-    below = np.zeros((nrows, words + 1), dtype=np.int32)
-    np.cumsum(np.bitwise_count(rows), axis=1, out=below[:, 1:])
-    rank = np.empty((nbars, nx), dtype=np.int64)
-    for j in range(nx):  # sorted keys make searchsorted several times faster
-        perm = np.argsort(block_thr[:, j])
-        rank[perm, j] = np.searchsorted(universe_price, block_thr[perm, j], "left")
-    rank = rank.ravel()
-    row = np.repeat(np.arange(nbars) // _FINE, nx)
-    word = rank >> 6
-    low_bits = np.left_shift(_ONE, (rank & 63).astype(np.uint64)) - _ONE
-    partial = np.bitwise_count(rows[row, word] & low_bits)
-    return (below[row, words] - below[row, word] - partial).reshape(nbars, nx)
-
-
 # --------------------------------------------------------------------------- assembly
 
 
 def _side_features(
     start: np.ndarray, end: np.ndarray, price: np.ndarray, lev: np.ndarray,
-    index_ns: np.ndarray, close: np.ndarray, kill: np.ndarray, within: tuple[float, ...],
+    index_ns: np.ndarray, close: np.ndarray, within: tuple[float, ...],
     leverages: Sequence[int], short: bool,
 ) -> dict[str, np.ndarray]:
-    """One side's columns from its lines' ``start`` and ``end`` (int64 ns). ``kill`` is the
-    series that touches this side's lines, in the side's sign: ``low`` for longs, ``-high``
-    for shorts (a line at ``p`` is touched when ``kill <= sign * p``)."""
+    """One side's columns from its lines' ``start`` and ``end`` (int64 ns)."""
     n = close.size
     s, e, hit = _bar_positions(start, end, index_ns)
     name = "short" if short else "long"
@@ -435,16 +295,9 @@ def _side_features(
         f"{name}_dist": sign * (close - nearest) / close,
         f"{name}_hit": _hits(hit, n),
     }
-    if within:
+    if within:  # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
         factors = 1.0 - sign * np.asarray(within)
-        base = sign * close
-        if _sweep.AVAILABLE:  # one compiled sweep, any levels frame
-            counts = _sweep.count_beyond(s_l, e_l, sign * p_l, base, factors)
-        elif _within.ends_at_first_touch(s_l, e_l, sign * p_l, kill):
-            counts = _within.count_beyond_touched(s_l, e_l, sign * p_l, base, factors, kill)
-        else:  # lines not ended by this price series: the general (slower) count
-            counts = _count_beyond(s_l, e_l, sign * p_l, base[:, None] * factors[None, :])
-            counts = np.ascontiguousarray(counts.T)
+        counts = _sweep.count_beyond(s_l, e_l, sign * p_l, sign * close, factors)
         for j, x in enumerate(within):
             cols[f"{name}_within_{_pct(x)}"] = counts[j]
     for lv, counts in zip(leverages, _hits_by_leverage(hit, lev, leverages, n), strict=True):
@@ -470,12 +323,19 @@ def _assemble(
     return pd.DataFrame({k: both[k] for k in names}, index=index, copy=False)
 
 
+@check_keywords
 def features(
     candles: pd.DataFrame,
     levels: pd.DataFrame | None = None,
     *,
     within: Sequence[float] = (0.01, 0.02, 0.05),
-    **options: Any,
+    ma_length: int = 60,
+    ma_type: MaType = "sma",
+    thresholds: Sequence[float] = (1.2, 2.0, 3.0),
+    leverages: Sequence[int] = (5, 10, 25, 50, 100),
+    direction: Direction = "increase",
+    mmr: float = 0.0,
+    options: OIOptions | None = None,
 ) -> pd.DataFrame:
     """Per-bar liquidation-level features, each row as known when that bar closes.
 
@@ -486,13 +346,16 @@ def features(
         ``open, high, low, close`` in price units, ``volume``, ``open_interest``).
     levels : pandas.DataFrame, optional
         A levels frame with SPEC.md's columns (what :func:`oi_levels` returns). ``None``
-        computes ``oi_levels(candles, **options)``.
+        computes ``oi_levels(candles, ...)`` with the options below.
     within : sequence of float, default (0.01, 0.02, 0.05)
         Distances from the close, as fractions (0.01 = 1%), for the ``*_within_*`` counts;
         ``()`` skips them (they are the costly part).
-    **options
-        ``ma_length, ma_type, thresholds, leverages, direction, mmr``: passed to
-        :func:`oi_levels` when ``levels`` is ``None``.
+    ma_length, ma_type, thresholds, leverages, direction, mmr
+        The options of :func:`oi_levels` (bars, average kind, baseline multiples, leverages,
+        trigger sign, maintenance margin rate), used when ``levels`` is ``None``; with a
+        levels frame they must keep their defaults.
+    options : OIOptions, optional
+        The same six options in one checked object, in place of the keywords.
 
     Returns
     -------
@@ -516,20 +379,31 @@ def features(
     Raises
     ------
     TypeError, ValueError
-        Bad candles, a bad or misspelt option, options given with ``levels``, or a levels
-        frame without SPEC.md's columns, naming the first bad row.
+        Bad candles, a bad or misspelt option, options given with ``levels`` (or both as
+        keywords and in ``options``), or a levels frame without SPEC.md's columns, naming
+        the first bad row.
+
+    Warns
+    -----
+    NumbaMissingWarning
+        numba cannot be imported: the ``*_within_*`` counts run as plain Python (the same
+        numbers, far slower).
 
     Notes
     -----
     A row never uses a later bar, so ``features(candles.iloc[:k])`` equals the first ``k``
     rows of ``features(candles)``. Trade on the next bar (e.g. at its open) to stay causal.
     """
-    _check_options(options, levels is not None)
+    opts = _options_for(levels, options, dict(
+        ma_length=ma_length, ma_type=ma_type, thresholds=thresholds, leverages=leverages,
+        direction=direction, mmr=mmr))
     within = _check_within(within)
     cols = validate_candles(candles)
+    if within:
+        _sweep.warn_if_uncompiled(stacklevel=3)  # 1 here, 2 check_keywords, 3 the caller
     if levels is None:
-        levels = oi_levels(candles, **options)
-        leverages = sorted(set(check_leverages(options.get("leverages", _DEFAULT_LEVERAGES))))
+        levels = oi_levels(candles, options=opts)
+        leverages = sorted(set(opts.leverages))
         lines = _lines(levels)
     else:
         lines = _check_levels(levels)
@@ -539,8 +413,8 @@ def features(
     longs, shorts = _sides(lines.short)
     jobs = [
         (lines.start[m], lines.end[m], lines.price[m], lines.leverage[m], index_ns,
-         cols["close"], kill, within, leverages, is_short)
-        for is_short, m, kill in ((False, longs, cols["low"]), (True, shorts, -cols["high"]))
+         cols["close"], within, leverages, is_short)
+        for is_short, m in ((False, longs), (True, shorts))
     ]
     if len(levels) < _THREAD_MIN_LINES:
         sides = [_side_features(*job) for job in jobs]

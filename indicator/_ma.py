@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 
-__all__ = ["MA_TYPES", "MaType", "moving_average"]
+from ..vocab import MaType
 
-MaType = Literal["sma", "ema", "wma", "vwma"]
-MA_TYPES: tuple[str, ...] = ("sma", "ema", "wma", "vwma")
+__all__ = ["moving_average"]
 
 
 def _full_windows(x: np.ndarray, length: int) -> np.ndarray:

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._ma import MA_TYPES, MaType, moving_average
+from ..vocab import Direction, MaType
+from ._ma import moving_average
+from ._options import OIOptions, resolve_options
 from ._search import first_at_or_below
-from ._validate import (
-    check_choice,
-    check_leverages,
-    check_mmr,
-    check_numbers,
-    validate_candles,
-)
+from ._validate import check_keywords, validate_candles
 
 __all__ = ["LEVEL_COLUMNS", "SIGNAL_COLUMNS", "oi_levels", "oi_signals"]
-
-Direction = Literal["increase", "decrease", "both"]
-DIRECTIONS: tuple[str, ...] = ("increase", "decrease", "both")
 
 LEVEL_COLUMNS: tuple[str, ...] = (
     "start", "end", "side", "leverage", "price", "entry", "tier", "oi_delta",
@@ -36,36 +28,8 @@ _UTC_NS = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def _check_ma_length(ma_length: object) -> int:
-    if isinstance(ma_length, bool) or not isinstance(ma_length, (int, np.integer)):
-        raise TypeError(f"ma_length={ma_length!r} must be a whole number of bars, e.g. 60")
-    if ma_length < 1:
-        raise ValueError(f"ma_length={ma_length!r} must be >= 1 (bars in the baseline window)")
-    return int(ma_length)
-
-
-def _check_thresholds(thresholds: object) -> tuple[float, ...]:
-    out: list[float] = []
-    for i, k in enumerate(check_numbers(thresholds, "thresholds", "(1.2, 2.0, 3.0)")):
-        if k <= 0:
-            raise ValueError(f"thresholds[{i}]={k!r} must be a positive multiple of the baseline")
-        if out and k <= out[-1]:
-            raise ValueError(
-                f"thresholds must be strictly increasing; thresholds[{i}]={k!r} follows "
-                f"{out[-1]!r}. Sort them: small, medium, large"
-            )
-        out.append(float(k))
-    if not out:
-        raise ValueError("thresholds is empty; pass e.g. (1.2, 2.0, 3.0)")
-    return tuple(out)
-
-
 def _signals(
-    cols: dict[str, np.ndarray],
-    ma_length: int,
-    ma_type: str,
-    thresholds: tuple[float, ...],
-    direction: str,
+    cols: dict[str, np.ndarray], opts: OIOptions
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per bar: ``oi_delta``, ``baseline``, ``tier`` (int8) and the trigger mask."""
     oi = cols["open_interest"]
@@ -73,30 +37,20 @@ def _signals(
     delta[:1] = np.nan
     np.subtract(oi[1:], oi[:-1], out=delta[1:])
     magnitude = np.abs(delta)
-    baseline = moving_average(magnitude, ma_length, ma_type, volume=cols["volume"])
+    baseline = moving_average(magnitude, opts.ma_length, opts.ma_type, volume=cols["volume"])
     tier = np.zeros(len(oi), dtype=np.int8)
-    for k in thresholds:
+    for k in opts.thresholds:
         tier += magnitude > k * baseline  # NaN compares False: no signal
-    if direction == "increase":
+    if opts.direction == "increase":
         wanted = delta > 0
-    elif direction == "decrease":
+    elif opts.direction == "decrease":
         wanted = delta < 0
     else:
         wanted = delta != 0
     return delta, baseline, tier, (tier >= 1) & wanted
 
 
-def _check_options(
-    ma_length: int, ma_type: str, thresholds: Sequence[float], direction: str
-) -> tuple[int, str, tuple[float, ...], str]:
-    return (
-        _check_ma_length(ma_length),
-        check_choice("ma_type", ma_type, MA_TYPES),
-        _check_thresholds(thresholds),
-        check_choice("direction", direction, DIRECTIONS),
-    )
-
-
+@check_keywords
 def oi_signals(
     candles: pd.DataFrame,
     *,
@@ -104,10 +58,12 @@ def oi_signals(
     ma_type: MaType = "sma",
     thresholds: Sequence[float] = (1.2, 2.0, 3.0),
     direction: Direction = "increase",
+    options: OIOptions | None = None,
 ) -> pd.DataFrame:
     """The per-bar quantities behind :func:`oi_levels` (SPEC.md 1.1 to 1.5).
 
-    Parameters are those of :func:`oi_levels`.
+    Parameters are those of :func:`oi_levels`; of an ``options`` object only ``ma_length,
+    ma_type, thresholds, direction`` matter here (leverages and ``mmr`` place the lines).
 
     Returns
     -------
@@ -116,11 +72,10 @@ def oi_signals(
         moving average of ``|oi_delta|``), ``tier`` (int, 0 to ``len(thresholds)``),
         ``trigger`` (bool: the bar draws lines) and ``entry`` (``(o+h+l+c)/4``, price).
     """
-    ma_length, ma_type, thresholds, direction = _check_options(
-        ma_length, ma_type, thresholds, direction
-    )
+    opts = resolve_options(options, "oi_signals", ma_length=ma_length, ma_type=ma_type,
+                           thresholds=thresholds, direction=direction)
     cols = validate_candles(candles)
-    delta, baseline, tier, trigger = _signals(cols, ma_length, ma_type, thresholds, direction)
+    delta, baseline, tier, trigger = _signals(cols, opts)
     entry = (cols["open"] + cols["high"] + cols["low"] + cols["close"]) / 4
     return pd.DataFrame(
         {
@@ -170,15 +125,17 @@ def _empty_levels() -> pd.DataFrame:
     )
 
 
+@check_keywords
 def oi_levels(
     candles: pd.DataFrame,
     *,
     ma_length: int = 60,
     ma_type: MaType = "sma",
     thresholds: Sequence[float] = (1.2, 2.0, 3.0),
-    leverages: Sequence[float] = (5, 10, 25, 50, 100),
+    leverages: Sequence[int] = (5, 10, 25, 50, 100),
     direction: Direction = "increase",
     mmr: float = 0.0,
+    options: OIOptions | None = None,
 ) -> pd.DataFrame:
     """Liquidation lines from abnormal open-interest changes (SPEC.md section 1).
 
@@ -200,6 +157,9 @@ def oi_levels(
         Which OI changes trigger: rises (positions opened), falls, or either.
     mmr : float, default 0.0
         Maintenance margin rate (0.004 = 0.4%), ``0 <= mmr < 1/L`` for every ``L``.
+    options : OIOptions, optional
+        All six options in one checked object, in place of the keywords (which must then
+        keep their defaults).
 
     Returns
     -------
@@ -213,19 +173,18 @@ def oi_levels(
     Raises
     ------
     TypeError, ValueError
-        Bad candles (see :func:`validate_candles`) or a bad option, naming it.
+        Bad candles (see :func:`validate_candles`), a bad or misspelt option, naming it, or
+        ``options`` together with keyword options.
     """
-    ma_length, ma_type, thresholds, direction = _check_options(
-        ma_length, ma_type, thresholds, direction
-    )
-    levs = check_leverages(leverages)
-    mmr = check_mmr(mmr, levs)
+    opts = resolve_options(options, "oi_levels", ma_length=ma_length, ma_type=ma_type,
+                           thresholds=thresholds, leverages=leverages, direction=direction,
+                           mmr=mmr)
     cols = validate_candles(candles)
-    delta, _, tier, trigger = _signals(cols, ma_length, ma_type, thresholds, direction)
+    delta, _, tier, trigger = _signals(cols, opts)
     bars = np.flatnonzero(trigger)
     if bars.size == 0:
         return _empty_levels()
-    return _lines(candles.index, cols, bars, delta, tier, levs, mmr)
+    return _lines(candles.index, cols, bars, delta, tier, opts.leverages, opts.mmr)
 
 
 def _lines(

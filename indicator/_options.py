@@ -11,7 +11,7 @@ import numpy as np
 from ..vocab import DIRECTIONS, MA_TYPES, Direction, MaType, check_choice, did_you_mean
 from ._validate import check_leverages, check_mmr, check_numbers
 
-__all__ = ["OI_OPTION_NAMES", "OIOptions"]
+__all__ = ["OI_OPTION_NAMES", "OIOptions", "resolve_options"]
 
 
 def _check_ma_length(ma_length: object) -> int:
@@ -71,18 +71,14 @@ class OIOptions:
     direction: Direction = "increase"
     mmr: float = 0.0
 
-    def __post_init__(self) -> None:
-        leverages = check_leverages(self.leverages)
-        checked = {
-            "ma_length": _check_ma_length(self.ma_length),
-            "ma_type": check_choice("ma_type", self.ma_type, MA_TYPES),
-            "thresholds": _check_thresholds(self.thresholds),
-            "leverages": leverages,
-            "direction": check_choice("direction", self.direction, DIRECTIONS),
-            "mmr": check_mmr(self.mmr, leverages),
-        }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+    def __post_init__(self) -> None:  # in signature order: the first bad option is named
+        set_ = object.__setattr__
+        set_(self, "ma_length", _check_ma_length(self.ma_length))
+        set_(self, "ma_type", check_choice("ma_type", self.ma_type, MA_TYPES))
+        set_(self, "thresholds", _check_thresholds(self.thresholds))
+        set_(self, "leverages", check_leverages(self.leverages))
+        set_(self, "direction", check_choice("direction", self.direction, DIRECTIONS))
+        set_(self, "mmr", check_mmr(self.mmr, self.leverages))
 
     @classmethod
     def from_mapping(cls, options: dict[str, Any], *, where: str = "options") -> OIOptions:
@@ -100,5 +96,52 @@ class OIOptions:
         """The six options by name, as ``oi_levels`` takes them."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def changed(self) -> tuple[str, ...]:
+        """Names of the options that differ from their defaults, in signature order."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) != f.default)
+
 
 OI_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(OIOptions))
+
+
+def resolve_options(options: OIOptions | None, where: str, **given: Any) -> OIOptions:
+    """The options a function runs with: ``options`` or its keyword options, not both.
+
+    Parameters
+    ----------
+    options : OIOptions or None
+        The ``options=`` argument of the function ``where``.
+    where : str
+        The public function's name, for messages.
+    **given
+        Its keyword options (all six, or the subset it takes; the others keep their
+        defaults). Checked even when ``options`` is given.
+
+    Returns
+    -------
+    OIOptions
+        ``options`` if given, else the keyword options validated.
+
+    Raises
+    ------
+    TypeError
+        ``options`` is not an :class:`OIOptions`, or comes with keyword options that differ
+        from their defaults (one of the two would be silently ignored).
+    ValueError
+        A bad keyword option (see :class:`OIOptions`).
+    """
+    from_keywords = OIOptions(**given)
+    if options is None:
+        return from_keywords
+    if not isinstance(options, OIOptions):
+        raise TypeError(
+            f"{where}(options=...) takes an OIOptions, got {type(options).__name__}; use "
+            f"options=OIOptions(**mapping) or pass the options as keywords"
+        )
+    clash = from_keywords.changed()
+    if clash:
+        raise TypeError(
+            f"{where}() got options= and {', '.join(f'{k}=' for k in clash)}; pass the "
+            f"options one way: all in options=, or all as keywords"
+        )
+    return options

@@ -10,28 +10,28 @@ column, since every column is ordered like ``base``.
 
 The kernels are compiled by numba on first use (``nogil``, so the two sides run on two
 threads) and cached on disk: about 1.5 s once, then a fraction of a second to load in a new
-process. Without numba (:data:`AVAILABLE` is false) ``features`` falls back to the numpy
-counts of :mod:`._within` and ``_features._count_beyond`` (2 to 3 times slower at 1M bars).
+process. numba is a dependency; where it cannot be imported the very same functions run as
+plain Python (:data:`PYTHON`), as the ``arch`` package does, and :func:`warn_if_uncompiled`
+says so: the same counts, far slower.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "count_beyond"]
+from ..vocab import LiqLevelsWarning
+
+__all__ = ["PYTHON", "Kernels", "NumbaMissingWarning", "count_beyond", "kernels",
+           "warn_if_uncompiled"]
 
 
-def _numba_found() -> bool:
-    try:
-        return importlib.util.find_spec("numba") is not None
-    except (ImportError, ValueError):  # e.g. sys.modules["numba"] = None
-        return False
-
-
-AVAILABLE = _numba_found()  # numba is a dependency; the fallback is for platforms it lacks
+class NumbaMissingWarning(LiqLevelsWarning):
+    """numba could not be imported: the counts run as plain Python, exact but far slower."""
 
 
 def _threshold_ranks(
@@ -104,27 +104,66 @@ def _sweep(s: np.ndarray, e: np.ndarray, rank: np.ndarray, thr_rank: np.ndarray)
     return out
 
 
-_compiled: list = []
-_compiling = threading.Lock()
+class Kernels(NamedTuple):
+    """The two kernels of :func:`count_beyond` and whether numba compiled them."""
+
+    threshold_ranks: Callable[..., np.ndarray]
+    sweep: Callable[..., np.ndarray]
+    compiled: bool
 
 
-def _kernels() -> tuple:
-    """The two kernels compiled by numba, on first use (importing numba costs ~0.2 s, which
-    commands that never count should not pay)."""
-    with _compiling:
-        if not _compiled:
-            import numba
+PYTHON = Kernels(_threshold_ranks, _sweep, compiled=False)  # the same code, uncompiled
 
-            jit = numba.njit(cache=True, nogil=True)
-            _compiled.extend([jit(_threshold_ranks), jit(_sweep)])
-    return tuple(_compiled)
+_loaded: list[Kernels] = []
+_loading = threading.Lock()
+
+UNCOMPILED = (
+    "numba could not be imported, so the *_within_* counts run as plain Python: the same "
+    "numbers, tens of times slower (some 25 s for a million bars). Install numba, a "
+    "dependency of liqlevels (pip install numba), or pass within=() to skip these counts."
+)
+
+
+def _compile() -> Kernels:
+    try:
+        import numba
+    except ImportError:  # absent, or broken against this numpy; sys.modules["numba"] = None
+        return PYTHON
+    jit = numba.njit(cache=True, nogil=True)
+    return Kernels(jit(_threshold_ranks), jit(_sweep), compiled=True)
+
+
+def kernels() -> Kernels:
+    """The kernels, loaded on first use: compiled by numba, or :data:`PYTHON` without it.
+
+    Loading is lazy because importing numba costs about 0.2 s, which commands that never
+    count should not pay; the lock lets the two sides' threads share one load.
+    """
+    with _loading:
+        if not _loaded:
+            _loaded.append(_compile())
+    return _loaded[0]
+
+
+def warn_if_uncompiled(stacklevel: int = 1) -> None:
+    """Warn with :class:`NumbaMissingWarning` when the kernels run uncompiled.
+
+    Parameters
+    ----------
+    stacklevel : int, default 1
+        As for ``warnings.warn``, counted from the caller of this function: 1 points at
+        that caller, 2 at its caller, and so on (the public function's caller, the user).
+    """
+    if not kernels().compiled:
+        warnings.warn(UNCOMPILED, NumbaMissingWarning, stacklevel=stacklevel + 1)
 
 
 def count_beyond(
     s: np.ndarray, e: np.ndarray, price: np.ndarray, base: np.ndarray, factors: np.ndarray,
 ) -> np.ndarray:
     """``out[j, t]``: lines live at bar ``t`` (``s <= t < e``) with ``price >= base[t] *
-    factors[j]``.
+    factors[j]``, by the kernels of :func:`kernels` (the inputs are checked first: the
+    kernels index by them unchecked).
 
     Parameters
     ----------
@@ -157,5 +196,5 @@ def count_beyond(
     order = np.argsort(price)
     rank = np.empty(price.size, dtype=np.int64)
     rank[order] = np.arange(price.size)
-    threshold_ranks, sweep = _kernels()
+    threshold_ranks, sweep, _ = kernels()
     return sweep(s, e, rank, threshold_ranks(price[order], base, np.argsort(base), factors))

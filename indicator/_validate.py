@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import difflib
+import functools
+import inspect
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
+
+from ..vocab import LiqLevelsWarning, check_choice, did_you_mean
 
 __all__ = [
     "CANDLE_COLUMNS",
     "LiqLevelsWarning",
     "check_choice",
+    "check_keywords",
     "check_leverages",
     "check_mmr",
     "check_numbers",
@@ -22,9 +26,8 @@ __all__ = [
 
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "open_interest")
 
-
-class LiqLevelsWarning(UserWarning):
-    """Base class of the recoverable oddities liqlevels warns about."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def _row_label(index: pd.Index, position: int) -> str:
@@ -32,17 +35,27 @@ def _row_label(index: pd.Index, position: int) -> str:
     return f"row {position} ({index[position]})"
 
 
-def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise with a "did you mean"."""
-    if isinstance(value, str) and value in allowed:
-        return value
-    hint = ""
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.5)
-        if close:
-            hint = f" Did you mean {close[0]!r}?"
-    choices = ", ".join(repr(a) for a in allowed)
-    raise ValueError(f"{name}={value!r} is not one of {choices}.{hint}")
+def check_keywords(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``func`` with a "did you mean" for a misspelt keyword argument.
+
+    Python 3.11 only says "unexpected keyword argument"; the wrapper names the closest
+    keyword and lists them all. The signature stays ``func``'s (``inspect.signature`` and
+    ``help`` follow ``__wrapped__``).
+    """
+    names = tuple(inspect.signature(func).parameters)
+    accepted = frozenset(names)
+
+    @functools.wraps(func)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not accepted.issuperset(kwargs):
+            key = next(k for k in kwargs if k not in accepted)
+            raise TypeError(
+                f"{func.__name__}() got an unexpected keyword argument {key!r}."
+                f"{did_you_mean(key, names)} Its arguments: {', '.join(names)}"
+            )
+        return func(*args, **kwargs)
+
+    return checked
 
 
 def check_numbers(values: Any, name: str, example: str) -> list[int | float]:
@@ -178,6 +191,16 @@ def _check_values(cols: dict[str, np.ndarray], index: pd.Index, name: str) -> No
             )
 
 
+def _rename_hint(missing: list[str], columns: pd.Index) -> str:
+    """For the first missing column with a close match among ``columns``: " Did you mean
+    'Close'? Rename it to 'close'." (case-insensitive), else ""."""
+    for col in missing:
+        hint = did_you_mean(col, columns)
+        if hint:
+            return f"{hint} Rename it to {col!r}."
+    return ""
+
+
 def validate_candles(candles: Any, name: str = "candles") -> dict[str, np.ndarray]:
     """Check a candles frame against SPEC.md section 1.
 
@@ -208,14 +231,9 @@ def validate_candles(candles: Any, name: str = "candles") -> dict[str, np.ndarra
         raise TypeError(f"{name} must be a pandas DataFrame, got {type(candles).__name__}")
     missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
     if missing:
-        hint = ""
-        for col in missing:
-            close = difflib.get_close_matches(col, [str(c) for c in candles.columns], n=1)
-            if close:
-                hint = f" (found {close[0]!r}: rename it to {col!r})"
-                break
         raise ValueError(
-            f"{name} lacks column(s) {missing}{hint}; it needs {list(CANDLE_COLUMNS)}"
+            f"{name} lacks column(s) {missing}; it needs {list(CANDLE_COLUMNS)}."
+            f"{_rename_hint(missing, candles.columns)}"
         )
     _check_index(candles, name)
     cols = {col: _column_values(candles, col, name) for col in CANDLE_COLUMNS}

@@ -6,7 +6,6 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -45,7 +44,7 @@ def render(
     out_dir: Path,
     name: str,
     symbol: str,
-    options: dict[str, Any],
+    options: indicator.OIOptions,
     bins: int = 150,
     max_lines: int | None = 500,
     png: bool = True,
@@ -63,8 +62,8 @@ def render(
         File-name stem.
     symbol : str
         Shown on the chart (as text).
-    options : dict
-        Keyword options of :func:`indicator.oi_levels`.
+    options : indicator.OIOptions
+        The checked options of :func:`indicator.oi_levels`.
     bins : int
         Density bins.
     max_lines : int or None
@@ -74,9 +73,8 @@ def render(
     show : bool
         Open the desktop window as well.
     """
-    levels = indicator.oi_levels(candles, **options)
-    signal_opts = {k: v for k, v in options.items() if k not in ("leverages", "mmr")}
-    signals = indicator.oi_signals(candles, **signal_opts)
+    levels = indicator.oi_levels(candles, options=options)
+    signals = indicator.oi_signals(candles, options=options)
     dens = indicator.density(levels, bins=bins)
     scene = charts.Scene(candles, levels, dens, oi=signals, symbol=symbol,
                          max_lines=max_lines)

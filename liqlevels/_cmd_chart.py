@@ -13,6 +13,8 @@ import pandas as pd
 
 from ._app import Outputs, render, safe_name
 from ._errors import run_guarded
+from .indicator import OI_OPTION_NAMES, OIOptions
+from .vocab import DIRECTIONS, MA_TYPES
 
 __all__ = ["add_fetch_options", "add_level_options", "fetch_for", "level_options", "register"]
 
@@ -43,21 +45,29 @@ def _number_list(kind: Callable[[str], Any], what: str) -> Callable[[str], tuple
     return parse
 
 
+def _listed(values: tuple[Any, ...]) -> str:
+    return ",".join(f"{v:g}" for v in values)
+
+
 def add_level_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``indicator.oi_levels`` and the drawing, shared by demo and chart."""
+    """The options of ``indicator.oi_levels`` (defaults from ``OIOptions``) and the drawing,
+    shared by demo and chart."""
+    default = OIOptions()
     group = parser.add_argument_group("method (SPEC.md section 1)")
-    group.add_argument("--ma-length", type=int, default=60, help="baseline bars (60)")
-    group.add_argument("--ma-type", default="sma", choices=("sma", "ema", "wma", "vwma"),
-                       help="baseline average (sma)")
+    group.add_argument("--ma-length", type=int, default=default.ma_length,
+                       help=f"baseline bars ({default.ma_length})")
+    group.add_argument("--ma-type", default=default.ma_type, choices=MA_TYPES,
+                       help=f"baseline average ({default.ma_type})")
     group.add_argument("--thresholds", type=_number_list(float, "numbers"),
-                       default=(1.2, 2.0, 3.0), help="tier multiples of the baseline (1.2,2,3)")
+                       default=default.thresholds,
+                       help=f"tier multiples of the baseline ({_listed(default.thresholds)})")
     group.add_argument("--leverages", type=_number_list(int, "whole numbers"),
-                       default=(5, 10, 25, 50, 100), help="leverages (5,10,25,50,100)")
-    group.add_argument("--direction", default="increase",
-                       choices=("increase", "decrease", "both"),
-                       help="which OI changes trigger (increase)")
-    group.add_argument("--mmr", type=float, default=0.0,
-                       help="maintenance margin rate, e.g. 0.004 (0)")
+                       default=default.leverages,
+                       help=f"leverages ({_listed(default.leverages)})")
+    group.add_argument("--direction", default=default.direction, choices=DIRECTIONS,
+                       help=f"which OI changes trigger ({default.direction})")
+    group.add_argument("--mmr", type=float, default=default.mmr,
+                       help=f"maintenance margin rate, e.g. 0.004 ({default.mmr:g})")
     draw = parser.add_argument_group("output")
     draw.add_argument("--bins", type=int, default=150, help="density histogram bins (150)")
     draw.add_argument("--max-lines", type=int, default=500,
@@ -69,16 +79,10 @@ def add_level_options(parser: argparse.ArgumentParser) -> None:
     draw.add_argument("--show", action="store_true", help="open the desktop window too")
 
 
-def level_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``oi_levels`` keyword options from parsed arguments."""
-    return {
-        "ma_length": args.ma_length,
-        "ma_type": args.ma_type,
-        "thresholds": args.thresholds,
-        "leverages": args.leverages,
-        "direction": args.direction,
-        "mmr": args.mmr,
-    }
+def level_options(args: argparse.Namespace) -> OIOptions:
+    """The ``oi_levels`` options from parsed arguments, checked (``ValueError``/``TypeError``
+    naming the option: ``run_guarded`` prints it as ``liqlevels: error:``)."""
+    return OIOptions(**{name: getattr(args, name) for name in OI_OPTION_NAMES})
 
 
 def _report(outputs: Outputs, candles: pd.DataFrame) -> None:
@@ -92,10 +96,11 @@ def _report(outputs: Outputs, candles: pd.DataFrame) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: str) -> int:
+def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: str,
+          options: OIOptions) -> int:
     outputs = render(
         candles, out_dir=args.out, name=args.name or name, symbol=symbol,
-        options=level_options(args), bins=args.bins,
+        options=options, bins=args.bins,
         max_lines=args.max_lines or None, png=not args.no_png, show=args.show,
     )
     _report(outputs, candles)
@@ -105,8 +110,9 @@ def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: st
 def _run_demo(args: argparse.Namespace) -> int:
     from .feeds import sample_candles
 
+    options = level_options(args)
     candles = sample_candles(args.bars, timeframe="1h", seed=args.seed)
-    return _draw(args, candles, "DEMO-PERP (synthetic sample)", "demo")
+    return _draw(args, candles, "DEMO-PERP (synthetic sample)", "demo", options)
 
 
 def exchange_for(args: argparse.Namespace) -> Any:
@@ -143,13 +149,14 @@ def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def _run_chart(args: argparse.Namespace) -> int:
+    options = level_options(args)  # a bad option fails before any download
     candles = fetch_for(args)
     if candles.empty:
         print(f"liqlevels: error: {args.exchange} returned no bars for {args.symbol} "
               f"{args.timeframe} in that range", file=sys.stderr)
         return 1
     label = f"{args.symbol} {args.timeframe} ({args.exchange})"
-    return _draw(args, candles, label, safe_name(args.symbol, args.timeframe))
+    return _draw(args, candles, label, safe_name(args.symbol, args.timeframe), options)
 
 
 def register(subparsers: Any) -> None:

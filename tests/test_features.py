@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from liqlevels import indicator
 from liqlevels.feeds import sample_candles
-from liqlevels.indicator import _features, _sweep, _within
+from liqlevels.indicator import _sweep
 
 WITHIN = (0.01, 0.02, 0.05)
 SIDES = ("long", "short")
@@ -73,28 +75,25 @@ def assert_matches_reference(candles, levels, within=WITHIN, leverages=None):
     return ours
 
 
-@pytest.fixture(params=["sweep", (4096, 4), (64, 4), (16, 8), (8, 1)],
-                ids=lambda p: p if isinstance(p, str) else f"numpy{p}")
+KERNELS = ("compiled", "python")
+
+
+@pytest.fixture(params=KERNELS)
 def counts(request, monkeypatch):
-    """Which within-x count runs: the compiled sweep, or the numpy fallback (numba absent)
-    with coarse/fine blocks small enough that a few hundred bars cross many of them (both
-    its general count and the one for lines ended by price)."""
-    use_numpy(monkeypatch, request.param)
-    return request.param
+    """Which within-x kernels run: compiled by numba, or the same code as plain Python (what
+    runs without numba; slow, so the inputs stay small)."""
+    use_kernels(monkeypatch, request.param)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _sweep.NumbaMissingWarning)
+        yield request.param
 
 
-def use_numpy(monkeypatch, sizes):
-    """Run the numpy within-x counts with these (coarse, fine) block sizes; "sweep" keeps
-    the compiled count."""
-    if sizes == "sweep":
-        assert _sweep.AVAILABLE, "numba is a dependency; the compiled sweep must load"
-        return
-    coarse, fine = sizes
-    monkeypatch.setattr(_sweep, "AVAILABLE", False)
-    monkeypatch.setattr(_features, "_COARSE", coarse)
-    monkeypatch.setattr(_features, "_FINE", fine)
-    monkeypatch.setattr(_within, "COARSE", coarse)
-    monkeypatch.setattr(_within, "FINE", fine)
+def use_kernels(monkeypatch, which):
+    """Run the within-x counts compiled ("compiled") or as plain Python ("python")."""
+    if which == "compiled":
+        assert _sweep.kernels().compiled, "numba is a dependency; the kernels must compile"
+    else:
+        monkeypatch.setattr(_sweep, "kernels", lambda: _sweep.PYTHON)
 
 
 # --- synthetic and real data ----------------------------------------------------------
@@ -192,41 +191,22 @@ def market_and_levels(draw):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(market_and_levels(), st.sampled_from(["sweep", (4096, 4), (8, 4), (4, 1), (16, 16)]))
-def test_any_levels_frame_matches_reference(data, sizes):
+@given(market_and_levels(), st.sampled_from(KERNELS))
+def test_any_levels_frame_matches_reference(data, which):
     candles, levels = data
-    with pytest.MonkeyPatch.context() as patch:
-        use_numpy(patch, sizes)
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", _sweep.NumbaMissingWarning)
+        use_kernels(patch, which)
         assert_matches_reference(candles, levels)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.integers(1, 200), st.integers(0, 250), st.integers(0, 2**32 - 1),
-       st.sampled_from([(4096, 4), (16, 4), (8, 8), (2, 1)]))
-def test_count_beyond_matches_brute_force(n, m, seed, sizes):
-    rng = np.random.default_rng(seed)
-    s = rng.integers(0, n, m)
-    e = np.minimum(s + rng.choice([1, 2, 5, 40, 10**6], m), n)
-    price = rng.choice(np.arange(90.0, 110.0, 0.5), m)
-    thr = rng.choice(np.arange(88.0, 112.0, 0.5), (n, 3))
-    old = _features._COARSE, _features._FINE
-    _features._COARSE, _features._FINE = sizes
-    try:
-        got = _features._count_beyond(s, e, price, thr)
-    finally:
-        _features._COARSE, _features._FINE = old
-    t = np.arange(n)[:, None, None]
-    live = (s[None, :, None] <= t) & (t < e[None, :, None])
-    want = (live & (price[None, :, None] >= thr[:, None, :])).sum(axis=1)
-    np.testing.assert_array_equal(got, want)
-
-
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 200), st.integers(0, 250), st.integers(0, 2**32 - 1), st.booleans())
-def test_sweep_matches_brute_force(n, m, seed, negative):
-    """The compiled sweep against a direct count: prices and thresholds on one coarse grid
-    (ties), lines of every life from one bar to never ending, negated prices as the short
-    side passes them."""
+@given(st.integers(1, 200), st.integers(0, 250), st.integers(0, 2**32 - 1), st.booleans(),
+       st.sampled_from(KERNELS))
+def test_sweep_matches_brute_force(n, m, seed, negative, which):
+    """The sweep, compiled and as plain Python, against a direct count: prices and
+    thresholds on one coarse grid (ties), lines of every life from one bar to never ending,
+    negated prices as the short side passes them."""
     rng = np.random.default_rng(seed)
     s = rng.integers(0, n, m)
     e = np.minimum(s + rng.choice([1, 2, 5, 40, 10**6], m), n)
@@ -235,7 +215,9 @@ def test_sweep_matches_brute_force(n, m, seed, negative):
     factors = np.array([1.0, 0.99, 0.98, 0.95, 1.05])
     if negative:
         price, base, factors = -price, -base, 2.0 - factors
-    got = _sweep.count_beyond(s, e, price, base, factors)
+    with pytest.MonkeyPatch.context() as patch:
+        use_kernels(patch, which)
+        got = _sweep.count_beyond(s, e, price, base, factors)
     thr = base[:, None] * factors[None, :]
     t = np.arange(n)[:, None, None]
     live = (s[None, :, None] <= t) & (t < e[None, :, None])
@@ -282,83 +264,56 @@ print("ok")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
-def _touched_lines(rng, n, m):
-    """A random walk of lows and lines ended at their first touch, as oi_levels ends them."""
-    kill = np.round(100 + np.cumsum(rng.choice([-0.5, 0.0, 0.5], n)), 1)
-    s = rng.integers(0, n, m)
-    price = np.round(kill[s] + rng.choice(np.arange(-4.0, 1.5, 0.5), m), 1)
-    e = np.full(m, n)
-    for i in range(m):
-        touch = np.flatnonzero(kill[s[i] + 1 :] <= price[i])
-        if touch.size:
-            e[i] = s[i] + 1 + touch[0]
-    return kill, s, e, price
+def test_the_kernels_compile_when_numba_loads():
+    candles = sample_candles(300, timeframe="1m", seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", _sweep.NumbaMissingWarning)
+        indicator.features(candles)
+    assert _sweep.kernels().compiled
+    assert _sweep.kernels().sweep is not _sweep.PYTHON.sweep
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.integers(1, 200), st.integers(0, 250), st.integers(0, 2**32 - 1),
-       st.sampled_from([(4096, 8), (16, 4), (8, 8), (2, 1), (32, 2)]))
-def test_count_for_lines_ended_by_price_matches_brute_force(n, m, seed, sizes):
-    """The stack-ordered count (lines ended at their first touch) against a direct count,
-    with prices on a coarse grid so lines tie with thresholds and kills."""
-    rng = np.random.default_rng(seed)
-    kill, s, e, price = _touched_lines(rng, n, m)
-    live = s < e
-    s, e, price = s[live], e[live], price[live]
-    assert _within.ends_at_first_touch(s, e, price, kill)
-    base = np.round(kill + rng.choice([0.0, 0.5, 1.0], n), 1)
-    factors = np.array([1.0, 0.99, 0.98, 0.95])
-    old = _within.COARSE, _within.FINE
-    _within.COARSE, _within.FINE = sizes
-    try:
-        got = _within.count_beyond_touched(s, e, price, base, factors, kill).T
-    finally:
-        _within.COARSE, _within.FINE = old
-    thr = base[:, None] * factors[None, :]
-    t = np.arange(n)[:, None, None]
-    live = (s[None, :, None] <= t) & (t < e[None, :, None])
-    want = (live & (price[None, :, None] >= thr[:, None, :])).sum(axis=1)
-    np.testing.assert_array_equal(got, want)
-
-
-def test_the_first_touch_guard_spots_ends_that_are_not_touches():
-    kill = np.array([10.0, 9.0, 8.0, 7.0, 6.0])
-    s, price = np.array([0, 0]), np.array([8.0, 5.0])
-    assert _within.ends_at_first_touch(s, np.array([2, 5]), price, kill)
-    assert not _within.ends_at_first_touch(s, np.array([3, 5]), price, kill)  # touched at 2
-    assert not _within.ends_at_first_touch(s, np.array([1, 5]), price, kill)  # 9 > 8 at 1
-    assert not _within.ends_at_first_touch(s, np.array([2, 4]), price, kill)  # never touched
-
-
-def refuse(*args, **kwargs):
-    raise AssertionError("this count must not run")
-
-
-def test_the_sweep_counts_every_frame_when_numba_loads(monkeypatch):
-    candles = sample_candles(600, timeframe="1m", seed=5)
-    levels = indicator.oi_levels(candles, ma_length=20, direction="both")
-    monkeypatch.setattr(_features, "_count_beyond", refuse)
-    monkeypatch.setattr(_within, "count_beyond_touched", refuse)
-    assert_matches_reference(candles, levels)
-    assert_matches_reference(candles, levels.assign(end=levels["end"] + pd.Timedelta(minutes=1)))
-
-
-def test_without_numba_oi_levels_take_the_stack_count_and_other_frames_the_general_one(
-    monkeypatch,
-):
+def test_without_numba_the_same_kernels_run_uncompiled_with_a_warning(monkeypatch):
     candles = sample_candles(600, timeframe="1m", seed=5)
     levels = indicator.oi_levels(candles, ma_length=20, direction="both")
     expected = indicator.features(candles, levels)
-    monkeypatch.setattr(_sweep, "AVAILABLE", False)
-    monkeypatch.setattr(_sweep, "count_beyond", refuse)
-    with monkeypatch.context() as patch:
-        patch.setattr(_features, "_count_beyond", refuse)
-        pd.testing.assert_frame_equal(indicator.features(candles, levels), expected)
-    # Ends moved off the touching bar: the stack order no longer holds.
-    moved = levels.assign(end=levels["end"] + pd.Timedelta(minutes=1))
-    with monkeypatch.context() as patch:
-        patch.setattr(_within, "count_beyond_touched", refuse)
-        assert_matches_reference(candles, moved)
+    monkeypatch.setattr(_sweep, "kernels", lambda: _sweep.PYTHON)
+    with pytest.warns(_sweep.NumbaMissingWarning, match="plain Python") as caught:
+        got = indicator.features(candles, levels)  # the warning points at this line
+    pd.testing.assert_frame_equal(got, expected)
+    assert issubclass(_sweep.NumbaMissingWarning, indicator.LiqLevelsWarning)
+    assert [w.filename for w in caught] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", _sweep.NumbaMissingWarning)
+        indicator.features(candles, levels, within=())  # no counts, no warning
+
+
+def test_a_process_without_numba_warns_and_counts_the_same(tmp_path):
+    """numba made unimportable (sys.modules["numba"] = None) in a fresh process: the kernels
+    load as plain Python, features warns once at the caller's line, and the frame equals
+    the compiled one."""
+    script = tmp_path / "no_numba.py"
+    script.write_text(f"""
+import sys
+import warnings
+sys.modules["numba"] = None
+from liqlevels import indicator
+from liqlevels.feeds import sample_candles
+candles = sample_candles(500, timeframe="1m", seed=9)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    line = sys._getframe().f_lineno + 1
+    frame = indicator.features(candles, ma_length=20, direction="both")
+kinds = [(w.category.__name__, w.filename, w.lineno) for w in caught]
+assert kinds == [("NumbaMissingWarning", __file__, line)], kinds
+frame.to_pickle({str(tmp_path / "frame.pkl")!r})
+""")
+    done = subprocess.run([sys.executable, "-P", str(script)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = indicator.features(sample_candles(500, timeframe="1m", seed=9), ma_length=20,
+                                  direction="both")
+    pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "frame.pkl"), expected)
 
 
 # --- semantics by hand ----------------------------------------------------------------
@@ -441,8 +396,30 @@ def test_misspelt_option_gets_a_did_you_mean():
 
 def test_options_with_levels_are_refused():
     candles = sample_candles(50)
-    with pytest.raises(ValueError, match="only apply when levels is None"):
-        indicator.features(candles, indicator.oi_levels(candles), ma_length=5)
+    levels = indicator.oi_levels(candles)
+    with pytest.raises(ValueError, match=r"options \('ma_length',\) only apply when levels"):
+        indicator.features(candles, levels, ma_length=5)
+    with pytest.raises(ValueError, match="options in options= only apply when levels is None"):
+        indicator.features(candles, levels, options=indicator.OIOptions())
+
+
+def test_features_takes_the_options_as_typed_keywords_or_one_object():
+    """The six options are explicit keyword-only parameters with oi_levels' defaults (no
+    **options), or one OIOptions; both at once is refused."""
+    params = inspect.signature(indicator.features).parameters
+    defaults = indicator.OIOptions().as_dict()
+    for name, default in defaults.items():
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params[name].default == default, name
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    candles = sample_candles(300, timeframe="1h", seed=8)
+    opts = indicator.OIOptions(ma_length=12, leverages=(50, 10), direction="both")
+    pd.testing.assert_frame_equal(indicator.features(candles, options=opts),
+                                  indicator.features(candles, **opts.as_dict()))
+    with pytest.raises(TypeError, match="got options= and ma_length="):
+        indicator.features(candles, options=opts, ma_length=30)
+    with pytest.raises(ValueError, match="ma_length"):  # checked once, by OIOptions
+        indicator.features(candles, ma_length=0)
 
 
 @pytest.mark.parametrize("within, exc", [((0.0,), ValueError), ((1.5,), ValueError),

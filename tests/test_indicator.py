@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,9 +15,7 @@ from numpy.testing import assert_allclose
 from liqlevels import indicator
 from liqlevels.feeds import sample_candles
 from liqlevels.indicator._search import first_at_or_below
-
-MA_TYPES = ("sma", "ema", "wma", "vwma")
-DIRECTIONS = ("increase", "decrease", "both")
+from liqlevels.vocab import DIRECTIONS, MA_TYPES
 
 
 def gappy_sample(n=1500, seed=3, nan_share=0.02, drop_share=0.03) -> pd.DataFrame:
@@ -206,7 +206,7 @@ def test_microsecond_index_gives_nanosecond_output():
 
 def test_density_empty_and_one_bin():
     levels = indicator.oi_levels(sample_candles(2000, seed=2))
-    gone = levels.assign(end=levels["start"])
+    gone = levels.assign(end=levels["start"] + pd.Timedelta(minutes=1))  # all ended
     empty = indicator.density(gone)
     assert empty.empty and list(empty.columns) == list(indicator.DENSITY_COLUMNS)
     one = levels.iloc[:1].assign(end=pd.NaT)
@@ -324,3 +324,54 @@ def test_threaded_sides_equal_the_serial_path(monkeypatch):
     threaded = indicator.oi_levels(candles, direction="both")
     pd.testing.assert_frame_equal(serial, threaded)
     assert_levels_equal(threaded, reference.levels(candles, direction="both"))
+
+
+# --- the options, checked once --------------------------------------------------------
+
+@pytest.mark.parametrize("func", [indicator.oi_levels, indicator.oi_signals])
+def test_keyword_defaults_are_the_options_defaults(func):
+    """The public signatures (fixed by the method page) and OIOptions agree: one set of
+    defaults, keyword-only."""
+    params = inspect.signature(func).parameters
+    defaults = indicator.OIOptions().as_dict()
+    taken = [name for name in indicator.OI_OPTION_NAMES if name in params]
+    assert taken == (list(defaults) if func is indicator.oi_levels
+                     else ["ma_length", "ma_type", "thresholds", "direction"])
+    for name in taken:
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params[name].default == defaults[name], name
+    assert params["options"].default is None
+
+
+def test_an_options_object_gives_what_the_keywords_give():
+    candles = gappy_sample(n=600, seed=5)
+    keywords = {"ma_length": 9, "ma_type": "wma", "thresholds": (1.1, 2.5),
+                "leverages": (50, 3), "direction": "both", "mmr": 0.002}
+    opts = indicator.OIOptions(**keywords)
+    pd.testing.assert_frame_equal(indicator.oi_levels(candles, options=opts),
+                                  indicator.oi_levels(candles, **keywords))
+    # oi_signals reads the four options it needs; leverages and mmr only place lines
+    signal_keywords = {k: keywords[k] for k in ("ma_length", "ma_type", "thresholds",
+                                                "direction")}
+    pd.testing.assert_frame_equal(indicator.oi_signals(candles, options=opts),
+                                  indicator.oi_signals(candles, **signal_keywords))
+
+
+@pytest.mark.parametrize("func", [indicator.oi_levels, indicator.oi_signals])
+def test_options_and_keywords_together_are_refused(func):
+    candles = gappy_sample(n=200, seed=5)
+    opts = indicator.OIOptions(ma_length=9)
+    with pytest.raises(TypeError, match=rf"{func.__name__}\(\) got options= and "
+                                        r"ma_length=, direction=; pass the options one way"):
+        func(candles, options=opts, ma_length=20, direction="both")
+    with pytest.raises(TypeError, match="takes an OIOptions, got dict"):
+        func(candles, options={"ma_length": 9})
+    func(candles, options=opts, ma_length=60)  # a keyword left at its default is no clash
+
+
+@pytest.mark.parametrize("func", [indicator.oi_levels, indicator.oi_signals,
+                                  indicator.features])
+def test_a_misspelt_keyword_gets_a_did_you_mean(func):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'direktion'\. "
+                                        r"Did you mean 'direction'\?"):
+        func(gappy_sample(n=100), direktion="both")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from liqlevels import indicator
+from liqlevels import indicator, vocab
 from liqlevels.feeds import sample_candles
+from liqlevels.indicator import _validate
 
 
 @pytest.fixture
@@ -26,6 +29,8 @@ def broken(candles, col, row, value):
     [
         (lambda c: c.drop(columns="open_interest"), ValueError, ["open_interest"]),
         (lambda c: c.rename(columns={"close": "Close"}), ValueError, ["close", "'Close'"]),
+        (lambda c: c.rename(columns={"close": "CLOSE"}), ValueError,
+         ["Did you mean 'CLOSE'? Rename it to 'close'"]),
         (lambda c: c.reset_index(drop=True), TypeError, ["DatetimeIndex"]),
         (lambda c: c.tz_localize(None), ValueError, ["naive", "tz_localize"]),
         (lambda c: c.iloc[[0, 2, 1, 3]], ValueError, ["out of order", "row 2"]),
@@ -80,11 +85,67 @@ def test_nan_open_interest_is_allowed(candles):
         ({"direction": "increasing"}, ValueError, ["direction", "Did you mean 'increase'"]),
     ],
 )
-def test_bad_options(candles, options, exc, words):
+@pytest.mark.parametrize("where", ["oi_levels", "features", "OIOptions"])
+def test_bad_options(candles, options, exc, words, where):
+    """One check of the six options, whoever takes them."""
+    call = {"oi_levels": lambda: indicator.oi_levels(candles, **options),
+            "features": lambda: indicator.features(candles, **options),
+            "OIOptions": lambda: indicator.OIOptions(**options)}[where]
     with pytest.raises(exc) as info:
-        indicator.oi_levels(candles, **options)
+        call()
     for word in words:
         assert word in str(info.value)
+
+
+def test_the_first_bad_option_in_signature_order_is_named():
+    with pytest.raises(ValueError, match="ma_length"):
+        indicator.OIOptions(ma_length=0, thresholds=(), leverages=(1,), mmr=-1)
+    with pytest.raises(ValueError, match="thresholds"):
+        indicator.OIOptions(thresholds=(), leverages=(1,))
+
+
+def test_options_are_frozen_normalised_and_comparable():
+    opts = indicator.OIOptions(ma_length=np.int64(30), thresholds=np.array([1.5, 3]),
+                               leverages=[np.int64(10), 20.0], mmr=np.float32(0.0))
+    assert opts.as_dict() == {"ma_length": 30, "ma_type": "sma", "thresholds": (1.5, 3.0),
+                              "leverages": (10, 20), "direction": "increase", "mmr": 0.0}
+    assert opts == indicator.OIOptions(ma_length=30, thresholds=(1.5, 3.0), leverages=(10, 20))
+    assert hash(opts) == hash(indicator.OIOptions(**opts.as_dict()))
+    assert opts.changed() == ("ma_length", "thresholds", "leverages")
+    assert indicator.OIOptions().changed() == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.ma_length = 5  # type: ignore[misc]
+    assert indicator.OI_OPTION_NAMES == ("ma_length", "ma_type", "thresholds", "leverages",
+                                         "direction", "mmr")
+
+
+def test_options_from_a_mapping_suggest_the_misspelt_name():
+    with pytest.raises(TypeError, match=r"unexpected option 'ma_lenght'\. Did you mean "
+                                        r"'ma_length'\?"):
+        indicator.OIOptions.from_mapping({"ma_lenght": 5})
+    assert indicator.OIOptions.from_mapping({"mmr": 0.001}).mmr == 0.001
+
+
+def test_warnings_and_choices_come_from_the_one_vocabulary():
+    assert indicator.LiqLevelsWarning is vocab.LiqLevelsWarning
+    assert _validate.check_choice is vocab.check_choice
+
+
+def test_the_chart_command_checks_its_options_before_it_downloads(monkeypatch):
+    from liqlevels import _cmd_chart
+    from liqlevels.cli import build_parser
+
+    def no_fetch(args):
+        raise AssertionError("fetched before the options were checked")
+
+    monkeypatch.setattr(_cmd_chart, "fetch_for", no_fetch)
+    args = build_parser().parse_args(["chart", "BTC/USDT:USDT", "--mmr", "0.5"])
+    with pytest.raises(ValueError, match=r"mmr=0\.5 must be below 1/L"):
+        _cmd_chart._run_chart(args)
+    args = build_parser().parse_args(["chart", "BTC/USDT:USDT", "--leverages", "10,50",
+                                      "--direction", "both"])
+    assert _cmd_chart.level_options(args) == indicator.OIOptions(leverages=(10, 50),
+                                                                 direction="both")
 
 
 def test_numpy_arrays_serve_as_sequences(candles):
