@@ -161,8 +161,11 @@ def test_bad_density_arguments(candles):
         indicator.density(levels, weight="counts")
     with pytest.raises(ValueError, match="bins"):
         indicator.density(levels, bins=0)
-    with pytest.raises(ValueError, match="naive"):
-        indicator.density(levels, at="2025-01-02")
+    with pytest.raises(ValueError, match="at='not-a-time' is not a time"):
+        indicator.density(levels, at="not-a-time")
+    utc = pd.Timestamp("2025-01-02", tz="UTC")  # a naive time means UTC, as everywhere
+    pd.testing.assert_frame_equal(indicator.density(levels, at="2025-01-02"),
+                                  indicator.density(levels, at=utc))
     with pytest.raises(ValueError, match="lacks column"):
         indicator.density(levels.drop(columns="end"))
     with pytest.raises(ValueError, match=r"'side'.*row 0"):
