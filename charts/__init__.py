@@ -4,10 +4,11 @@ window, a self-contained HTML file or a PNG.
 ``charts`` receives finished frames (from :mod:`indicator`) and computes nothing about markets.
 """
 
+from ..vocab import ChartsWarning
 from ._liqmap import LiquidationMapChart, liquidation_map_chart, liquidation_profile
 from ._palette import LEVERAGE_COLORS, TIER_COLORS, leverage_color
 from ._profile import Profile, density_profile, price_profile
-from ._scene import ChartsWarning, Scene
+from ._scene import Scene
 
 __all__ = [
     "LEVERAGE_COLORS",

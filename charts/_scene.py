@@ -21,7 +21,7 @@ from ._html import page
 from ._profile import Profile, density_profile
 from ._window import WindowError, open_window, window_unavailable
 
-__all__ = ["ChartsWarning", "Scene"]
+__all__ = ["Scene"]
 
 
 def _check_count(name: str, value: Any, *, allow_none: bool) -> int | None:

@@ -126,6 +126,13 @@ def test_charts_check_only_the_candles_they_draw():
         charts.Scene(c.reset_index())
 
 
+def test_charts_warning_is_the_vocabulary_one():
+    from liqlevels import vocab
+
+    assert charts.ChartsWarning is vocab.ChartsWarning
+    assert issubclass(charts.ChartsWarning, vocab.LiqLevelsWarning)
+
+
 def test_small_prices_get_enough_decimals():
     assert _data.price_format(np.array([100.0]))["precision"] == 2
     fmt = _data.price_format(np.array([0.00001234]))

@@ -319,6 +319,7 @@ def test_no_global_warning_filter(archive, two_days, tmp_path, monkeypatch):
     hm = mapping(archive, tmp_path, png=True)
     monkeypatch.setattr(charts.LiquidationMapChart, "to_png",
                         lambda self, path: (_ for _ in ()).throw(RuntimeError("no Chromium")))
+    assert liqlevels.MappingWarning is liqlevels.vocab.MappingWarning
     with pytest.warns(liqlevels.MappingWarning, match="no Chromium"):
         hm.liquidation_map_from_historical()
     assert warnings.filters == before
