@@ -84,7 +84,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--leverages", type=_number_list(int, "whole numbers"),
                         default=(10, 25, 50, 100), help="leverages (10,25,50,100)")
     parser.add_argument("--mmr", type=float, default=0.0, help="maintenance margin rate (0)")
-    parser.add_argument("--bin-size", type=float, help="price bin (default: docs/method.md section 3)")
+    parser.add_argument("--bin-size", type=float,
+                        help="price bin (default: the rule of docs/method.md section 3)")
     parser.add_argument("--survivors-only", action="store_true",
                         help="drop levels that later trades in the window already crossed")
     parser.add_argument("--candles", action="store_true",
