@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..vocab import Direction, MaType
 from . import _sweep
-from ._oi import LEVEL_COLUMNS, oi_levels
+from ._frames import OILevels, check_levels, level_arrays
+from ._oi import oi_levels
 from ._options import OIOptions, resolve_options
 from ._validate import check_keywords, check_numbers, validate_candles
 
@@ -74,109 +75,8 @@ def _pct(x: float) -> str:
 # --------------------------------------------------------------------------- levels
 
 
-class _Lines(NamedTuple):
-    """A levels frame's columns as arrays: int64 ns times (NaT as int64 min), prices,
-    whole leverages and a mask of the short rows."""
-
-    start: np.ndarray
-    end: np.ndarray
-    price: np.ndarray
-    leverage: np.ndarray
-    short: np.ndarray
-
-
-def _lines(levels: pd.DataFrame) -> _Lines:
-    """The arrays of a levels frame made by :func:`oi_levels` (no checks)."""
-    return _Lines(
-        _ns(levels["start"]), _ns(levels["end"]), levels["price"].to_numpy(dtype=np.float64),
-        levels["leverage"].to_numpy(dtype=np.int64),
-        (levels["side"] == "short").to_numpy(dtype=bool, na_value=False),
-    )
-
-
-def _check_levels(levels: Any) -> _Lines:
-    """The levels frame must carry SPEC.md's columns with usable values; returns them."""
-    if not isinstance(levels, pd.DataFrame):
-        raise TypeError(
-            f"levels must be the DataFrame indicator.oi_levels returns, got "
-            f"{type(levels).__name__}"
-        )
-    missing = [c for c in LEVEL_COLUMNS if c not in levels.columns]
-    if missing:
-        raise ValueError(
-            f"levels lacks column(s) {missing}; pass the frame indicator.oi_levels returns "
-            f"(columns {list(LEVEL_COLUMNS)})"
-        )
-    for col in ("start", "end"):
-        dtype = levels[col].dtype
-        if not isinstance(dtype, pd.DatetimeTZDtype):
-            fix = (f"levels[{col!r}].dt.tz_localize('UTC')"
-                   if pd.api.types.is_datetime64_dtype(dtype)
-                   else f"pd.to_datetime(levels[{col!r}], utc=True)")
-            raise TypeError(
-                f"levels[{col!r}] must be tz-aware UTC datetimes, got dtype {dtype}; use {fix}"
-            )
-    return _check_level_values(levels)
-
-
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-def _check_level_values(levels: pd.DataFrame) -> _Lines:
-    start, end = _ns(levels["start"]), _ns(levels["end"])
-    if (start == _NAT).any():
-        raise ValueError(f"levels['start'] is NaT at row {_first(start == _NAT)}; every line "
-                         f"needs its trigger bar")
-    bad = (end != _NAT) & (end <= start)
-    if bad.any():
-        row = _first(bad)
-        raise ValueError(
-            f"levels['end'] ({levels['end'].iloc[row]}) is not after levels['start'] "
-            f"({levels['start'].iloc[row]}) at row {row}; a line ends on a later bar or is NaT"
-        )
-    side = levels["side"]
-    short = (side == "short").to_numpy(dtype=bool, na_value=False)
-    bad_side = ~(short | (side == "long").to_numpy(dtype=bool, na_value=False))
-    if bad_side.any():
-        row = _first(bad_side)
-        raise ValueError(f"levels['side'] is {side.iloc[row]!r} at row {row}; expected "
-                         f"'long' or 'short'")
-    price = _numeric(levels, "price")
-    bad = ~(price > 0) | ~np.isfinite(price)
-    if bad.any():
-        row = _first(bad)
-        raise ValueError(f"levels['price'] is {price[row].item()!r} at row {row}; it must be a "
-                         f"finite price > 0")
-    return _Lines(start, end, price, _leverages(levels), short)
-
-
-def _numeric(levels: pd.DataFrame, col: str) -> np.ndarray:
-    try:
-        return levels[col].to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"levels[{col!r}] must be numeric, got {levels[col].dtype}") from exc
-
-
-def _leverages(levels: pd.DataFrame) -> np.ndarray:
-    """``levels['leverage']`` as int64, checked to be whole numbers > 1."""
-    column = levels["leverage"]
-    if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
-        values = column.to_numpy(dtype=np.int64)  # integers: only the range to check
-        bad = values <= 1
-    else:
-        values = _numeric(levels, "leverage")
-        bad = ~(values > 1) | ~np.isfinite(values) | (values != np.round(values))
-    if bad.any():
-        row = _first(bad)
-        raise ValueError(f"levels['leverage'] is {values[row].item()!r} at row {row}; it must be a "
-                         f"whole number > 1")
-    return values.astype(np.int64)
-
-
-def _ns(column: pd.Series) -> np.ndarray:
-    """A tz-aware datetime column as int64 epoch nanoseconds (NaT as int64 min)."""
-    return column.array.as_unit("ns").asi8
+# What features reads of a levels frame: OI levels (trade levels have no end).
+_LINE_COLUMNS: tuple[str, ...] = ("start", "end", "side", "leverage", "price")
 
 
 def _positions(index_ns: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -326,7 +226,7 @@ def _assemble(
 @check_keywords
 def features(
     candles: pd.DataFrame,
-    levels: pd.DataFrame | None = None,
+    levels: OILevels | None = None,
     *,
     within: Sequence[float] = (0.01, 0.02, 0.05),
     ma_length: int = 60,
@@ -404,9 +304,9 @@ def features(
     if levels is None:
         levels = oi_levels(candles, options=opts)
         leverages = sorted(set(opts.leverages))
-        lines = _lines(levels)
+        lines = level_arrays(levels, _LINE_COLUMNS)
     else:
-        lines = _check_levels(levels)
+        lines = check_levels(levels, _LINE_COLUMNS)
         leverages = sorted(int(v) for v in pd.unique(lines.leverage))
     index = candles.index
     index_ns = index.as_unit("ns").asi8

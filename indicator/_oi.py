@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..vocab import Direction, MaType
+from ._frames import LEVEL_COLUMNS, STR, OILevels, empty_frame, liquidation_factors, utc_times
 from ._ma import moving_average
 from ._options import OIOptions, resolve_options
 from ._search import first_at_or_below
@@ -17,15 +18,9 @@ from ._validate import check_keywords, validate_candles
 
 __all__ = ["LEVEL_COLUMNS", "SIGNAL_COLUMNS", "oi_levels", "oi_signals"]
 
-LEVEL_COLUMNS: tuple[str, ...] = (
-    "start", "end", "side", "leverage", "price", "entry", "tier", "oi_delta",
-)
 SIGNAL_COLUMNS: tuple[str, ...] = ("oi_delta", "baseline", "tier", "trigger", "entry")
 
 _THREAD_MIN_LINES = 200_000  # below this a second thread costs more than it saves
-_UTC_NS = pd.DatetimeTZDtype(unit="ns", tz="UTC")
-# pandas' default string dtype ("str" in pandas 3); Arrow-backed so it builds fast.
-_STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 def _signals(
@@ -102,27 +97,7 @@ def _side_column(rows: int) -> pd.Series:
     arrow = pa.StringArray.from_buffers(
         rows, pa.py_buffer(offsets[: rows + 1]), pa.py_buffer(b"longshort" * pairs)
     )
-    return pd.Series(arrow, dtype=_STR, copy=False)
-
-
-def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
-    """int64 epoch nanoseconds (``iinfo.min`` = NaT) as datetime64[ns, UTC], without a copy."""
-    return pd.DatetimeIndex(ns.view("datetime64[ns]"), dtype=_UTC_NS, copy=False)
-
-
-def _empty_levels() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "start": pd.Series([], dtype=_UTC_NS),
-            "end": pd.Series([], dtype=_UTC_NS),
-            "side": pd.Series([], dtype=_STR),
-            "leverage": pd.Series([], dtype=np.int64),
-            "price": pd.Series([], dtype=np.float64),
-            "entry": pd.Series([], dtype=np.float64),
-            "tier": pd.Series([], dtype=np.int64),
-            "oi_delta": pd.Series([], dtype=np.float64),
-        }
-    )
+    return pd.Series(arrow, dtype=STR, copy=False)
 
 
 @check_keywords
@@ -136,7 +111,7 @@ def oi_levels(
     direction: Direction = "increase",
     mmr: float = 0.0,
     options: OIOptions | None = None,
-) -> pd.DataFrame:
+) -> OILevels:
     """Liquidation lines from abnormal open-interest changes (SPEC.md section 1).
 
     Parameters
@@ -183,7 +158,7 @@ def oi_levels(
     delta, _, tier, trigger = _signals(cols, opts)
     bars = np.flatnonzero(trigger)
     if bars.size == 0:
-        return _empty_levels()
+        return empty_frame("oi_levels")
     return _lines(candles.index, cols, bars, delta, tier, opts.leverages, opts.mmr)
 
 
@@ -204,7 +179,7 @@ def _lines(
     while this thread builds the columns that do not depend on the line ends.
     """
     entry = (cols["open"][bars] + cols["high"][bars] + cols["low"][bars] + cols["close"][bars]) / 4
-    factors = np.array([f for lev in levs for f in (1 - 1 / lev + mmr, 1 + 1 / lev - mmr)])
+    factors = liquidation_factors(levs, mmr).ravel()  # long, short for each leverage
     price = (entry[:, None] * factors[None, :]).ravel()
     after = np.repeat(bars + 1, len(levs))
     # A long line is touched by a low at or below it, a short line by a high at or above it.
@@ -224,7 +199,7 @@ def _lines(
     with_nat = np.append(index_ns, np.iinfo(np.int64).min)
     end_ns[0::2] = with_nat[ends[0]]
     end_ns[1::2] = with_nat[ends[1]]
-    frame.insert(1, "end", _utc(end_ns))
+    frame.insert(1, "end", utc_times(end_ns))
     return frame
 
 
@@ -242,7 +217,7 @@ def _fixed_columns(
     index_ns = index.as_unit("ns").asi8
     return pd.DataFrame(
         {
-            "start": _utc(np.repeat(index_ns[bars], per_bar)),
+            "start": utc_times(np.repeat(index_ns[bars], per_bar)),
             "side": _side_column(len(price)),
             "leverage": np.tile(np.repeat(np.array(levs, dtype=np.int64), 2), len(bars)),
             "price": price,
