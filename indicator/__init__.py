@@ -3,7 +3,7 @@
 Nothing here touches the network, files or charts.
 """
 
-from ..vocab import LiqLevelsWarning
+from ..vocab import LiqLevelsWarning, NumbaMissingWarning
 from ._density import active_mask, density
 from ._features import features
 from ._frames import (
@@ -45,6 +45,7 @@ __all__ = [
     "LevelArrays",
     "LiqLevelsWarning",
     "MapFrame",
+    "NumbaMissingWarning",
     "OILevels",
     "OIOptions",
     "TradeArrays",

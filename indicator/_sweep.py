@@ -24,14 +24,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..vocab import LiqLevelsWarning
+from ..vocab import NumbaMissingWarning
 
 __all__ = ["PYTHON", "Kernels", "NumbaMissingWarning", "count_beyond", "kernels",
            "warn_if_uncompiled"]
-
-
-class NumbaMissingWarning(LiqLevelsWarning):
-    """numba could not be imported: the counts run as plain Python, exact but far slower."""
 
 
 def _threshold_ranks(

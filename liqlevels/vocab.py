@@ -32,6 +32,7 @@ __all__ = [
     "MaType",
     "MappingWarning",
     "Mode",
+    "NumbaMissingWarning",
     "Side",
     "check_choice",
     "did_you_mean",
@@ -76,6 +77,10 @@ class ChartsWarning(LiqLevelsWarning):
 
 class MappingWarning(LiqLevelsWarning):
     """An output of ``HistoricalMapping`` could not be written as asked (e.g. no PNG)."""
+
+
+class NumbaMissingWarning(LiqLevelsWarning):
+    """numba could not be imported: the counts run as plain Python, exact but far slower."""
 
 
 class FeedError(RuntimeError):
