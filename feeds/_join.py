@@ -60,7 +60,7 @@ def _units(amount: np.ndarray, value: np.ndarray, close: np.ndarray,
 
 def candles_frame(ohlcv: np.ndarray, amount: np.ndarray, value: np.ndarray,
                   market: dict | None = None) -> pd.DataFrame:
-    """The candles frame of SPEC.md section 1, plus ``open_interest_value``.
+    """The candles frame of docs/method.md section 1, plus ``open_interest_value``.
 
     ``ohlcv`` is ``(n, 6)``: ts (epoch ms), open, high, low, close, volume.
     """

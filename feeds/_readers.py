@@ -369,7 +369,7 @@ def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> p
 
 def read_trades(path: str | os.PathLike, *, exchange: Literal["binance", "binanceusdm", "bybit"],
                 start: Any = None, end: Any = None) -> pd.DataFrame:
-    """The trades of an archive file as the trades frame of SPEC.md section 3.
+    """The trades of an archive file as the trades frame of docs/method.md section 3.
 
     Parameters
     ----------

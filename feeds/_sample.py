@@ -46,7 +46,7 @@ def sample_candles(
     price: float = 100.0,
     burst_rate: float = 0.01,
 ) -> pd.DataFrame:
-    """A seeded synthetic candles frame in the shape SPEC.md section 1 takes.
+    """A seeded synthetic candles frame in the shape docs/method.md section 1 takes.
 
     Parameters
     ----------

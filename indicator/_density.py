@@ -1,4 +1,4 @@
-"""The density histogram of live liquidation lines (SPEC.md section 2)."""
+"""The density histogram of live liquidation lines (docs/method.md section 2)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def density(
     bins: int = 150,
     weight: DensityWeight = "count",
 ) -> DensityFrame:
-    """Histogram of the lines live after bar ``at`` closes, by price (SPEC.md section 2).
+    """Histogram of the lines live after bar ``at`` closes, by price (docs/method.md section 2).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Causal per-bar features of the liquidation levels, for backtests.
 
-Every row describes the lines as they stand once that bar has closed, by the rule of SPEC.md
-section 2: a line is live after bar ``t`` when ``start <= t`` and (``end`` is NaT or
+Every row describes the lines as they stand once that bar has closed, by the rule of
+docs/method.md section 2: a line is live after bar ``t`` when ``start <= t`` and (``end`` is NaT or
 ``end > t``). Nothing in a row depends on a later bar.
 
 The work is vectorised. In bar positions a line is live on ``[s, e)``:
@@ -245,8 +245,8 @@ def features(
         Bars as :func:`oi_levels` takes them (UTC ``DatetimeIndex`` of bar open times;
         ``open, high, low, close`` in price units, ``volume``, ``open_interest``).
     levels : pandas.DataFrame, optional
-        A levels frame with SPEC.md's columns (what :func:`oi_levels` returns). ``None``
-        computes ``oi_levels(candles, ...)`` with the options below.
+        An OI levels frame (docs/method.md section 1; what :func:`oi_levels` returns).
+        ``None`` computes ``oi_levels(candles, ...)`` with the options below.
     within : sequence of float, default (0.01, 0.02, 0.05)
         Distances from the close, as fractions (0.01 = 1%), for the ``*_within_*`` counts;
         ``()`` skips them (they are the costly part).
@@ -280,8 +280,8 @@ def features(
     ------
     TypeError, ValueError
         Bad candles, a bad or misspelt option, options given with ``levels`` (or both as
-        keywords and in ``options``), or a levels frame without SPEC.md's columns, naming
-        the first bad row.
+        keywords and in ``options``), or a levels frame without the columns of
+        docs/method.md section 1, naming the first bad row.
 
     Warns
     -----

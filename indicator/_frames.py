@@ -1,10 +1,10 @@
 """The levels frame and its kin: column schemas, the one check, empty frames, the price formula.
 
-Every frame the engine returns is described here once: the OI levels frame (SPEC.md section 1),
-the trade levels frame (section 3, no ``end`` and no ``tier``), and the density, map and depth
-frames computed from them. :func:`check_levels` is the one check that a levels frame is usable,
-for the engine and for the charts alike; it parses the columns a caller needs into numpy arrays
-once, so nothing downstream parses them again.
+Every frame the engine returns is described here once: the OI levels frame (docs/method.md
+section 1), the trade levels frame (section 3, no ``end`` and no ``tier``), and the density,
+map and depth frames computed from them. :func:`check_levels` is the one check that a levels
+frame is usable, for the engine and for the charts alike; it parses the columns a caller needs
+into numpy arrays once, so nothing downstream parses them again.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def utc_times(ns: np.ndarray) -> pd.DatetimeIndex:
 
 
 # --------------------------------------------------------------------------------------------
-# The liquidation price (SPEC.md 1.6; section 3 prices trades by the same rule)
+# The liquidation price (docs/method.md 1.6; section 3 prices trades by the same rule)
 # --------------------------------------------------------------------------------------------
 
 

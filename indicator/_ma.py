@@ -53,7 +53,7 @@ def _runs(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _ema(x: np.ndarray, length: int) -> np.ndarray:
     """EMA with ``alpha = 2/(length+1)``, seeded by the SMA of the first ``length`` values of
-    every run of present values; a NaN restarts it (SPEC.md 1.2)."""
+    every run of present values; a NaN restarts it (docs/method.md 1.2)."""
     out = np.full(len(x), np.nan)
     alpha = 2.0 / (length + 1)
     starts, stops = _runs(~np.isnan(x))

@@ -1,4 +1,4 @@
-"""Trade levels -> the liquidation map and its depth curve (SPEC.md section 3).
+"""Trade levels -> the liquidation map and its depth curve (docs/method.md section 3).
 
 The map sums the levels' notionals in price bins aligned to multiples of the bin size, per side
 and leverage; the depth sums over leverages and cumulates outward from the current price.
@@ -37,8 +37,8 @@ def _check_positive(name: str, value: Any) -> float:
 
 
 def default_bin_size(entry: np.ndarray) -> float:
-    """SPEC.md's default bin: ``10 ** (floor(log10(max - min)) - 2)`` of the entries, or
-    ``10 ** (floor(log10(entry)) - 4)`` when they are all equal (price units)."""
+    """The default bin of docs/method.md section 3: ``10 ** (floor(log10(max - min)) - 2)`` of
+    the entries, or ``10 ** (floor(log10(entry)) - 4)`` when they are all equal (price units)."""
     lo, hi = float(np.min(entry)), float(np.max(entry))
     if hi > lo:
         return 10.0 ** (math.floor(math.log10(hi - lo)) - 2)
@@ -90,7 +90,7 @@ def _with_edges(grouped: pd.DataFrame, bin_size: float) -> pd.DataFrame:
 def liquidation_map(
     levels: TradeLevels, *, price: float, bin_size: float | None = None
 ) -> MapFrame:
-    """Sum the levels' notional per price bin, side and leverage (SPEC.md section 3).
+    """Sum the levels' notional per price bin, side and leverage (docs/method.md section 3).
 
     Long levels at or below ``price`` and short levels at or above it are kept (the others
     were already crossed). Bin ``k`` is ``[k * bin_size, (k + 1) * bin_size)``: bins are
@@ -130,7 +130,7 @@ def liquidation_map(
 
 
 def depth(levels: TradeLevels, *, price: float, bin_size: float | None = None) -> DepthFrame:
-    """The map summed over leverages, cumulated outward from ``price`` (SPEC.md section 3).
+    """The map summed over leverages, cumulated outward from ``price`` (docs/method.md section 3).
 
     Longs cumulate downward (the bin nearest below ``price`` first), shorts upward.
 

@@ -1,4 +1,4 @@
-"""The OI-delta method of SPEC.md section 1 ("Liquidation Levels on OI"), vectorised."""
+"""The OI-delta method of docs/method.md section 1 ("Liquidation Levels on OI"), vectorised."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def oi_signals(
     direction: Direction = "increase",
     options: OIOptions | None = None,
 ) -> pd.DataFrame:
-    """The per-bar quantities behind :func:`oi_levels` (SPEC.md 1.1 to 1.5).
+    """The per-bar quantities behind :func:`oi_levels` (docs/method.md 1.1 to 1.5).
 
     Parameters are those of :func:`oi_levels`; of an ``options`` object only ``ma_length,
     ma_type, thresholds, direction`` matter here (leverages and ``mmr`` place the lines).
@@ -112,7 +112,7 @@ def oi_levels(
     mmr: float = 0.0,
     options: OIOptions | None = None,
 ) -> OILevels:
-    """Liquidation lines from abnormal open-interest changes (SPEC.md section 1).
+    """Liquidation lines from abnormal open-interest changes (docs/method.md section 1).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Trades in, large trades picked: the trades check and the selection of SPEC.md section 3.
+"""Trades in, large trades picked: the trades check and the selection of docs/method.md section 3.
 
 Large taker trades are read as freshly opened leveraged positions: a taker buy as a long, a
 taker sell as a short. Each side is selected on its own by ``notional = price * quantity``.
@@ -136,7 +136,7 @@ def _is_buy(trades: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def trade_arrays(trades: Any, name: str = "trades") -> TradeArrays:
-    """Validate a trades frame (SPEC.md section 3) and return its columns in time order.
+    """Validate a trades frame (docs/method.md section 3) and return its columns in time order.
 
     Parameters
     ----------
@@ -236,7 +236,7 @@ def top_k(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def select_positions(notional: np.ndarray, mode: str, threshold: float | int) -> np.ndarray:
-    """Positions (ascending) of one side's kept trades, per SPEC.md section 3.
+    """Positions (ascending) of one side's kept trades, per docs/method.md section 3.
 
     ``notional`` (quote currency) must be in time order so that a lower position is an
     earlier trade: ties at the cut go to the earlier trade. ``mode`` and ``threshold`` as

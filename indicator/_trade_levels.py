@@ -1,4 +1,5 @@
-"""Kept trades -> the trade levels frame of SPEC.md section 3: one row per trade and leverage."""
+"""Kept trades -> the trade levels frame (docs/method.md section 3), a row per trade and
+leverage."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def trade_levels(
     weights: Weights = None,
     survivors_only: bool = False,
 ) -> TradeLevels:
-    """Liquidation levels of the large taker trades (SPEC.md section 3).
+    """Liquidation levels of the large taker trades (docs/method.md section 3).
 
     Each side is selected on its own, with ``notional = price * quantity``. A kept taker buy
     gives long levels at ``entry * (1 - 1/L + mmr)``, a taker sell short levels at

@@ -202,7 +202,7 @@ def _rename_hint(missing: list[str], columns: pd.Index) -> str:
 
 
 def validate_candles(candles: Any, name: str = "candles") -> dict[str, np.ndarray]:
-    """Check a candles frame against SPEC.md section 1.
+    """Check a candles frame against docs/method.md section 1.
 
     Parameters
     ----------

@@ -55,7 +55,7 @@ def render(
     Parameters
     ----------
     candles : pandas.DataFrame
-        SPEC.md section 1 candles.
+        docs/method.md section 1 candles.
     out_dir : pathlib.Path
         Output folder (created if needed).
     name : str

@@ -53,7 +53,7 @@ def add_level_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``indicator.oi_levels`` (defaults from ``OIOptions``) and the drawing,
     shared by demo and chart."""
     default = OIOptions()
-    group = parser.add_argument_group("method (SPEC.md section 1)")
+    group = parser.add_argument_group("method (docs/method.md section 1)")
     group.add_argument("--ma-length", type=int, default=default.ma_length,
                        help=f"baseline bars ({default.ma_length})")
     group.add_argument("--ma-type", default=default.ma_type, choices=MA_TYPES,

@@ -140,7 +140,7 @@ class HistoricalMapping:
     survivors_only : bool, default False
         Drop levels that a later trade of the window already crossed.
     bin_size : float, optional
-        Price bin (quote currency); default SPEC.md's rule.
+        Price bin (quote currency); default by the rule of docs/method.md section 3.
     png : bool, default True
         Also screenshot each chart to PNG (needs Chromium; without it a
         :class:`MappingWarning` says so and only the HTML is written).

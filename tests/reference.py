@@ -1,4 +1,4 @@
-"""Plain bar-by-bar readings of SPEC.md, written the way a Pine script runs.
+"""Plain bar-by-bar readings of docs/method.md (the spec), written the way a Pine script runs.
 
 Deliberately naive: lists and loops, no numpy tricks. The fast engine is held against these.
 """

@@ -25,7 +25,8 @@ JAN_1_2025 = 1735689600  # 2025-01-01T00:00:00Z in epoch seconds
 
 def make_candles(n: int = 200, *, start: str = "2025-01-01", freq: str = "1h",
                  unit: str = "us", price: float = 100.0) -> pd.DataFrame:
-    """Valid SPEC candles: a sine around ``price`` on a UTC index stored in ``unit``."""
+    """Valid candles (docs/method.md section 1): a sine around ``price`` on a UTC index stored
+    in ``unit``."""
     index = pd.date_range(start, periods=n, freq=freq, tz="UTC").as_unit(unit).rename("time")
     close = price + 10.0 * np.sin(np.arange(n) / 15.0) + 0.3 * np.cos(np.arange(n))
     open_ = np.r_[close[:1], close[:-1]]
@@ -39,7 +40,7 @@ def make_candles(n: int = 200, *, start: str = "2025-01-01", freq: str = "1h",
 
 
 def make_levels(rows: list[tuple]) -> pd.DataFrame:
-    """A levels frame (SPEC columns) from ``(start, end, side, leverage, price, tier)``."""
+    """A levels frame (method 1 columns) from ``(start, end, side, leverage, price, tier)``."""
     frame = pd.DataFrame(rows, columns=["start", "end", "side", "leverage", "price", "tier"])
     for col in ("start", "end"):
         frame[col] = pd.to_datetime(frame[col], utc=True).dt.as_unit("ns")
@@ -200,7 +201,7 @@ def test_style_is_colour_by_leverage_width_by_tier_dash_for_short():
 
 
 def _reference_lines(starts, ends, n, max_lines):
-    """A plain loop over SPEC's rules: bar of each time, live lines to the last bar, newest."""
+    """A plain loop over the method's rules: bar of each time, live lines to the last bar."""
     kept = []
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
         if s > n - 1 or (e is not None and e < 0):

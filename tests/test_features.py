@@ -1,4 +1,4 @@
-"""indicator.features: held against a plain bar-by-bar reading of SPEC.md section 2."""
+"""indicator.features: held against a plain bar-by-bar reading of docs/method.md section 2."""
 
 from __future__ import annotations
 

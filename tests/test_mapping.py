@@ -36,7 +36,8 @@ SYMBOL = "BTCUSDT"
 
 
 def synthetic_day(day: str, n: int = 6000, seed: int = 0, sides=("buy", "sell")) -> pd.DataFrame:
-    """One day of trades (SPEC frame): a random walk with heavy-tailed sizes."""
+    """One day of trades (the trades frame of docs/method.md section 3): a random walk with
+    heavy-tailed sizes."""
     rng = np.random.default_rng(seed)
     start = pd.Timestamp(day, tz="UTC").value // 10**6
     ms = start + np.sort(rng.integers(0, 86_400_000, n))

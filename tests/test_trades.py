@@ -1,4 +1,5 @@
-"""indicator.trade_levels, liquidation_map and depth against a plain reading of SPEC.md section 3.
+"""indicator.trade_levels, liquidation_map and depth against a plain reading of the method
+(docs/method.md section 3).
 
 The reference functions below loop trade by trade and level by level, written from the spec's
 words, independent of the vectorised engine.
@@ -23,7 +24,7 @@ LEVS = (10, 25, 50, 100)
 
 
 # ---------------------------------------------------------------------------------------------
-# Plain references, from SPEC.md section 3
+# Plain references, from docs/method.md section 3
 # ---------------------------------------------------------------------------------------------
 
 
