@@ -49,6 +49,11 @@ UTC_NS = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 # pandas' default string dtype ("str" in pandas 3); Arrow-backed so it builds fast.
 STR = pd.StringDtype("pyarrow", na_value=np.nan)
 NAT = np.iinfo(np.int64).min  # NaT as int64 epoch nanoseconds
+
+
+def side_strings(is_long: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``"long"`` where ``is_long``, else ``"short"``, in the frames' one string dtype."""
+    return pd.array(np.where(is_long, "long", "short"), dtype=STR)
 _F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
 
 # --------------------------------------------------------------------------------------------

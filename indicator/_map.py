@@ -21,6 +21,7 @@ from ._frames import (
     TradeLevels,
     check_levels,
     empty_frame,
+    side_strings,
 )
 
 __all__ = ["default_bin_size", "depth", "liquidation_map"]
@@ -80,7 +81,7 @@ def _with_edges(grouped: pd.DataFrame, bin_size: float) -> pd.DataFrame:
     out = pd.DataFrame({
         "price_low": k * bin_size,
         "price_high": (k + 1) * bin_size,
-        "side": np.where(grouped["code"].to_numpy() == 0, "long", "short"),
+        "side": side_strings(grouped["code"].to_numpy() == 0),
     })
     for col in grouped.columns.drop(["k", "code"]):
         out[col] = grouped[col].to_numpy()

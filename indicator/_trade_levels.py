@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..vocab import Mode
-from ._frames import TradeLevels, empty_frame, liquidation_factors, utc_times
+from ._frames import TradeLevels, empty_frame, liquidation_factors, side_strings, utc_times
 from ._selection import check_threshold, later_extremes, select_both, trade_arrays
 from ._validate import check_leverages, check_mmr
 
@@ -97,7 +97,7 @@ def expand_levels(
     price = entry_rows * factor
     columns = {
         "start": np.repeat(time, m),
-        "side": np.where(long_rows, "long", "short"),
+        "side": long_rows,
         "leverage": np.tile(np.asarray(leverages, dtype=np.int64), n),
         "price": price,
         "entry": entry_rows,
@@ -110,6 +110,7 @@ def expand_levels(
     if len(columns["price"]) == 0:
         return empty_frame("trade_levels")
     columns["start"] = utc_times(columns["start"])
+    columns["side"] = side_strings(columns["side"])
     return pd.DataFrame(columns)
 
 

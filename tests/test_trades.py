@@ -262,7 +262,8 @@ def test_non_utc_times_are_converted():
 
 def test_microsecond_times_are_kept_exact():
     trades = make_trades([0], [100.0], [2000.0], ["buy"])
-    trades["time"] = pd.Series(pd.to_datetime([1_690_848_000_123_456], unit="us", utc=True))
+    times = pd.to_datetime([1_690_848_000_123_456], unit="us", utc=True)
+    trades["time"] = pd.Series(times.as_unit("us"))  # pandas 2 would give ns without as_unit
     assert trades["time"].dt.unit == "us"
     got = indicator.trade_levels(trades)
     assert got["start"].iloc[0].value == 1_690_848_000_123_456_000
