@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ._app import Outputs, render, safe_name
+from ._args import add_method_options, method_options
 from ._errors import run_guarded
-from .indicator import OI_OPTION_NAMES, OIOptions
-from .vocab import DIRECTIONS, MA_TYPES
+from .indicator import OIOptions
 
-__all__ = ["add_fetch_options", "add_level_options", "fetch_for", "level_options", "register"]
+__all__ = ["add_fetch_options", "add_level_options", "fetch_for", "register"]
 
 DEMO_EXAMPLES = """examples:
   liqlevels demo
@@ -30,44 +29,10 @@ CHART_EXAMPLES = """examples:
 """
 
 
-def _number_list(kind: Callable[[str], Any], what: str) -> Callable[[str], tuple[Any, ...]]:
-    def parse(text: str) -> tuple[Any, ...]:
-        try:
-            values = tuple(kind(part) for part in text.split(",") if part.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a comma-separated list of {what}, e.g. 5,10,25"
-            ) from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"give at least one of the {what}")
-        return values
-
-    return parse
-
-
-def _listed(values: tuple[Any, ...]) -> str:
-    return ",".join(f"{v:g}" for v in values)
-
-
 def add_level_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``indicator.oi_levels`` (defaults from ``OIOptions``) and the drawing,
     shared by demo and chart."""
-    default = OIOptions()
-    group = parser.add_argument_group("method (docs/method.md section 1)")
-    group.add_argument("--ma-length", type=int, default=default.ma_length,
-                       help=f"baseline bars ({default.ma_length})")
-    group.add_argument("--ma-type", default=default.ma_type, choices=MA_TYPES,
-                       help=f"baseline average ({default.ma_type})")
-    group.add_argument("--thresholds", type=_number_list(float, "numbers"),
-                       default=default.thresholds,
-                       help=f"tier multiples of the baseline ({_listed(default.thresholds)})")
-    group.add_argument("--leverages", type=_number_list(int, "whole numbers"),
-                       default=default.leverages,
-                       help=f"leverages ({_listed(default.leverages)})")
-    group.add_argument("--direction", default=default.direction, choices=DIRECTIONS,
-                       help=f"which OI changes trigger ({default.direction})")
-    group.add_argument("--mmr", type=float, default=default.mmr,
-                       help=f"maintenance margin rate, e.g. 0.004 ({default.mmr:g})")
+    add_method_options(parser)
     draw = parser.add_argument_group("output")
     draw.add_argument("--bins", type=int, default=150, help="density histogram bins (150)")
     draw.add_argument("--max-lines", type=int, default=500,
@@ -77,12 +42,6 @@ def add_level_options(parser: argparse.ArgumentParser) -> None:
     draw.add_argument("--name", help="file-name stem (from the symbol and timeframe)")
     draw.add_argument("--no-png", action="store_true", help="skip the PNG screenshot")
     draw.add_argument("--show", action="store_true", help="open the desktop window too")
-
-
-def level_options(args: argparse.Namespace) -> OIOptions:
-    """The ``oi_levels`` options from parsed arguments, checked (``ValueError``/``TypeError``
-    naming the option: ``run_guarded`` prints it as ``liqlevels: error:``)."""
-    return OIOptions(**{name: getattr(args, name) for name in OI_OPTION_NAMES})
 
 
 def _report(outputs: Outputs, candles: pd.DataFrame) -> None:
@@ -110,7 +69,7 @@ def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: st
 def _run_demo(args: argparse.Namespace) -> int:
     from .feeds import sample_candles
 
-    options = level_options(args)
+    options = method_options(args)
     candles = sample_candles(args.bars, timeframe="1h", seed=args.seed)
     return _draw(args, candles, "DEMO-PERP (synthetic sample)", "demo", options)
 
@@ -149,7 +108,7 @@ def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def _run_chart(args: argparse.Namespace) -> int:
-    options = level_options(args)  # a bad option fails before any download
+    options = method_options(args)  # a bad option fails before any download
     candles = fetch_for(args)
     if candles.empty:
         print(f"liqlevels: error: {args.exchange} returned no bars for {args.symbol} "

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from . import feeds
-from ._cmd_chart import _number_list
+from ._args import add_method_options, method_options
 from ._compare import Comparison, compare_export, plotted_leverages
 from ._compare_report import format_report, report_json
 from ._errors import run_guarded
-from .indicator import OI_OPTION_NAMES, OIOptions
-from .vocab import DIRECTIONS, MA_TYPES, timeframe_seconds
+from .indicator import OIOptions
+from .vocab import timeframe_seconds
 
 __all__ = ["fetched_open_interest", "infer_timeframe", "register", "run"]
 
@@ -91,28 +91,6 @@ def fetched_open_interest(
 # --------------------------------------------------------------------------- the command
 
 
-def _method_options(parser: argparse.ArgumentParser) -> None:
-    """The script's inputs, parsed as ``chart`` parses them, with ``OIOptions``' defaults;
-    leverages default to every pair the export plots."""
-    default = OIOptions()
-    method = parser.add_argument_group(
-        "method (as the script's inputs on TradingView; docs/method.md section 1)")
-    method.add_argument("--ma-length", type=int, default=default.ma_length,
-                        help=f"baseline bars ({default.ma_length})")
-    method.add_argument("--ma-type", default=default.ma_type, choices=MA_TYPES,
-                        help=f"baseline average ({default.ma_type})")
-    method.add_argument("--thresholds", type=_number_list(float, "numbers"),
-                        default=default.thresholds, help="tier multiples of the baseline "
-                        f"({','.join(f'{k:g}' for k in default.thresholds)})")
-    method.add_argument("--leverages", type=_number_list(int, "whole numbers"), default=None,
-                        help="leverages to compare, e.g. 5,10 (every Long/Short pair in the "
-                             "export)")
-    method.add_argument("--direction", default=default.direction, choices=DIRECTIONS,
-                        help=f"which OI changes trigger ({default.direction})")
-    method.add_argument("--mmr", type=float, default=default.mmr,
-                        help=f"maintenance margin rate, e.g. 0.004 ({default.mmr:g})")
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("export", type=Path, help="the exported CSV")
     parser.add_argument("--tolerance", type=float, default=1e-6,
@@ -121,7 +99,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0,
                         help="list at most N differences in the text report (0: all)")
     parser.add_argument("--warmup", type=int, default=0, help="leading bars not compared (0)")
-    _method_options(parser)
+    add_method_options(
+        parser, title="method (as the script's inputs on TradingView; docs/method.md section 1)",
+        leverages_help="leverages to compare, e.g. 5,10 (every Long/Short pair in the export)")
     ours = parser.add_argument_group("our own open interest instead of the export's")
     ours.add_argument("--exchange", help="ccxt exchange id, e.g. binanceusdm")
     ours.add_argument("--symbol", help="ccxt symbol, e.g. BTC/USDT:USDT")
@@ -149,9 +129,7 @@ def register(subparsers: Any) -> None:
 def _options(args: argparse.Namespace, export: feeds.TradingViewExport) -> OIOptions:
     """The six options from ``args``, checked; without ``--leverages`` every pair the export
     plots."""
-    given = {name: getattr(args, name) for name in OI_OPTION_NAMES}
-    given["leverages"] = given["leverages"] or plotted_leverages(export)
-    return OIOptions(**given)
+    return method_options(args, leverages=args.leverages or plotted_leverages(export))
 
 
 def _compute(args: argparse.Namespace) -> tuple[Comparison, str]:

@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ._cmd_chart import _number_list
+from ._args import number_list
 from ._errors import run_guarded
 
 __all__ = ["register"]
@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--threshold", type=float,
                         help="the mode's threshold: notional in quote currency (100000), "
                         "a count (100) or a share (0.01)")
-    parser.add_argument("--leverages", type=_number_list(int, "whole numbers"),
+    parser.add_argument("--leverages", type=number_list(int, "whole numbers"),
                         default=(10, 25, 50, 100), help="leverages (10,25,50,100)")
     parser.add_argument("--mmr", type=float, default=0.0, help="maintenance margin rate (0)")
     parser.add_argument("--bin-size", type=float,

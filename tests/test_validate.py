@@ -133,6 +133,7 @@ def test_warnings_and_choices_come_from_the_one_vocabulary():
 
 def test_the_chart_command_checks_its_options_before_it_downloads(monkeypatch):
     from liqlevels import _cmd_chart
+    from liqlevels._args import method_options
     from liqlevels.cli import build_parser
 
     def no_fetch(args):
@@ -144,8 +145,8 @@ def test_the_chart_command_checks_its_options_before_it_downloads(monkeypatch):
         _cmd_chart._run_chart(args)
     args = build_parser().parse_args(["chart", "BTC/USDT:USDT", "--leverages", "10,50",
                                       "--direction", "both"])
-    assert _cmd_chart.level_options(args) == indicator.OIOptions(leverages=(10, 50),
-                                                                 direction="both")
+    assert method_options(args) == indicator.OIOptions(leverages=(10, 50), direction="both")
+    assert method_options(args, mmr=0.001).mmr == 0.001  # overrides win
 
 
 def test_numpy_arrays_serve_as_sequences(candles):
