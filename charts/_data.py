@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ..indicator import LevelArrays, OILevels, check_levels
-from ._checks import check_frame, check_ohlc, first_bad
+from ..vocab import check_frame, first_true
+from ._checks import check_ohlc
 from ._palette import leverage_color, tier_width
 
 __all__ = [
@@ -68,7 +69,7 @@ def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
     cols = check_ohlc(candles, "candles")
     ns = epoch_ns(candles.index)
     secs = ns // _NS
-    row = first_bad(np.diff(secs) <= 0)
+    row = first_true(np.diff(secs) <= 0)
     if row is not None:
         raise ValueError(
             f"candles rows {row} and {row + 1} ({candles.index[row]}, {candles.index[row + 1]}) "
@@ -164,7 +165,7 @@ def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str
     """
     if oi is None:
         return None
-    check_frame(oi, "oi", OI_COLUMNS, "the frame indicator.oi_signals returns")
+    check_frame(oi, "oi", OI_COLUMNS, made_by="the frame indicator.oi_signals returns")
     if "open_interest" not in candles.columns:
         raise ValueError("candles lacks column 'open_interest', which the OI pane (oi=) draws; "
                          "pass candles with open interest, or leave out oi=")

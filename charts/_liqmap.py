@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ..indicator import DEPTH_COLUMNS, MAP_COLUMNS, DepthFrame, MapFrame
-from ..vocab import check_choice
+from ..vocab import check_choice, check_frame
 from ._browser import screenshot
-from ._checks import check_finite, check_frame
+from ._checks import check_finite
 from ._palette import BACKGROUND, GRID, PROFILE_LONG, TEXT, leverage_color
 from ._profile import Profile, price_profile
 
@@ -139,9 +139,9 @@ def _display_bars(levels_map: pd.DataFrame, max_bars: int) -> _Bars:
 
 
 def _check_inputs(levels_map: Any, depth: Any, price: Any) -> float:
-    check_frame(levels_map, "levels_map", MAP_COLUMNS, "the frame indicator.liquidation_map "
-                "returns")
-    check_frame(depth, "depth", DEPTH_COLUMNS, "the frame indicator.depth returns")
+    check_frame(levels_map, "levels_map", MAP_COLUMNS,
+                made_by="the frame indicator.liquidation_map returns")
+    check_frame(depth, "depth", DEPTH_COLUMNS, made_by="the frame indicator.depth returns")
     for col in ("price_low", "price_high"):
         check_finite(levels_map, "levels_map", col)
         check_finite(depth, "depth", col)
@@ -458,8 +458,8 @@ def liquidation_profile(
     charts.Profile
         Columns ``"10x"``, ``"25x"`` ... in the leverage colours; pass it to the candles scene.
     """
-    check_frame(levels_map, "levels_map", MAP_COLUMNS, "the frame indicator.liquidation_map "
-                "returns")
+    check_frame(levels_map, "levels_map", MAP_COLUMNS,
+                made_by="the frame indicator.liquidation_map returns")
     levs = sorted({int(v) for v in levels_map["leverage"]})
     names = {lev: f"{lev}x" for lev in levs}
     if levels_map.empty:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..indicator import DENSITY_COLUMNS, DensityFrame
-from ..vocab import check_choice
-from ._checks import check_finite, check_frame, first_bad
+from ..vocab import check_choice, check_frame, first_true
+from ._checks import check_finite
 from ._palette import PROFILE_LONG, PROFILE_SHORT
 
 __all__ = ["Profile", "density_profile", "price_profile"]
@@ -133,11 +133,11 @@ def price_profile(
         On a missing column, a non-finite or negative value, or ``price_low > price_high``.
     """
     names, palette = _check_colors(colors)
-    check_frame(rows, "rows", ("price_low", "price_high", *names), "price bins and one column "
-                "per colour")
+    check_frame(rows, "rows", ("price_low", "price_high", *names),
+                made_by="price bins and one column per colour")
     lo = check_finite(rows, "rows", "price_low")
     hi = check_finite(rows, "rows", "price_high")
-    row = first_bad(lo > hi)
+    row = first_true(lo > hi)
     if row is not None:
         raise ValueError(
             f"rows has price_low {float(lo[row])!r} > price_high {float(hi[row])!r} at row {row}; "
@@ -172,7 +172,7 @@ def density_profile(
     -------
     Profile
     """
-    check_frame(density, "density", DENSITY_COLUMNS, "the frame indicator.density returns")
+    check_frame(density, "density", DENSITY_COLUMNS, made_by="the frame indicator.density returns")
     return price_profile(
         density,
         {"long": PROFILE_LONG, "short": PROFILE_SHORT},

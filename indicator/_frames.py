@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..vocab import check_frame, first_true, row_label
+
 __all__ = [
     "DENSITY_COLUMNS",
     "DEPTH_COLUMNS",
@@ -37,10 +39,8 @@ __all__ = [
     "TradeLevels",
     "check_levels",
     "empty_frame",
-    "first_true",
     "level_arrays",
     "liquidation_factors",
-    "row_label",
     "utc_times",
 ]
 
@@ -222,33 +222,14 @@ def _made_by(columns: Iterable[str]) -> str:
     return "indicator.oi_levels or indicator.trade_levels"
 
 
-def first_true(mask: np.ndarray) -> int | None:
-    """Position of the first True, or None (one cheap pass when there is none)."""
-    return int(mask.argmax()) if mask.any() else None
-
-
-def row_label(frame: pd.DataFrame, position: int) -> str:
-    """``row 3``, with the index label when it differs: ``row 3 (index 12)``."""
-    label = frame.index[position]
-    if isinstance(label, np.generic):
-        label = label.item()
-    return f"row {position}" if label == position else f"row {position} (index {label!r})"
-
-
 def _check_frame(levels: Any, columns: tuple[str, ...], name: str) -> None:
-    made_by = _made_by(columns)
-    if not isinstance(levels, pd.DataFrame):
-        raise TypeError(f"{name} must be the DataFrame {made_by} returns, got "
-                        f"{type(levels).__name__}")
-    missing = [c for c in columns if c not in levels.columns]
-    if not missing:
-        return
     hint = ""
-    if {"end", "tier"} & set(missing) and "notional" in levels.columns:
+    if (isinstance(levels, pd.DataFrame) and {"end", "tier"} & (set(columns) - set(levels))
+            and "notional" in levels.columns):
         hint = (" This looks like trade levels, which have no 'end' or 'tier': this needs "
                 "the lines indicator.oi_levels returns.")
-    raise ValueError(f"{name} lacks column(s) {missing}; pass the frame {made_by} returns "
-                     f"(columns {list(columns)}).{hint}")
+    check_frame(levels, name, columns, made_by=f"the frame {_made_by(columns)} returns",
+                hint=hint)
 
 
 def _times(levels: pd.DataFrame, col: str, name: str) -> np.ndarray:
@@ -270,8 +251,8 @@ def _start(levels: pd.DataFrame, col: str, name: str) -> np.ndarray:
     start = _times(levels, col, name)
     row = first_true(start == NAT)
     if row is not None:
-        raise ValueError(f"{name}['start'] is NaT at {row_label(levels, row)}; every line needs "
-                         f"its trigger bar")
+        raise ValueError(f"{name}['start'] is NaT at {row_label(levels.index, row)}; every "
+                         f"line needs its trigger bar")
     return start
 
 
@@ -280,7 +261,7 @@ def _short(levels: pd.DataFrame, col: str, name: str) -> np.ndarray:
     short = (side == "short").to_numpy(dtype=bool, na_value=False)
     row = first_true(~(short | (side == "long").to_numpy(dtype=bool, na_value=False)))
     if row is not None:
-        raise ValueError(f"{name}['side'] is {side.iloc[row]!r} at {row_label(levels, row)}; "
+        raise ValueError(f"{name}['side'] is {side.iloc[row]!r} at {row_label(levels.index, row)}; "
                          f"expected 'long' or 'short'")
     return short
 
@@ -310,8 +291,8 @@ def _numbers(levels: pd.DataFrame, col: str, name: str) -> np.ndarray:
             bad |= values != np.round(values)
     row = first_true(bad)
     if row is not None:
-        raise ValueError(f"{name}[{col!r}] is {values[row].item()!r} at {row_label(levels, row)}; "
-                         f"it must be {need}")
+        raise ValueError(f"{name}[{col!r}] is {values[row].item()!r} at "
+                         f"{row_label(levels.index, row)}; it must be {need}")
     return values.astype(np.int64, copy=False) if whole else values
 
 
@@ -320,7 +301,7 @@ def _check_order(levels: pd.DataFrame, start: np.ndarray, end: np.ndarray, name:
     if row is not None:
         raise ValueError(
             f"{name}['end'] ({levels['end'].iloc[row]}) is not after {name}['start'] "
-            f"({levels['start'].iloc[row]}) at {row_label(levels, row)}; a line ends on a "
+            f"({levels['start'].iloc[row]}) at {row_label(levels.index, row)}; a line ends on a "
             f"later bar or is NaT"
         )
 

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..vocab import MODES, check_choice
-from ._frames import first_true, row_label
+from ..vocab import MODES, check_choice, check_frame, first_true, row_label
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -71,14 +70,7 @@ class TradeArrays:
 
 
 def _check_frame(trades: Any, name: str) -> None:
-    if not isinstance(trades, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(trades).__name__}")
-    missing = [c for c in TRADE_COLUMNS if c not in trades.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks column(s) {missing}; it needs {list(TRADE_COLUMNS)} "
-            f"(feeds.read_trades returns exactly these)"
-        )
+    check_frame(trades, name, TRADE_COLUMNS, made_by="feeds.read_trades returns exactly these")
     if len(trades) == 0:
         raise ValueError(f"{name} is empty: there are no trades to map; widen the window")
 
@@ -99,7 +91,7 @@ def _time_ns(trades: pd.DataFrame, name: str) -> np.ndarray:
     bad = first_true(np.asarray(values.isna()))
     if bad is not None:
         raise ValueError(
-            f"{name}['time'] is missing (NaT) at {row_label(trades, bad)}; drop that row"
+            f"{name}['time'] is missing (NaT) at {row_label(trades.index, bad)}; drop that row"
         )
     return values.asi8
 
@@ -115,7 +107,7 @@ def _positive(trades: pd.DataFrame, col: str, name: str) -> np.ndarray:
     bad = first_true(~(np.isfinite(values) & (values > 0)))
     if bad is not None:
         raise ValueError(
-            f"{name}[{col!r}] is {float(values[bad])!r} at {row_label(trades, bad)}; every "
+            f"{name}[{col!r}] is {float(values[bad])!r} at {row_label(trades.index, bad)}; every "
             f"{col} must be a finite number > 0: drop or repair that row"
         )
     return values
@@ -128,7 +120,7 @@ def _is_buy(trades: pd.DataFrame, name: str) -> np.ndarray:
     bad = first_true(~(buy | sell))
     if bad is not None:
         raise ValueError(
-            f"{name}['side'] is {side.iloc[bad]!r} at {row_label(trades, bad)}; side must be "
+            f"{name}['side'] is {side.iloc[bad]!r} at {row_label(trades.index, bad)}; side must be "
             f"'buy' or 'sell' (the taker's side; Binance: is_buyer_maker == false means 'buy'; "
             f"for Bybit's 'Buy'/'Sell' use .str.lower())"
         )

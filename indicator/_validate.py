@@ -11,7 +11,15 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import pandas as pd
 
-from ..vocab import LiqLevelsWarning, check_choice, did_you_mean
+from ..vocab import (
+    LiqLevelsWarning,
+    check_bar_index,
+    check_choice,
+    check_frame,
+    did_you_mean,
+    first_true,
+    row_label,
+)
 
 __all__ = [
     "CANDLE_COLUMNS",
@@ -28,11 +36,6 @@ CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "op
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-def _row_label(index: pd.Index, position: int) -> str:
-    """A human label for the row at ``position``: its position and its index value."""
-    return f"row {position} ({index[position]})"
 
 
 def check_keywords(func: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -106,32 +109,6 @@ def check_mmr(mmr: Any, leverages: Sequence[int]) -> float:
     return mmr
 
 
-def _check_index(candles: pd.DataFrame, name: str) -> None:
-    index = candles.index
-    if not isinstance(index, pd.DatetimeIndex):
-        raise TypeError(
-            f"{name} must be indexed by a DatetimeIndex of bar open times, got "
-            f"{type(index).__name__}; use {name}.set_index(pd.to_datetime(ts, unit='ms', utc=True))"
-        )
-    if index.tz is None:
-        raise ValueError(
-            f"{name}.index is naive; it must be tz-aware UTC: use {name}.tz_localize('UTC')"
-        )
-    if index.hasnans:
-        pos = int(np.flatnonzero(index.isna())[0])
-        raise ValueError(f"{name}.index has a missing timestamp at row {pos}; drop that row")
-    values = index.asi8
-    if len(values) > 1:
-        steps = np.diff(values)
-        if (steps <= 0).any():
-            pos = int(np.flatnonzero(steps <= 0)[0]) + 1
-            what = "duplicated" if steps[pos - 1] == 0 else "out of order"
-            raise ValueError(
-                f"{name}.index is {what} at {_row_label(index, pos)}; the index must be strictly "
-                f"increasing: use {name}[~{name}.index.duplicated()].sort_index()"
-            )
-
-
 def _column_values(candles: pd.DataFrame, col: str, name: str) -> np.ndarray:
     series = candles[col]
     try:
@@ -143,62 +120,46 @@ def _column_values(candles: pd.DataFrame, col: str, name: str) -> np.ndarray:
         ) from exc
 
 
-def _first_bad(mask: np.ndarray) -> int | None:
-    if not mask.any():  # the common case, a single cheap pass
-        return None
-    return int(mask.argmax())
-
-
 def _check_values(cols: dict[str, np.ndarray], index: pd.Index, name: str) -> None:
     for col in ("open", "high", "low", "close"):
-        bad = _first_bad(~(cols[col] > 0))  # catches NaN too
+        bad = first_true(~(cols[col] > 0))  # catches NaN too
         if bad is not None:
             raise ValueError(
-                f"{name}[{col!r}] is {cols[col][bad]!r} at {_row_label(index, bad)}; prices must "
+                f"{name}[{col!r}] is {cols[col][bad]!r} at {row_label(index, bad)}; prices must "
                 f"be positive numbers: drop or repair that bar"
             )
     vol = cols["volume"]
-    bad = _first_bad(~(vol >= 0))
+    bad = first_true(~(vol >= 0))
     if bad is not None:
         raise ValueError(
-            f"{name}['volume'] is {vol[bad]!r} at {_row_label(index, bad)}; volume must be a "
+            f"{name}['volume'] is {vol[bad]!r} at {row_label(index, bad)}; volume must be a "
             f"number >= 0: fill gaps with 0"
         )
     oi = cols["open_interest"]
-    bad = _first_bad(oi < 0)
+    bad = first_true(oi < 0)
     if bad is not None:
         raise ValueError(
-            f"{name}['open_interest'] is {oi[bad]!r} at {_row_label(index, bad)}; open interest "
+            f"{name}['open_interest'] is {oi[bad]!r} at {row_label(index, bad)}; open interest "
             f"cannot be negative (NaN is allowed for a missing value)"
         )
     if np.isinf(oi).any():
-        bad = _first_bad(np.isinf(oi))
-        raise ValueError(f"{name}['open_interest'] is infinite at {_row_label(index, bad)}")
+        bad = first_true(np.isinf(oi))
+        raise ValueError(f"{name}['open_interest'] is infinite at {row_label(index, bad)}")
     high, low = cols["high"], cols["low"]
     for col in ("low", "open", "close"):
-        bad = _first_bad(high < cols[col])
+        bad = first_true(high < cols[col])
         if bad is not None:
             raise ValueError(
                 f"{name}['high'] ({high[bad]!r}) is below {col!r} ({cols[col][bad]!r}) at "
-                f"{_row_label(index, bad)}; high must be the bar's highest price"
+                f"{row_label(index, bad)}; high must be the bar's highest price"
             )
     for col in ("open", "close"):
-        bad = _first_bad(low > cols[col])
+        bad = first_true(low > cols[col])
         if bad is not None:
             raise ValueError(
                 f"{name}['low'] ({low[bad]!r}) is above {col!r} ({cols[col][bad]!r}) at "
-                f"{_row_label(index, bad)}; low must be the bar's lowest price"
+                f"{row_label(index, bad)}; low must be the bar's lowest price"
             )
-
-
-def _rename_hint(missing: list[str], columns: pd.Index) -> str:
-    """For the first missing column with a close match among ``columns``: " Did you mean
-    'Close'? Rename it to 'close'." (case-insensitive), else ""."""
-    for col in missing:
-        hint = did_you_mean(col, columns)
-        if hint:
-            return f"{hint} Rename it to {col!r}."
-    return ""
 
 
 def validate_candles(candles: Any, name: str = "candles") -> dict[str, np.ndarray]:
@@ -227,15 +188,8 @@ def validate_candles(candles: Any, name: str = "candles") -> dict[str, np.ndarra
         high below low/open/close, low above open/close, negative volume or open interest.
         The message names the column and the first offending row.
     """
-    if not isinstance(candles, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(candles).__name__}")
-    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks column(s) {missing}; it needs {list(CANDLE_COLUMNS)}."
-            f"{_rename_hint(missing, candles.columns)}"
-        )
-    _check_index(candles, name)
+    check_frame(candles, name, CANDLE_COLUMNS)
+    check_bar_index(candles.index, name)
     cols = {col: _column_values(candles, col, name) for col in CANDLE_COLUMNS}
     _check_values(cols, candles.index, name)
     return cols

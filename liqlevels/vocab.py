@@ -34,8 +34,12 @@ __all__ = [
     "Mode",
     "NumbaMissingWarning",
     "Side",
+    "check_bar_index",
     "check_choice",
+    "check_frame",
     "did_you_mean",
+    "first_true",
+    "row_label",
     "timeframe_ms",
     "timeframe_seconds",
     "to_ms",
@@ -134,6 +138,77 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     raise ValueError(
         f"{name}={value!r} is not one of {choices}.{did_you_mean(value, allowed, cutoff=0.5)}"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Frames: the first checks every input frame gets, and how errors name a row
+# --------------------------------------------------------------------------------------------
+
+
+def first_true(mask: np.ndarray) -> int | None:
+    """Position of the first ``True`` in ``mask``, or ``None`` (one cheap pass when none)."""
+    return int(mask.argmax()) if mask.any() else None
+
+
+def row_label(index: pd.Index, position: int) -> str:
+    """How an error names a row: ``row 3``, with its label when that differs from the
+    position: ``row 3 (2024-03-01 12:00:00+00:00)`` for a time, ``row 3 (index 12)`` else."""
+    label = index[position]
+    if isinstance(label, np.generic):
+        label = label.item()
+    if isinstance(label, (dt.datetime, dt.date)):
+        return f"row {position} ({label})"
+    return f"row {position}" if label == position else f"row {position} (index {label!r})"
+
+
+def check_frame(frame: Any, name: str, columns: Iterable[str], *, made_by: str = "",
+                hint: str = "") -> pd.DataFrame:
+    """``frame`` must be a DataFrame holding ``columns``; returns it.
+
+    ``made_by`` names the frame's usual source ("the frame indicator.oi_levels returns");
+    ``hint`` is added to the missing-column message. A missing column with a close match
+    among the frame's columns gets " Did you mean 'Close'? Rename it to 'close'."
+    """
+    source = f" ({made_by})" if made_by else ""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame{source}, got {type(frame).__name__}")
+    columns = list(columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        rename = ""
+        for col in missing:
+            close = did_you_mean(col, [str(c) for c in frame.columns])
+            if close:
+                rename = f"{close} Rename it to {col!r}."
+                break
+        raise ValueError(f"{name} lacks column(s) {missing}; it needs {columns}{source}."
+                         f"{rename}{hint}")
+    return frame
+
+
+def check_bar_index(index: pd.Index, name: str) -> None:
+    """Bar open times: a tz-aware ``DatetimeIndex``, no NaT, strictly increasing; errors name
+    the first bad row and the fix."""
+    if not isinstance(index, pd.DatetimeIndex):
+        raise TypeError(
+            f"{name} must be indexed by a DatetimeIndex of bar open times, got "
+            f"{type(index).__name__}; use {name}.set_index(pd.to_datetime(ts, unit='ms', utc=True))"
+        )
+    if index.tz is None:
+        raise ValueError(
+            f"{name}.index is naive; it must be tz-aware UTC: use {name}.tz_localize('UTC')"
+        )
+    row = first_true(np.asarray(index.isna()))
+    if row is not None:
+        raise ValueError(f"{name}.index has a missing timestamp at row {row}; drop that row")
+    steps = np.diff(index.asi8)
+    row = first_true(steps <= 0)
+    if row is not None:
+        what = "duplicated" if steps[row] == 0 else "out of order"
+        raise ValueError(
+            f"{name}.index is {what} at {row_label(index, row + 1)}; the index must be strictly "
+            f"increasing: use {name}[~{name}.index.duplicated()].sort_index()"
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -435,7 +435,7 @@ def test_bad_levels_frames_name_the_column_and_row():
     candles = bars([100, 100, 100])
     good = lines(("2025-01-01 00:00", None, "long", 10, 99.0),
                  ("2025-01-01 00:00", "2025-01-01 01:00", "short", 10, 101.0))
-    with pytest.raises(TypeError, match="levels must be the DataFrame"):
+    with pytest.raises(TypeError, match="levels must be a pandas DataFrame"):
         indicator.features(candles, good.to_dict())
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['price'\]"):
         indicator.features(candles, good.drop(columns="price"))
