@@ -57,7 +57,7 @@ def map_window(path, hours: float, mode: str, threshold: float) -> dict:
     """Read the window, select, place the levels, bin them, cumulate them."""
     start = DAY + pd.Timedelta(hours=6)
     end = start + pd.Timedelta(hours=hours)
-    trades = read_trades(path, exchange="binance", start=start, end=end)
+    trades = read_trades(path, exchange="binance", since=start, until=end)
     levels = indicator.trade_levels(trades, mode=mode, threshold=threshold)
     price = float(trades["price"].iloc[-1])
     the_map = indicator.liquidation_map(levels, price=price)
@@ -81,11 +81,11 @@ def bench_six_hours_other_modes(benchmark, day_csv, mode, threshold):
 
 
 def bench_read_six_hours(benchmark, day_csv):
-    """``read_trades(..., start=, end=)`` alone: a quarter of the file's bytes parsed."""
+    """``read_trades(..., since=, until=)`` alone: a quarter of the file's bytes parsed."""
     start = DAY + pd.Timedelta(hours=6)
     trades = benchmark.pedantic(read_trades, args=(day_csv,),
-                                kwargs={"exchange": "binance", "start": start,
-                                        "end": start + pd.Timedelta(hours=6)},
+                                kwargs={"exchange": "binance", "since": start,
+                                        "until": start + pd.Timedelta(hours=6)},
                                 rounds=7, iterations=1, warmup_rounds=1)
     benchmark.extra_info["trades"] = len(trades)
 
@@ -113,8 +113,8 @@ def bench_whole_day_portion(benchmark, day_csv):
 def bench_compute_only(benchmark, day_csv):
     """trade_levels + map + depth on 375k trades already in memory (no parsing)."""
     start = DAY + pd.Timedelta(hours=6)
-    trades = read_trades(day_csv, exchange="binance", start=start,
-                         end=start + pd.Timedelta(hours=6))
+    trades = read_trades(day_csv, exchange="binance", since=start,
+                         until=start + pd.Timedelta(hours=6))
 
     def run():
         levels = indicator.trade_levels(trades, mode="gross_value", threshold=100_000)

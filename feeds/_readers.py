@@ -8,9 +8,6 @@ milliseconds or microseconds. Bybit (public.bybit.com/trading): ``<SYMBOL><day>.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import math
-import numbers
 import os
 import zipfile
 import zlib
@@ -24,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from ..vocab import check_choice
+from ..vocab import check_choice, window_ns
 
 __all__ = ["archive_exchange", "read_klines", "read_metrics", "read_trades", "to_ns"]
 
@@ -132,44 +129,12 @@ def _names(names: tuple[str, ...], width: int) -> list[str]:
 
 # -- the window [start, end) -------------------------------------------------------------------
 
-_NS_MIN, _NS_MAX = -(2**63), 2**63 - 1
-
-
-def _bound_ns(value: Any, name: str) -> int | None:
-    """Epoch nanoseconds of a window bound; ``None`` stays ``None`` (no bound).
-
-    Numbers are epoch milliseconds; anything ``pandas.Timestamp`` takes is a time, naive
-    meaning UTC.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str, dt.date,
-                                                         np.datetime64)):
-        raise TypeError(f"{name}={value!r} ({type(value).__name__}) is not a time; pass e.g. "
-                        f"'2024-03-01 12:00' (UTC), a datetime, a pandas.Timestamp or epoch ms")
-    if isinstance(value, numbers.Integral):
-        return min(max(int(value) * 1_000_000, _NS_MIN), _NS_MAX)
-    if isinstance(value, numbers.Real):
-        if not math.isfinite(value):
-            raise ValueError(f"{name}={value!r}: pass a finite time in epoch milliseconds")
-        return min(max(round(float(value) * 1_000) * 1_000, _NS_MIN), _NS_MAX)
-    try:
-        stamp = pd.Timestamp(value)
-        if stamp is pd.NaT:
-            raise ValueError("NaT")
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return int(stamp.as_unit("ns").value)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ValueError(f"{name}={value!r} is not a time pandas can read (1677-2262); use "
-                         f"e.g. '2024-03-01 12:00' (UTC) or epoch milliseconds") from exc
-
-
-def _window(start: Any, end: Any) -> tuple[int | None, int | None]:
-    """``[start, end)`` in epoch nanoseconds, checked."""
-    lo, hi = _bound_ns(start, "start"), _bound_ns(end, "end")
+def _window(since: Any, until: Any) -> tuple[int | None, int | None]:
+    """``[since, until)`` in epoch nanoseconds, checked."""
+    lo, hi = window_ns(since, "since"), window_ns(until, "until")
     if lo is not None and hi is not None and lo >= hi:
-        raise ValueError(f"end={end!r} must be after start={start!r}: the window is "
-                         f"[start, end)")
+        raise ValueError(f"until={until!r} must be after since={since!r}: the window is "
+                         f"[since, until)")
     return lo, hi
 
 
@@ -368,7 +333,7 @@ def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> p
 
 
 def read_trades(path: str | os.PathLike, *, exchange: Literal["binance", "binanceusdm", "bybit"],
-                start: Any = None, end: Any = None) -> pd.DataFrame:
+                since: Any = None, until: Any = None) -> pd.DataFrame:
     """The trades of an archive file as the trades frame of docs/method.md section 3.
 
     Parameters
@@ -379,8 +344,8 @@ def read_trades(path: str | os.PathLike, *, exchange: Literal["binance", "binanc
         ``public.bybit.com/trading`` ``.csv.gz`` (or the CSV unpacked).
     exchange : {"binance", "binanceusdm", "bybit"}
         Whose format the file is in.
-    start, end : str, datetime, pandas.Timestamp, numpy.datetime64 or int, optional
-        Keep only the trades in ``[start, end)``: anything ``pandas.Timestamp`` takes (naive
+    since, until : str, datetime, pandas.Timestamp, numpy.datetime64 or int, optional
+        Keep only the trades in ``[since, until)``: anything ``pandas.Timestamp`` takes (naive
         means UTC) or epoch milliseconds; ``None`` leaves that side open. On a plain Binance
         CSV only the window's lines are parsed (found by binary search on byte offsets, as
         the rows are in time order); zip and ``.gz`` files are read whole, then cut.
@@ -404,7 +369,7 @@ def read_trades(path: str | os.PathLike, *, exchange: Literal["binance", "binanc
         an unreadable ``start``/``end``, or ``end <= start`` (named).
     """
     name = archive_exchange(exchange)
-    lo, hi = _window(start, end)
+    lo, hi = _window(since, until)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path={str(path)!r}: no such file")

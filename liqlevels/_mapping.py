@@ -85,8 +85,8 @@ def _read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> Trade
     """
     from .feeds import read_trades
 
-    window = read_trades(path, exchange=exchange, start=pd.Timestamp(start_ns, tz="UTC"),
-                         end=pd.Timestamp(end_ns, tz="UTC"))
+    window = read_trades(path, exchange=exchange, since=pd.Timestamp(start_ns, tz="UTC"),
+                         until=pd.Timestamp(end_ns, tz="UTC"))
     if len(window) == 0:
         return TradeArrays.empty()
     return trade_arrays(window, name=f"trades of {path.name}")

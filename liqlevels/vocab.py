@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import numbers
 import re
 from collections.abc import Iterable
@@ -44,6 +45,7 @@ __all__ = [
     "timeframe_seconds",
     "to_ms",
     "to_timestamp",
+    "window_ns",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -218,41 +220,65 @@ def check_bar_index(index: pd.Index, name: str) -> None:
 _EXAMPLE = "'2024-03-01 12:00', a datetime, a pandas.Timestamp or epoch milliseconds"
 
 
+_NS_MIN, _NS_MAX = -(2**63) + 1, 2**63 - 1  # int64 less the NaT sentinel
+
+
+def _number_ns(value: numbers.Real, name: str) -> int:
+    """Epoch milliseconds (a number) as epoch nanoseconds: exact for integers, to the
+    microsecond for floats."""
+    if isinstance(value, numbers.Integral):
+        return int(value) * 1_000_000
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name}={value!r} is not finite; pass {_EXAMPLE}")
+    return round(float(value) * 1_000) * 1_000
+
+
 def to_timestamp(value: object, name: str) -> pd.Timestamp:
     """``value`` as a UTC ``pandas.Timestamp`` (ns): the one reading of a user's time.
 
     Accepts a string pandas reads, a ``datetime``/``date``, a ``pandas.Timestamp``, a
-    ``numpy.datetime64`` or an integer of epoch milliseconds; naive times are UTC.
+    ``numpy.datetime64`` or a number of epoch milliseconds; naive times are UTC.
 
     Raises
     ------
     TypeError
         ``value`` is of none of those types (bools included).
     ValueError
-        An unreadable string, NaN or NaT.
+        An unreadable string, NaN, NaT, or a time outside what pandas holds (1677-2262).
     """
     if isinstance(value, bool):
-        raise TypeError(f"{name}={value!r} is not a time; pass {_EXAMPLE}")
-    if isinstance(value, numbers.Integral):
-        return pd.Timestamp(int(value), unit="ms", tz="UTC").as_unit("ns")
+        raise TypeError(f"{name}={value!r} (bool) is not a time; pass {_EXAMPLE}")
     if isinstance(value, numbers.Real):
-        if value != value:  # NaN
-            raise ValueError(f"{name} is NaN; pass {_EXAMPLE}")
-        if not np.isfinite(float(value)):
-            raise ValueError(f"{name}={value!r} is not finite; pass {_EXAMPLE}")
-        return pd.Timestamp(int(value), unit="ms", tz="UTC").as_unit("ns")
+        ns = _number_ns(value, name)
+        if not _NS_MIN <= ns <= _NS_MAX:
+            raise ValueError(f"{name}={value!r} is outside the times pandas holds (1677-2262)")
+        return pd.Timestamp(ns, tz="UTC")
     if not isinstance(value, (str, dt.date, pd.Timestamp, np.datetime64)):
         raise TypeError(f"{name}={value!r} ({type(value).__name__}) is not a time; pass {_EXAMPLE}")
     try:
         stamp = pd.Timestamp(value)
+        if stamp is pd.NaT:
+            raise ValueError(f"{name} is NaT; pass {_EXAMPLE}")
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        return stamp.as_unit("ns")
     except (ValueError, TypeError, OverflowError) as exc:
+        if "is NaT" in str(exc):
+            raise
         raise ValueError(
-            f"{name}={value!r} is not a time pandas can read; use e.g. '2024-03-01 12:00' (UTC)"
+            f"{name}={value!r} is not a time pandas can read (1677-2262); use e.g. "
+            f"'2024-03-01 12:00' (UTC) or epoch milliseconds"
         ) from exc
-    if stamp is pd.NaT:
-        raise ValueError(f"{name} is NaT; pass {_EXAMPLE}")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.as_unit("ns")
+
+
+def window_ns(value: object, name: str) -> int | None:
+    """Epoch nanoseconds (UTC) of one end of a time window; ``None`` stays ``None`` (open).
+    Numbers of epoch milliseconds beyond what pandas holds are clamped, so a far bound
+    still means "everything on that side"."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return min(max(_number_ns(value, name), _NS_MIN), _NS_MAX)
+    return int(to_timestamp(value, name).value)
 
 
 def to_ms(value: object, name: str) -> int | None:
@@ -262,6 +288,8 @@ def to_ms(value: object, name: str) -> int | None:
         return None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)  # exact, whatever its size
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return int(_number_ns(value, name) // 1_000_000)
     return int(to_timestamp(value, name).value // 1_000_000)
 
 

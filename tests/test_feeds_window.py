@@ -1,4 +1,4 @@
-"""``feeds.read_trades(..., start=, end=)``: the windowed read equals the whole read cut to
+"""``feeds.read_trades(..., since=, until=)``: the windowed read equals the whole read cut to
 ``[start, end)``, whether the file is a plain Binance CSV (only the window's bytes parsed), a
 zip or a ``.csv.gz`` (read whole, then cut)."""
 
@@ -63,7 +63,7 @@ def _check(path: Path, exchange: str, lo: pd.Timestamp | None, hi: pd.Timestamp 
            ns: np.ndarray | None = None) -> pd.DataFrame:
     """The windowed read equals the whole read filtered (and, given the raw times, holds
     exactly the trades whose time is in the window)."""
-    got = feeds.read_trades(path, exchange=exchange, start=lo, end=hi)
+    got = feeds.read_trades(path, exchange=exchange, since=lo, until=hi)
     want = _cut(feeds.read_trades(path, exchange=exchange), lo, hi)
     pd.testing.assert_frame_equal(got, want)
     if ns is not None:
@@ -100,7 +100,7 @@ def test_plain_csv_window_equals_whole_read_filtered(tmp_path, whole_reads, head
     ns = _ns(trades, unit)
     lo, hi = (_stamp(int(ns[0] + f * (ns[-1] - ns[0]))) for f in (a, b))
     whole_reads.clear()
-    got = feeds.read_trades(path, exchange="binance", start=lo, end=hi)
+    got = feeds.read_trades(path, exchange="binance", since=lo, until=hi)
     assert whole_reads == []  # only the window's bytes were parsed
     assert 0 < len(got) < N
     _check(path, "binance", lo, hi, ns)
@@ -138,7 +138,7 @@ def test_empty_windows_keep_the_columns_and_dtypes(tmp_path, whole_reads, unit) 
                (ns[-1] + 1, ns[-1] + 10**12)]  # after all data
     for lo, hi in windows:
         whole_reads.clear()
-        got = feeds.read_trades(path, exchange="binance", start=_stamp(lo), end=_stamp(hi))
+        got = feeds.read_trades(path, exchange="binance", since=_stamp(lo), until=_stamp(hi))
         assert whole_reads == []
         assert len(got) == 0
         assert list(got.columns) == list(whole.columns)
@@ -154,7 +154,7 @@ def test_windows_around_the_data_and_open_ends(tmp_path, whole_reads) -> None:
     before, after = _stamp(ns[0] - 10**9), _stamp(ns[-1] + 10**9)
     for lo, hi in [(before, after), (None, None), (None, after), (before, None)]:
         pd.testing.assert_frame_equal(
-            feeds.read_trades(path, exchange="binance", start=lo, end=hi), whole)
+            feeds.read_trades(path, exchange="binance", since=lo, until=hi), whole)
     mid = _stamp(int(ns[N // 2]))
     whole_reads.clear()
     _check(path, "binance", None, mid, ns)
@@ -169,7 +169,7 @@ def test_windows_in_other_forms_are_the_same(tmp_path) -> None:
     path = _write(tmp_path / "day.csv", trades)
     lo, hi = pd.Timestamp("2026-06-01 00:02:00", tz="UTC"), pd.Timestamp("2026-06-01 00:05:30",
                                                                        tz="UTC")
-    want = feeds.read_trades(path, exchange="binance", start=lo, end=hi)
+    want = feeds.read_trades(path, exchange="binance", since=lo, until=hi)
     assert len(want) > 1000
     forms = [
         ("2026-06-01 00:02", "2026-06-01 00:05:30"),  # naive: UTC
@@ -182,8 +182,8 @@ def test_windows_in_other_forms_are_the_same(tmp_path) -> None:
     ]
     for start, end in forms:
         pd.testing.assert_frame_equal(
-            feeds.read_trades(path, exchange="binance", start=start, end=end), want)
-    day = feeds.read_trades(path, exchange="binance", start=dt.date(2026, 6, 1))
+            feeds.read_trades(path, exchange="binance", since=start, until=end), want)
+    day = feeds.read_trades(path, exchange="binance", since=dt.date(2026, 6, 1))
     assert len(day) == N
 
 
@@ -216,7 +216,7 @@ def test_rows_out_of_order_are_read_whole_then_sorted(tmp_path, whole_reads) -> 
         path = tmp_path / name
         path.write_bytes(b"".join(rows))
         whole_reads.clear()
-        got = feeds.read_trades(path, exchange="binance", start=lo, end=hi)
+        got = feeds.read_trades(path, exchange="binance", since=lo, until=hi)
         assert whole_reads == [path], name  # fell back to the whole read
         np.testing.assert_array_equal(got["time"].array.as_unit("ns").asi8,
                                       ns[(ns >= lo.value) & (ns < hi.value)])
@@ -241,7 +241,7 @@ def test_a_malformed_row_in_the_window_is_reported_as_the_whole_read_does(tmp_pa
         with pytest.raises(ValueError) as whole:
             feeds.read_trades(path, exchange="binance")
         with pytest.raises(ValueError) as windowed:
-            feeds.read_trades(path, exchange="binance", start=lo, end=hi)
+            feeds.read_trades(path, exchange="binance", since=lo, until=hi)
         assert str(windowed.value) == str(whole.value)
         assert f"bad{row}.csv" in str(windowed.value)
 
@@ -252,7 +252,7 @@ def test_odd_plain_files(tmp_path) -> None:
     lo, hi = _stamp(int(ns[100])), _stamp(int(ns[200]))
     header_only = tmp_path / "header.csv"
     header_only.write_bytes(agg_trades_csv(trades.iloc[:0]))
-    assert len(feeds.read_trades(header_only, exchange="binance", start=lo, end=hi)) == 0
+    assert len(feeds.read_trades(header_only, exchange="binance", since=lo, until=hi)) == 0
     trailing = _write(tmp_path / "trailing.csv", trades)
     trailing.write_bytes(trailing.read_bytes() + b"\n\n")
     _check(trailing, "binance", lo, hi, ns)
@@ -294,29 +294,29 @@ def test_bybit_newest_first_is_filtered_then_sorted(tmp_path) -> None:
     for path in (gz, plain):
         got = _check(path, "bybit", lo, hi, ns)
         assert len(got) > 1000 and got["time"].is_monotonic_increasing
-        assert len(feeds.read_trades(path, exchange="bybit", start=hi, end=hi + pd.Timedelta(
+        assert len(feeds.read_trades(path, exchange="bybit", since=hi, until=hi + pd.Timedelta(
             1, "ms"))) == np.count_nonzero(ns == hi.value)
 
 
 # -- arguments -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("start", "end", "error", "match"), [
-    ("not a time", None, ValueError, r"start='not a time' is not a time pandas can read"),
-    (None, "2026-13-45", ValueError, r"end='2026-13-45'"),
-    ("2026-06-01 00:05", "2026-06-01 00:05", ValueError, r"end=.* must be after start="),
-    ("2026-06-01 00:06", "2026-06-01 00:05", ValueError, r"must be after start="),
-    (D0 + 1, D0, ValueError, r"must be after start=1780272000001"),
-    (float("nan"), None, ValueError, r"start=nan"),
-    (None, pd.NaT, ValueError, r"end=NaT"),
-    (None, "9999-01-01", ValueError, r"end='9999-01-01'.*1677-2262"),
-    (True, None, TypeError, r"start=True \(bool\) is not a time"),
-    (None, [D0], TypeError, r"end=\[1780272000000\] \(list\)"),
+    ("not a time", None, ValueError, r"since='not a time' is not a time pandas can read"),
+    (None, "2026-13-45", ValueError, r"until='2026-13-45'"),
+    ("2026-06-01 00:05", "2026-06-01 00:05", ValueError, r"until=.* must be after since="),
+    ("2026-06-01 00:06", "2026-06-01 00:05", ValueError, r"must be after since="),
+    (D0 + 1, D0, ValueError, r"must be after since=1780272000001"),
+    (float("nan"), None, ValueError, r"since=nan"),
+    (None, pd.NaT, ValueError, r"until is NaT"),
+    (None, "9999-01-01", ValueError, r"until='9999-01-01'.*1677-2262"),
+    (True, None, TypeError, r"since=True \(bool\) is not a time"),
+    (None, [D0], TypeError, r"until=\[1780272000000\] \(list\)"),
 ])
 def test_bad_windows_name_the_argument(tmp_path, start, end, error, match) -> None:
     path = _write(tmp_path / "day.csv", random_trades(10, start=D0))
     with pytest.raises(error, match=match):
-        feeds.read_trades(path, exchange="binance", start=start, end=end)
+        feeds.read_trades(path, exchange="binance", since=start, until=end)
     with pytest.raises(error, match=match):  # checked before the file is looked for
-        feeds.read_trades(tmp_path / "missing.csv", exchange="bybit", start=start, end=end)
+        feeds.read_trades(tmp_path / "missing.csv", exchange="bybit", since=start, until=end)
 
 
 # -- random windows --------------------------------------------------------------------------
@@ -350,11 +350,11 @@ def test_random_windows_equal_the_whole_read_filtered(files, data, unit) -> None
     start = None if lo is None else _stamp(lo)
     end = None if hi is None else _stamp(hi)
     if lo is not None and hi is not None and lo >= hi:
-        with pytest.raises(ValueError, match="must be after start"):
-            feeds.read_trades(path, exchange="binance", start=start, end=end)
+        with pytest.raises(ValueError, match="must be after since"):
+            feeds.read_trades(path, exchange="binance", since=start, until=end)
         return
     with mock.patch.object(_readers, "_read_csv", wraps=_readers._read_csv) as whole_read:
-        got = feeds.read_trades(path, exchange="binance", start=start, end=end)
+        got = feeds.read_trades(path, exchange="binance", since=start, until=end)
     pd.testing.assert_frame_equal(got, _cut(whole, start, end))
     inside = np.ones(ns.size, dtype=bool)
     inside &= True if lo is None else ns >= lo

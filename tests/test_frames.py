@@ -181,7 +181,8 @@ def test_the_row_shows_the_index_label_when_it_differs():
 
 
 def test_types_are_refused_with_the_fix():
-    with pytest.raises(TypeError, match=r"levels must be a pandas DataFrame \(the frame indicator\.oi_levels returns\)"):
+    with pytest.raises(TypeError,
+                       match=r"levels must be a pandas DataFrame \(the frame indicator\.oi_levels"):
         check_levels(two_lines().to_dict())
     naive = two_lines().assign(start=[T0.tz_localize(None)] * 2)
     with pytest.raises(TypeError, match=r"levels\['start'\] must be tz-aware.*tz_localize"):
