@@ -19,13 +19,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..indicator import DEPTH_COLUMNS, MAP_COLUMNS, DepthFrame, MapFrame
-from ..vocab import check_choice, check_frame
+from ..vocab import CHART_KINDS, ChartKind, check_choice, check_frame
 from ._browser import screenshot
 from ._checks import check_finite
 from ._palette import BACKGROUND, GRID, PROFILE_LONG, TEXT, leverage_color
@@ -33,8 +33,6 @@ from ._profile import Profile, price_profile
 
 __all__ = ["LiquidationMapChart", "liquidation_map_chart", "liquidation_profile"]
 
-Kind = Literal["map", "depth"]
-_KINDS: tuple[str, ...] = ("map", "depth")
 _LONG_CURVE = "#40d6a0"
 _SHORT_CURVE = "#ec70ce"
 _PRICE_LINE = "#f2f2f2"
@@ -364,7 +362,7 @@ def liquidation_map_chart(
     price: float,
     title: str = "",
     subtitle: str = "",
-    kind: Kind = "map",
+    kind: ChartKind = "map",
     max_bars: int = 400,
     width: int = 1200,
     height: int = 700,
@@ -401,7 +399,7 @@ def liquidation_map_chart(
         A frame lacking its columns or holding non-finite values, a bad price or kind.
     """
     price = _check_inputs(levels_map, depth, price)
-    kind = check_choice("kind", kind, _KINDS)
+    kind = check_choice("kind", kind, CHART_KINDS)
     if not isinstance(title, str) or not isinstance(subtitle, str):
         raise TypeError("title and subtitle must be strings")
     bars = _display_bars(levels_map, max(int(max_bars), 1))

@@ -11,20 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..indicator import DENSITY_COLUMNS, DensityFrame
-from ..vocab import check_choice, check_frame, first_true
+from ..vocab import EDGES, Edge, check_choice, check_frame, first_true
 from ._checks import check_finite
 from ._palette import PROFILE_LONG, PROFILE_SHORT
 
 __all__ = ["Profile", "density_profile", "price_profile"]
 
-Edge = Literal["right", "left"]
-_EDGES: tuple[str, ...] = ("right", "left")
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ def price_profile(
         raise TypeError(f"label={label!r} must be a string")
     return Profile(
         price_low=lo, price_high=hi, values=values, names=names, colors=palette, label=label,
-        width=_check_width(width), edge=check_choice("edge", edge, _EDGES),
+        width=_check_width(width), edge=check_choice("edge", edge, EDGES),
         _bars=int((values.sum(axis=1) > 0).sum()),
     )
 

@@ -14,13 +14,13 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..indicator import validate_candles
-from ..vocab import FeedWarning, check_choice, timeframe_ms, to_ms
+from ..vocab import ArchiveKind, FeedWarning, check_choice, timeframe_ms, to_ms
 from ._cache import cache_root
 from ._config import settings
 from ._download import NotInArchiveError, download
@@ -36,7 +36,6 @@ __all__ = [
     "download_archive",
 ]
 
-ArchiveKind = Literal["aggTrades", "klines", "metrics", "trades"]
 _KINDS = {"binance": ("aggTrades", "klines", "metrics"), "bybit": ("trades",)}
 _BINANCE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 _METRICS_STEP = 300_000  # metrics: a snapshot every 5 minutes

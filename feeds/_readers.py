@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from ..vocab import check_choice, window_ns
+from ..vocab import TradesFormat, check_choice, window_ns
 
 __all__ = ["archive_exchange", "read_klines", "read_metrics", "read_trades", "to_ns"]
 
@@ -332,7 +332,7 @@ def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> p
                          lo, hi)
 
 
-def read_trades(path: str | os.PathLike, *, exchange: Literal["binance", "binanceusdm", "bybit"],
+def read_trades(path: str | os.PathLike, *, exchange: TradesFormat,
                 since: Any = None, until: Any = None) -> pd.DataFrame:
     """The trades of an archive file as the trades frame of docs/method.md section 3.
 

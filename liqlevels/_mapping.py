@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -28,12 +28,19 @@ from .indicator import (
     trade_arrays,
     trade_candles,
 )
-from .vocab import MappingWarning, Mode, check_choice, did_you_mean, to_timestamp
+from .vocab import (
+    ARCHIVE_EXCHANGES,
+    ArchiveExchange,
+    MappingWarning,
+    Mode,
+    check_choice,
+    did_you_mean,
+    to_timestamp,
+)
 
 __all__ = ["EXCHANGES", "HistoricalMapping", "MappingWarning"]
 
-Exchange = Literal["binance", "bybit"]
-EXCHANGES: tuple[str, ...] = ("binance", "bybit")
+EXCHANGES: tuple[str, ...] = ARCHIVE_EXCHANGES
 
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
@@ -157,7 +164,7 @@ class HistoricalMapping:
         start_datetime: Any,
         end_datetime: Any,
         symbol: str,
-        exchange: Exchange,
+        exchange: ArchiveExchange,
         *,
         out_dir: str | os.PathLike = ".",
         cache_dir: str | os.PathLike | None = None,

@@ -19,14 +19,22 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "ARCHIVE_EXCHANGES",
+    "CHART_KINDS",
     "DENSITY_WEIGHTS",
     "DIRECTIONS",
+    "EDGES",
     "MA_TYPES",
     "MODES",
     "SIDES",
+    "TRADES_FORMATS",
+    "ArchiveExchange",
+    "ArchiveKind",
+    "ChartKind",
     "ChartsWarning",
     "DensityWeight",
     "Direction",
+    "Edge",
     "FeedError",
     "FeedWarning",
     "LiqLevelsWarning",
@@ -35,6 +43,7 @@ __all__ = [
     "Mode",
     "NumbaMissingWarning",
     "Side",
+    "TradesFormat",
     "check_bar_index",
     "check_choice",
     "check_frame",
@@ -57,12 +66,21 @@ Direction = Literal["increase", "decrease", "both"]
 Mode = Literal["gross_value", "top_n", "portion"]
 Side = Literal["long", "short"]
 DensityWeight = Literal["count", "oi_delta"]
+ArchiveExchange = Literal["binance", "bybit"]  # whose public trade archives are read
+TradesFormat = Literal["binance", "binanceusdm", "bybit"]  # whose trades file format
+ArchiveKind = Literal["aggTrades", "klines", "metrics", "trades"]
+ChartKind = Literal["map", "depth"]
+Edge = Literal["right", "left"]
 
 MA_TYPES: tuple[str, ...] = get_args(MaType)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 MODES: tuple[str, ...] = get_args(Mode)
 SIDES: tuple[str, ...] = get_args(Side)
 DENSITY_WEIGHTS: tuple[str, ...] = get_args(DensityWeight)
+ARCHIVE_EXCHANGES: tuple[str, ...] = get_args(ArchiveExchange)
+TRADES_FORMATS: tuple[str, ...] = get_args(TradesFormat)
+CHART_KINDS: tuple[str, ...] = get_args(ChartKind)
+EDGES: tuple[str, ...] = get_args(Edge)
 
 # --------------------------------------------------------------------------------------------
 # Warnings and errors
