@@ -8,6 +8,7 @@ retries quicker.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["FeedSettings", "settings"]
@@ -60,7 +61,11 @@ class FeedSettings:
         Cap of the wait between tries, seconds (a server's ``Retry-After`` is honoured up to
         ``max_retry_after`` instead).
     max_retry_after : float
-        Longest ``Retry-After`` honoured, seconds.
+        Longest ``Retry-After`` honoured, seconds (60); a server asking for a longer wait
+        gets a :class:`FeedError` that says when to come back, not a silent wait.
+    notify : callable or None
+        Called with a one-line message before each retry (``retrying 2/5 in 4 s: <reason>``);
+        ``None`` (default) prints it to stderr, so no wait is silent.
     archive_urls : dict of str to str
         Base addresses of the history archives, keyed ``"binance"`` and ``"bybit"``. The
         environment variables ``LIQLEVELS_BINANCE_ARCHIVE_URL`` and
@@ -78,11 +83,12 @@ class FeedSettings:
     tries: int = field(default_factory=lambda: int(_env_number("TRIES", 5, int)))
     backoff: float = field(default_factory=lambda: float(_env_number("BACKOFF", 1.0, float)))
     max_backoff: float = 30.0
-    max_retry_after: float = 300.0
+    max_retry_after: float = 60.0
     archive_urls: dict[str, str] = field(default_factory=_archive_urls)
     download_timeout: float = 30.0
     progress: bool | None = None
     settle: int = 3_600_000
+    notify: Callable[[str], None] | None = None
 
 
 settings = FeedSettings()

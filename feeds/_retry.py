@@ -5,12 +5,15 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import ccxt
+import pandas as pd
 
 from ..vocab import FeedError
 from ._config import settings
@@ -42,11 +45,47 @@ def parse_retry_after(value: object) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def backoff_delay(attempt: int, retry_after: float | None) -> float:
-    """Seconds to wait before try ``attempt + 2``: the server's word, else doubling backoff."""
+def backoff_delay(attempt: int, retry_after: float | None, what: str = "the server") -> float:
+    """Seconds to wait before try ``attempt + 2``: the server's word, else doubling backoff.
+
+    Raises
+    ------
+    FeedError
+        The server asks for a wait beyond ``settings.max_retry_after``: the message says
+        when to come back instead of waiting in silence.
+    """
     if retry_after is not None:
-        return min(retry_after, settings.max_retry_after)
+        if retry_after > settings.max_retry_after:
+            back = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=retry_after)
+            raise FeedError(
+                f"{what} is rate-limiting: it asks to wait {retry_after:.0f} s (Retry-After); "
+                f"try again after {back:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        return retry_after
     return min(settings.backoff * 2.0**attempt, settings.max_backoff)
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """Why the host cannot be reached at all, or ``None``: a name that does not resolve or
+    a refused connection, where retrying cannot help."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror) or type(seen).__name__ == "NameResolutionError":
+            return "the host name does not resolve"
+        if isinstance(seen, ConnectionRefusedError):
+            return "the connection was refused"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def retry_notice(what: str, attempt: int, tries: int, delay: float, reason: object) -> None:
+    """Say that try ``attempt + 2`` of ``tries`` comes in ``delay`` s, and why."""
+    text = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+    message = f"{what}: retrying {attempt + 2}/{tries} in {delay:g} s: {text[:200]}"
+    if settings.notify is not None:
+        settings.notify(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
 
 
 def span_text(since: int | None, until: int | None) -> str:
@@ -139,8 +178,18 @@ def call_exchange(exchange: ccxt.Exchange, method: str, span: tuple[int | None, 
             ) from exc
         if last is None:
             return result  # type: ignore[return-value]
+        cause = unreachable(last)
+        if cause is not None:
+            raise FeedError(
+                f"{exchange.id} {_endpoint(exchange, method)}{where} failed: {cause} "
+                f"({type(last).__name__}); check the network or --api-url",
+                exchange=exchange.id, endpoint=method,
+            ) from last
         if attempt + 1 < tries:
-            _sleep(backoff_delay(attempt, retry_after))
+            delay = backoff_delay(attempt, retry_after, exchange.id)
+            retry_notice(f"{exchange.id} {method}", attempt, tries, delay,
+                         f"{type(last).__name__}: {last}")
+            _sleep(delay)
     raise FeedError(
         f"{exchange.id} {_endpoint(exchange, method)}{where} failed after "
         f"{tries} tries; last error: {type(last).__name__}: {last}",
