@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from .indicator import OI_OPTION_NAMES, OIOptions
-from .vocab import DIRECTIONS, MA_TYPES
+import pandas as pd
 
-__all__ = ["add_method_options", "method_options", "number_list"]
+from .indicator import OI_OPTION_NAMES, OIOptions
+from .vocab import DIRECTIONS, MA_TYPES, timeframe_ms, to_timestamp
+
+__all__ = [
+    "add_method_options",
+    "check_window",
+    "method_options",
+    "number_list",
+    "out_folder",
+    "timeframe",
+    "utc_time",
+    "whole_number",
+]
 
 
 def number_list(kind: Callable[[str], Any], what: str) -> Callable[[str], tuple[Any, ...]]:
@@ -61,4 +73,78 @@ def method_options(args: argparse.Namespace, **overrides: Any) -> OIOptions:
     """The ``OIOptions`` of parsed arguments (``overrides`` win), checked: a bad value raises
     ``ValueError``/``TypeError`` naming it, which ``run_guarded`` prints on one line."""
     given = {name: getattr(args, name) for name in OI_OPTION_NAMES}
-    return OIOptions(**{**given, **overrides})
+    try:
+        return OIOptions(**{**given, **overrides})
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(_with_flag(str(exc))) from None
+
+
+def _with_flag(message: str) -> str:
+    """``"mmr=0.5 must be ..."`` as ``"--mmr: mmr=0.5 must be ..."``: the flag a user typed
+    first, the engine's words after it."""
+    for name in sorted(OI_OPTION_NAMES, key=len, reverse=True):
+        if message.startswith(name):
+            return f"--{name.replace('_', '-')}: {message}"
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# Values checked while parsing: a bad one is a usage error naming its flag (`--bars 0`),
+# before anything touches the network.
+# --------------------------------------------------------------------------------------------
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            span = f">= {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give a number {span}")
+        return value
+
+    return parse
+
+
+def utc_time(text: str) -> pd.Timestamp:
+    """An argparse ``type``: a UTC time (naive means UTC), not in the future."""
+    try:
+        stamp = to_timestamp(text, "time")
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; use e.g. 2026-06-01 or '2026-06-01 12:00' (UTC)"
+        ) from None
+    if stamp > pd.Timestamp.now(tz="UTC"):
+        raise argparse.ArgumentTypeError(f"{text!r} is in the future (UTC); no bars exist yet")
+    return stamp
+
+
+def timeframe(text: str) -> str:
+    """An argparse ``type``: a ccxt timeframe such as 1m, 15m, 1h, 1d."""
+    try:
+        timeframe_ms(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a timeframe like 1m, 5m, 1h, 4h or 1d"
+        ) from None
+    return text
+
+
+def out_folder(text: str) -> Path:
+    """An argparse ``type``: a folder to write into (made if missing), not an existing file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; give a folder to write into")
+    return path
+
+
+def check_window(args: argparse.Namespace) -> None:
+    """``--since`` before ``--until``, else ``ValueError`` naming both."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"--since {since} is not before --until {until}: the window is "
+                         f"[since, until)")

@@ -11,7 +11,15 @@ from typing import Any
 import pandas as pd
 
 from ._app import Outputs, render, safe_name
-from ._args import add_method_options, method_options
+from ._args import (
+    add_method_options,
+    check_window,
+    method_options,
+    out_folder,
+    timeframe,
+    utc_time,
+    whole_number,
+)
 from ._errors import run_guarded
 from .indicator import OIOptions
 
@@ -34,10 +42,11 @@ def add_level_options(parser: argparse.ArgumentParser) -> None:
     shared by demo and chart."""
     add_method_options(parser)
     draw = parser.add_argument_group("output")
-    draw.add_argument("--bins", type=int, default=150, help="density histogram bins (150)")
-    draw.add_argument("--max-lines", type=int, default=500,
+    draw.add_argument("--bins", type=whole_number(1, 10_000), default=150,
+                      help="density histogram bins (150)")
+    draw.add_argument("--max-lines", type=whole_number(0), default=500,
                       help="newest lines drawn, as TradingView keeps 500; 0 draws all (500)")
-    draw.add_argument("--out", type=Path, default=Path("liqlevels-out"),
+    draw.add_argument("--out", type=out_folder, default=Path("liqlevels-out"),
                       help="output folder (./liqlevels-out)")
     draw.add_argument("--name", help="file-name stem (from the symbol and timeframe)")
     draw.add_argument("--no-png", action="store_true", help="skip the PNG screenshot")
@@ -99,6 +108,7 @@ def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
     """Candles for the symbol, range and exchange options of ``args`` (cached)."""
     from .feeds import fetch_candles, timeframe_seconds
 
+    check_window(args)
     since = args.since
     if since is None:
         step = pd.Timedelta(seconds=timeframe_seconds(args.timeframe))
@@ -126,8 +136,10 @@ def register(subparsers: Any) -> None:
         "open interest with bursts) and draw its liquidation levels. No network needed.",
         epilog=DEMO_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--bars", type=int, default=1500, help="hourly bars to generate (1500)")
-    demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    demo.add_argument("--bars", type=whole_number(1, 5_000_000), default=1500,
+                      help="hourly bars to generate (1500)")
+    demo.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=7,
+                      help="random seed (7)")
     add_level_options(demo)
     demo.set_defaults(func=run_guarded(_run_demo))
 
@@ -147,10 +159,13 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     """Exchange, timeframe and range options, shared by chart and fetch."""
     parser.add_argument("--exchange", default="binanceusdm",
                         help="ccxt exchange id (binanceusdm; also bybit, okx, ...)")
-    parser.add_argument("--timeframe", default="1h", help="bar length: 1m, 5m, 1h, ... (1h)")
-    parser.add_argument("--since", help="first bar (UTC), e.g. 2026-06-01 or 2026-06-01T12:00")
-    parser.add_argument("--until", help="end of the range (UTC, exclusive); default now")
-    parser.add_argument("--bars", type=int, default=600,
+    parser.add_argument("--timeframe", type=timeframe, default="1h",
+                        help="bar length: 1m, 5m, 1h, ... (1h)")
+    parser.add_argument("--since", type=utc_time,
+                        help="first bar (UTC), e.g. 2026-06-01 or 2026-06-01T12:00")
+    parser.add_argument("--until", type=utc_time,
+                        help="end of the range (UTC, exclusive); default now")
+    parser.add_argument("--bars", type=whole_number(1, 5_000_000), default=600,
                         help="without --since: this many bars back from now (600)")
     parser.add_argument("--cache-dir", type=Path, help="cache folder (the user cache dir)")
     parser.add_argument("--api-url", help="send the exchange's REST requests to this base URL "

@@ -1,6 +1,7 @@
 """The ``liqlevels`` command: one sub-command per module, each with ``register(subparsers)``.
 
-Exit codes: 0 success, 1 bad input or data error, 2 usage (argparse).
+Exit codes: 0 success, 1 bad input or data error, 2 usage (argparse), 130 interrupted.
+Every error is one ``liqlevels: error:`` line on stderr that names the flag or the culprit.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from . import __version__
 
@@ -21,9 +23,17 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one ``liqlevels: error:`` line (exit 2) pointing at
+    the command's ``--help`` instead of the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"liqlevels: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="liqlevels",
         description="Liquidation levels for crypto futures: OI-delta lines and trade-based maps.",
     )
@@ -41,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("liqlevels: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -130,7 +130,6 @@ def test_fetch_fills_the_cache(tmp_path, fake_bybit):
     [
         (["--exchange", "binanceusd"], ["binanceusd", "binanceusdm"]),
         (["--exchange", "bybit", "--timeframe", "7m"], ["7m"]),
-        (["--exchange", "bybit", "--since", "yesterday-ish"], ["since"]),
     ],
 )
 def test_chart_errors_name_the_culprit(tmp_path, fake_bybit, args, words):

@@ -13,8 +13,7 @@ import pytest
 from fakes import Fault, fake_exchange
 
 from liqlevels import feeds
-from liqlevels.feeds import FeedError
-from liqlevels.feeds import _retry
+from liqlevels.feeds import FeedError, _retry
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -78,3 +77,93 @@ def test_retry_notices_go_to_stderr_by_default(capsys) -> None:
     _retry.retry_notice("okx fetch_ohlcv", 0, 5, 1.0, "ExchangeNotAvailable: 503\nbody")
     assert capsys.readouterr().err == (
         "okx fetch_ohlcv: retrying 2/5 in 1 s: ExchangeNotAvailable: 503\n")
+
+
+# -- the command line: every input checked before the network, one line naming the flag ----
+
+BAD_INPUTS = [
+    (["demo", "--bars", "0"], 2, "--bars"),
+    (["demo", "--bars", "many"], 2, "--bars"),
+    (["demo", "--bins", "0"], 2, "--bins"),
+    (["demo", "--bins", "10000000"], 2, "--bins"),
+    (["demo", "--max-lines", "-1"], 2, "--max-lines"),
+    (["demo", "--seed", "-3"], 2, "--seed"),
+    (["demo", "--mmr", "0.5"], 1, "--mmr"),
+    (["demo", "--ma-length", "0"], 1, "--ma-length"),
+    (["demo", "--thresholds", "3,2"], 1, "--thresholds"),
+    (["demo", "--leverages", "1"], 1, "--leverages"),
+    (["chart", SYMBOL, "--bars", "0"], 2, "--bars"),
+    (["chart", SYMBOL, "--since", "yesterday-ish"], 2, "--since"),
+    (["chart", SYMBOL, "--since", "2999-01-01"], 2, "--since"),
+    (["chart", SYMBOL, "--until", "31/02/2026"], 2, "--until"),
+    (["chart", SYMBOL, "--since", "2026-06-02", "--until", "2026-06-01"], 1, "--since"),
+    (["chart", SYMBOL, "--timeframe", "5 minutes"], 2, "--timeframe"),
+    (["fetch", SYMBOL, "--timeframe", "1M"], 2, "--timeframe"),
+    (["fetch", SYMBOL, "--bars", "-5"], 2, "--bars"),
+    (["nonsense"], 2, "nonsense"),
+]
+
+
+@pytest.mark.parametrize(("argv", "code", "flag"), BAD_INPUTS)
+def test_bad_input_is_one_line_naming_the_flag_before_any_network(
+        argv, code, flag, monkeypatch, capsys, tmp_path) -> None:
+    from liqlevels.cli import main
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was reached before the input was checked")
+
+    monkeypatch.setattr(feeds, "fetch_candles", no_network)
+    monkeypatch.setattr(feeds, "sample_candles", no_network)
+    try:
+        got = main([*argv, "--out", str(tmp_path)] if argv[0] in ("demo", "chart") else argv)
+    except SystemExit as stop:
+        got = stop.code
+    err = capsys.readouterr().err
+    assert got == code, err
+    assert err.startswith("liqlevels: error:") and err.count("\n") == 1, err
+    assert flag in err
+    assert "Traceback" not in err
+
+
+def test_out_must_be_a_folder(tmp_path, capsys) -> None:
+    from liqlevels.cli import main
+
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--no-png", "--out", str(a_file)])
+    assert stop.value.code == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_not_a_traceback(tmp_path) -> None:
+    """A chart waiting on a server that never answers, interrupted as a user would."""
+    import signal
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-m", "liqlevels.cli", "chart", SYMBOL, "--exchange",
+             "bybit", "--api-url", url, "--cache-dir", str(tmp_path), "--out", str(tmp_path),
+             "--no-png"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # wait until it is waiting on the socket
+                try:
+                    silent.settimeout(0.5)
+                    connection, _ = silent.accept()
+                    break
+                except TimeoutError:
+                    assert process.poll() is None, process.communicate()
+            else:
+                pytest.fail("the command never connected")
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+            connection.close()
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130, err
+    assert err == "liqlevels: interrupted\n"
