@@ -22,6 +22,8 @@ CHROMIUM_ARGS: tuple[str, ...] = (
     "--no-first-run",
 )
 _DEFAULT_CHROMIUM = "/usr/bin/chromium"
+_GET_ONE = ("a PNG needs Chromium: `playwright install chromium`, or Debian's "
+            "`apt-get install chromium`, or LIQLEVELS_CHROMIUM=/path/to/chrome")
 _READY = "() => window.__liqlevels && (window.__liqlevels.ready || window.__liqlevels.error)"
 
 
@@ -55,18 +57,17 @@ def open_page(path: Path, *, width: int, height: int, timeout: float = 60.0) -> 
     Raises
     ------
     RuntimeError
-        When Chromium is missing or the page reports an error.
+        When Playwright or Chromium is missing, Chromium cannot start, or the page reports
+        an error; the message says in one line how to get a browser.
     """
-    from playwright.sync_api import sync_playwright
-
-    exe = chromium_path()
-    if exe is None:
-        raise RuntimeError(
-            "no Chromium found: install Debian's chromium (apt-get install chromium) or set "
-            "LIQLEVELS_CHROMIUM to a Chromium/Chrome executable"
-        )
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise RuntimeError(f"Playwright is not installed (pip install playwright); "
+                           f"{_GET_ONE}") from None
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS))
+        browser = _launch(pw, chromium_path(), PlaywrightError)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.route("**/*", _block_network)
@@ -78,6 +79,18 @@ def open_page(path: Path, *, width: int, height: int, timeout: float = 60.0) -> 
             yield page
         finally:
             browser.close()
+
+
+def _launch(pw: Any, exe: str | None, error: type[Exception]) -> Any:
+    """Chromium at ``exe``, or Playwright's own browser when none was found."""
+    try:
+        if exe is None:
+            return pw.chromium.launch(args=list(CHROMIUM_ARGS))
+        return pw.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS))
+    except error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"Chromium at {exe}" if exe else "no Chromium found, and Playwright's own"
+        raise RuntimeError(f"{where} cannot start ({first[:160]}); {_GET_ONE}") from None
 
 
 def _screenshot(html_path: Path, png_path: Path, width: int, height: int) -> Path:

@@ -167,3 +167,53 @@ def test_ctrl_c_is_one_line_not_a_traceback(tmp_path) -> None:
                 process.kill()
     assert process.returncode == 130, err
     assert err == "liqlevels: interrupted\n"
+
+
+# -- a plain install: the PNG needs a browser; without one the HTML and CSV still come -----
+
+def _demo(out) -> tuple[int, set[str]]:
+    """``liqlevels demo`` into ``out``: the exit code and the files written."""
+    from liqlevels.cli import main
+
+    code = main(["demo", "--bars", "300", "--out", str(out)])
+    return code, {p.name for p in out.iterdir()}
+
+
+def test_no_browser_still_writes_html_and_csv_and_says_how_to_get_one(tmp_path, monkeypatch,
+                                                                       capsys) -> None:
+    from liqlevels.charts import _browser
+
+    monkeypatch.setattr(_browser, "_DEFAULT_CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.delenv("LIQLEVELS_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium on the PATH either
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "none"))  # nor its own
+    code, files = _demo(tmp_path / "out")
+    err = capsys.readouterr().err
+    assert code == 0
+    assert files == {"demo-levels.csv", "demo.html"}
+    assert "PNG skipped" in err and "playwright install chromium" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_browser_that_cannot_start_is_the_same_note(tmp_path, monkeypatch, capsys) -> None:
+    broken = tmp_path / "chromium"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("LIQLEVELS_CHROMIUM", str(broken))
+    code, files = _demo(tmp_path / "out")
+    err = capsys.readouterr().err
+    assert code == 0 and files == {"demo-levels.csv", "demo.html"}
+    assert f"Chromium at {broken} cannot start" in err and "apt-get install chromium" in err
+
+
+def test_without_playwright_the_demo_still_writes_html_and_csv(tmp_path) -> None:
+    code = ("import sys; sys.modules['playwright'] = None; "
+            "sys.modules['playwright.sync_api'] = None; "
+            "from liqlevels.cli import main; "
+            f"sys.exit(main(['demo', '--bars', '300', '--out', {str(tmp_path)!r}]))")
+    result = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Playwright is not installed (pip install playwright)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "demo.html").exists() and (tmp_path / "demo-levels.csv").exists()
