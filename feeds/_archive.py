@@ -9,6 +9,7 @@ with a ``.CHECKSUM`` (SHA-256) beside each zip. Bybit:
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import tempfile
 import warnings
@@ -25,7 +26,14 @@ from ._cache import cache_root
 from ._config import settings
 from ._download import NotInArchiveError, download
 from ._join import candles_frame, join_open_interest
-from ._readers import archive_exchange, read_klines, read_metrics, read_trades
+from ._readers import (
+    BYBIT_TRADES_COLUMNS,
+    archive_exchange,
+    gzip_csv_problem,
+    read_klines,
+    read_metrics,
+    read_trades,
+)
 from ._time import DAY, align_ceil, day_ms, fmt_ms
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
 _KINDS = {"binance": ("aggTrades", "klines", "metrics"), "bybit": ("trades",)}
 _BINANCE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 _METRICS_STEP = 300_000  # metrics: a snapshot every 5 minutes
+_BYBIT_CHECK = functools.partial(gzip_csv_problem, columns=BYBIT_TRADES_COLUMNS)
 
 
 def archive_symbol(symbol: Any) -> str:
@@ -89,8 +98,9 @@ def _archive_dir(root: Path | None) -> Iterator[Path]:
 def _download(name: str, rel: str, root: Path, base_url: str | None) -> Path:
     base = (base_url or settings.archive_urls[name]).rstrip("/")
     url = f"{base}/{rel}"
-    checksum = f"{url}.CHECKSUM" if name == "binance" else None
-    return download(url, root / "archives" / name / rel, checksum_url=checksum)
+    checksum = f"{url}.CHECKSUM" if name == "binance" else None  # Bybit publishes none:
+    verify = _BYBIT_CHECK if name == "bybit" else None  # a whole gzip with the trades header
+    return download(url, root / "archives" / name / rel, checksum_url=checksum, verify=verify)
 
 
 def download_archive(exchange: Any, kind: ArchiveKind, symbol: str, period: Any, *,

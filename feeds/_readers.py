@@ -8,6 +8,7 @@ milliseconds or microseconds. Bybit (public.bybit.com/trading): ``<SYMBOL><day>.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import zipfile
 import zlib
@@ -23,12 +24,14 @@ import pyarrow.csv as pcsv
 
 from ..vocab import TradesFormat, check_choice, window_ns
 
-__all__ = ["archive_exchange", "read_klines", "read_metrics", "read_trades", "to_ns"]
+__all__ = ["BYBIT_TRADES_COLUMNS", "archive_exchange", "gzip_csv_problem", "read_klines",
+           "read_metrics", "read_trades", "to_ns"]
 
 AGG_TRADES_COLUMNS = ("agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
                       "transact_time", "is_buyer_maker")
 KLINES_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                   "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore")
+BYBIT_TRADES_COLUMNS = ("timestamp", "symbol", "side", "size", "price")  # the ones read
 _BLOCK = 4 << 20  # pyarrow parses 4 MiB blocks in parallel: fastest here for ~100 MB files
 _ALIASES = {"binance": "binance", "binanceusdm": "binance", "bybit": "bybit"}
 
@@ -81,6 +84,32 @@ def _open(path: Path) -> Iterator[tuple[Any, bytes]]:
                 yield pa.PythonFile(member, mode="r"), first
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise ValueError(f"{path} is not a readable archive file ({exc})") from exc
+
+
+def gzip_csv_problem(path: Path, columns: tuple[str, ...]) -> str | None:
+    """Why ``path`` is not a whole gzip stream of a CSV whose header names ``columns``.
+
+    The whole stream is decompressed (and its CRC and length checked), nothing kept.
+
+    Returns
+    -------
+    str or None
+        The reason, for a message (``"not a complete gzip stream (...)"``, ``"header ...
+        lacks ..."``), or ``None`` for a good file.
+    """
+    try:
+        with gzip.open(path, "rb") as stream:
+            first = stream.readline(4096)
+            while stream.read(_BLOCK):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        return f"not a complete gzip stream ({type(exc).__name__}: {exc})"
+    header = [f.strip() for f in first.lstrip(b"\xef\xbb\xbf").decode("utf-8", "replace")
+              .strip().split(",")]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        return f"header {first[:80]!r} lacks the columns {missing} (expected {list(columns)})"
+    return None
 
 
 def _has_header(first: bytes) -> bool:
@@ -315,7 +344,7 @@ def _binance_trades(path: Path, lo: int | None = None, hi: int | None = None) ->
 
 
 def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
-    table = _read_csv(path, ("timestamp", "symbol", "side", "size", "price"), {
+    table = _read_csv(path, BYBIT_TRADES_COLUMNS, {
         "timestamp": pa.float64(), "side": pa.string(), "size": pa.float64(),
         "price": pa.float64(),
     })

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import re
+import threading
 import zipfile
 
 import numpy as np
@@ -129,11 +130,25 @@ def _day(ms: int) -> str:
 
 
 class FakeArchive(FakeServer):
-    """Serves files by path, with HTTP Range (206) support; 404 for anything else."""
+    """Serves files by path, with HTTP Range (206) support; 404 for anything else.
+
+    Besides the server's faults, three spoil archive files (``fail(path, Fault(kind))``):
+    ``corrupt`` flips 16 bytes in the middle of the body (same length), ``cut`` serves only
+    the first ``keep`` share of the body as if it were the whole file (a truncated gzip
+    stream, a zip without its end), and ``slow`` sends the body in ten pieces spread over
+    ``delay`` seconds (so two downloaders overlap).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.files: dict[str, bytes] = {}
+
+    def start(self) -> FakeArchive:
+        super().start()
+        assert self._httpd is not None
+        self._httpd.RequestHandlerClass = _dripping(self._httpd.RequestHandlerClass,
+                                                    self._stop)
+        return self
 
     def put(self, path: str, data: bytes) -> str:
         """Serve ``data`` at ``/path``; returns the path."""
@@ -171,9 +186,10 @@ class FakeArchive(FakeServer):
     def answer(self, path: str, params: dict, headers: dict) -> tuple[Response, Fault | None]:
         self.routes[path] = lambda p, h: self._file(path, h)
         try:
-            return super().answer(path, params, headers)
+            response, fault = super().answer(path, params, headers)
         finally:
             self.routes.pop(path, None)
+        return _spoil(response, fault)
 
     def _file(self, path: str, headers: dict) -> Response:
         data = self.files.get(path)
@@ -189,3 +205,39 @@ class FakeArchive(FakeServer):
             return Response(b"", 416, {"Content-Range": f"bytes */{len(data)}"})
         return Response(data[offset:], 206,
                         {**kind, "Content-Range": f"bytes {offset}-{len(data) - 1}/{len(data)}"})
+
+
+def _spoil(response: Response, fault: Fault | None) -> tuple[Response, Fault | None]:
+    """Apply a ``corrupt`` or ``cut`` fault to a file's body (other faults pass on)."""
+    if fault is None or fault.kind not in ("corrupt", "cut") or response.status >= 300:
+        return response, fault
+    body = response.body
+    if fault.kind == "cut":
+        body = body[: int(len(body) * fault.keep)]
+    else:
+        mid = len(body) // 2
+        body = body[:mid] + bytes(b ^ 0xFF for b in body[mid:mid + 16]) + body[mid + 16:]
+    return Response(body, response.status, response.headers), None
+
+
+def _dripping(base: type, stop: threading.Event) -> type:
+    """``base`` (the server's request handler), sending a ``slow`` fault's body in ten
+    pieces over ``fault.delay`` seconds."""
+
+    class Handler(base):  # type: ignore[misc, valid-type]
+        def _send(self, response: Response, fault: Fault | None) -> None:
+            if fault is None or fault.kind != "slow":
+                super()._send(response, fault)
+                return
+            self.send_response(response.status)
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            step = max(1, -(-len(response.body) // 10))
+            for i in range(0, len(response.body), step):
+                self.wfile.write(response.body[i:i + step])
+                self.wfile.flush()
+                stop.wait(fault.delay / 10)
+
+    return Handler
