@@ -182,9 +182,10 @@ def archive_trades(exchange: Any, symbol: str, day: Any, *, days: int = 1, cache
         yield frame
 
 
-def _read_cached(get: Any, read: Any) -> Any:
-    """``read(get())``; a cached file that cannot be read is deleted and fetched once more."""
-    path = get()
+def _read_cached(get: Any, read: Any, path: Path | None = None) -> Any:
+    """``read(path)`` (default ``get()``); a cached file that cannot be read is deleted and
+    fetched once more with ``get``."""
+    path = get() if path is None else path
     try:
         return read(path)
     except (ValueError, OSError) as exc:
@@ -256,7 +257,8 @@ def _klines(symbol: str, timeframe: str, start: int, end: int, base: Path,
             nxt = int((pd.Timestamp(first, unit="ms") + pd.offsets.MonthBegin(1)).value // 10**6)
             frames.append(_klines(symbol, timeframe, first, nxt, base, base_url, 0))
             continue
-        frames.append(_read_cached(lambda p=path: p, read_klines))
+        again = functools.partial(_download, "binance", rel, base, base_url)
+        frames.append(_read_cached(again, read_klines, path))
     frame = pd.concat(frames) if frames else pd.DataFrame()
     return frame[~frame.index.duplicated(keep="last")].sort_index() if len(frame) else frame
 

@@ -2,9 +2,10 @@
 
 Nothing unverified is cached: a download lands in ``<file>.part``, is checked (the SHA-256
 of the archive's ``.CHECKSUM``, and/or a ``verify`` function such as a whole-gzip check)
-and only then renamed into place. A cached file is checked again before each use and
-fetched anew when bad. ``<file>.lock`` (``flock``) lets one downloader of a file work at a
-time, across threads and processes; the others wait, then find the file cached.
+and only then renamed into place, its SHA-256 kept beside it. A cached file is checked
+against that before each use and fetched anew when bad. ``<file>.lock`` (``flock``) lets
+one downloader of a file work at a time, across threads and processes; the others wait,
+then find the file cached.
 """
 
 from __future__ import annotations
@@ -188,18 +189,20 @@ def _served_sha256(checksum_url: str, name: str) -> str:
                         endpoint=checksum_url) from exc
 
 
-def _kept_sha256(dest: Path, checksum_url: str) -> tuple[str, bool]:
+def _kept_sha256(dest: Path, checksum_url: str | None) -> tuple[str | None, bool]:
     """The SHA-256 of the cached ``dest`` from the ``.CHECKSUM`` kept beside it, and whether
-    it had to be fetched again (missing, or malformed: then with a FeedWarning)."""
+    that was missing or malformed (then with a FeedWarning): fetched again from
+    ``checksum_url``, or ``None`` without one."""
     kept = _checksum_path(dest)
     try:
         return checksum_digest(kept.read_text("utf-8", errors="replace"), dest.name), False
     except FileNotFoundError:
         pass
     except ValueError as exc:
-        warnings.warn(f"cached checksum file {kept} is malformed ({exc}); fetching it again",
+        again = "fetching it again" if checksum_url else "checking the file in full"
+        warnings.warn(f"cached checksum file {kept} is malformed ({exc}); {again}",
                       FeedWarning, stacklevel=2)
-    return _served_sha256(checksum_url, dest.name), True
+    return (_served_sha256(checksum_url, dest.name) if checksum_url else None), True
 
 
 def _write_checksum(dest: Path, sha256: str) -> None:
@@ -220,14 +223,18 @@ def _problem(path: Path, sha256: str | None, verify: Verifier | None) -> str | N
 
 
 def _cached(dest: Path, checksum_url: str | None, verify: Verifier | None) -> bool:
-    """Whether a verified ``dest`` is cached; a bad one is deleted with a FeedWarning."""
+    """Whether a verified ``dest`` is cached; a bad one is deleted with a FeedWarning.
+
+    A file whose kept ``.CHECKSUM`` matches is the file that was verified when it was
+    downloaded; ``verify`` (a full decompression, say) runs only when there is none.
+    """
     if not dest.exists():
         return False
-    sha256, fetched = _kept_sha256(dest, checksum_url) if checksum_url else (None, False)
-    reason = _problem(dest, sha256, verify)
+    sha256, new = _kept_sha256(dest, checksum_url)
+    reason = _problem(dest, sha256, verify if new else None)
     if reason is None:
-        if fetched and sha256 is not None:
-            _write_checksum(dest, sha256)
+        if new:
+            _write_checksum(dest, sha256 or _sha256(dest))
         return True
     warnings.warn(f"cached archive file {dest} failed verification ({reason}); deleting it "
                   f"and downloading it again", FeedWarning, stacklevel=3)
@@ -253,8 +260,7 @@ def _fetch_verified(url: str, dest: Path, checksum_url: str | None,
             _with_retries(url, lambda update=update: _receive(url, part, update))
         reason = _problem(part, sha256, verify)
         if reason is None:
-            if sha256 is not None:
-                _write_checksum(dest, sha256)
+            _write_checksum(dest, sha256 or _sha256(part))
             os.replace(part, dest)
             return
     part.unlink(missing_ok=True)
@@ -316,9 +322,11 @@ def download(url: str, dest: Path, *, checksum_url: str | None = None,
     The bytes go to ``dest.part`` first (kept between attempts and calls, so a broken
     download resumes with an HTTP Range request), are checked against the SHA-256 of
     ``checksum_url`` when given and by ``verify`` when given, and only then renamed to
-    ``dest`` (with the checksum kept beside it as ``dest.CHECKSUM``). A cached ``dest`` is
-    checked the same way before it is returned (against the kept checksum; a missing or
-    malformed one is fetched again). ``dest.lock`` serialises downloaders of one file.
+    ``dest``, with its SHA-256 kept beside it as ``dest.CHECKSUM`` (the archive's, or the
+    one computed after ``verify``). A cached ``dest`` is checked against that before it is
+    returned; a missing or malformed one is fetched again from ``checksum_url``, or
+    without one the file is checked by ``verify`` again. ``dest.lock`` serialises
+    downloaders of one file.
 
     Parameters
     ----------
@@ -329,7 +337,8 @@ def download(url: str, dest: Path, *, checksum_url: str | None = None,
     checksum_url : str, optional
         Address of a ``<sha256>  <name>`` file (Binance's ``.CHECKSUM``).
     verify : callable, optional
-        ``verify(path) -> reason or None``, e.g. a whole-gzip and header check.
+        ``verify(path) -> reason or None``, e.g. a whole-gzip and header check; run on
+        each download, and on a cached file only when its ``.CHECKSUM`` is missing.
 
     Warns
     -----

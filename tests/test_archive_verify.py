@@ -131,11 +131,17 @@ def test_a_garbage_part_is_not_resumed_into_the_file(tmp_path, archive, trades,
 
 
 # -- a cached file is verified before use ----------------------------------------------------
-@pytest.mark.parametrize(("exchange", "reason"), [("binance", "SHA-256"), ("bybit", "gzip")])
+@pytest.mark.parametrize(("exchange", "kept", "reason"), [
+    ("binance", True, "SHA-256"),  # the archive's checksum, kept beside the file
+    ("bybit", True, "SHA-256"),  # the file's own, kept once the gzip check passed
+    ("bybit", False, "gzip"),  # none kept: the whole gzip stream is checked again
+])
 def test_a_corrupt_cached_file_is_replaced_with_a_warning(tmp_path, archive, trades,
-                                                         exchange, reason) -> None:
+                                                         exchange, kept, reason) -> None:
     rel = _serve(archive, exchange, trades)
     path = _get(exchange, tmp_path)
+    if not kept:
+        path.with_name(path.name + ".CHECKSUM").unlink()
     path.write_bytes(path.read_bytes()[:-40])  # a crash or a full disk cut it short
     with pytest.warns(FeedWarning, match=re.escape(str(path)) + f".*{reason}"):
         again = _get(exchange, tmp_path)
@@ -173,6 +179,26 @@ def test_a_malformed_cached_checksum_is_fetched_again(tmp_path, archive, trades,
     assert archive.count(rel) == 1 and archive.count(rel + ".CHECKSUM") == 2
 
 
+def test_a_cached_bybit_file_is_checked_in_full_only_without_its_checksum(
+        tmp_path, archive, trades, monkeypatch) -> None:
+    _serve(archive, "bybit", trades)
+    checked: list[Path] = []
+    full_check = feeds._archive._BYBIT_CHECK
+    monkeypatch.setattr(feeds._archive, "_BYBIT_CHECK",
+                        lambda path: checked.append(path) or full_check(path))
+    path = _get("bybit", tmp_path)
+    checksum = path.with_name(path.name + ".CHECKSUM")
+    assert checked == [path.with_name(path.name + ".part")]
+    assert checksum.read_text() == checksum_text(path.name, path.read_bytes()).decode()
+    assert _get("bybit", tmp_path) == path and len(checked) == 1  # the kept SHA-256 does
+    checksum.write_text("rubbish")
+    with pytest.warns(FeedWarning, match=re.escape(str(checksum)) + ".*in full"):
+        assert _get("bybit", tmp_path) == path
+    assert checked[1:] == [path]
+    assert checksum.read_text() == checksum_text(path.name, path.read_bytes()).decode()
+    assert archive.count() == 1  # Bybit publishes no checksum: nothing else was asked
+
+
 def test_a_missing_cached_checksum_is_fetched_quietly(tmp_path, archive, trades) -> None:
     rel = _serve(archive, "binance", trades)
     path = _get("binance", tmp_path)
@@ -183,6 +209,16 @@ def test_a_missing_cached_checksum_is_fetched_quietly(tmp_path, archive, trades)
         assert _get("binance", tmp_path) == path
     assert checksum.read_bytes() == archive.files[rel + ".CHECKSUM"]
     assert archive.count(rel) == 1
+
+
+def test_an_unreadable_klines_file_is_fetched_again_then_named(tmp_path, archive) -> None:
+    rel = archive.put_binance(f"data/futures/um/daily/klines/SOLUSDT/1h/SOLUSDT-1h-{DAY}.zip",
+                              b"open_time,open\nnot,numbers\n")  # verifies, cannot be read
+    with pytest.warns(FeedWarning, match="unreadable"), \
+            pytest.raises(ValueError, match=rf"SOLUSDT-1h-{DAY}\.zip"):
+        feeds.archive_candles("SOLUSDT", "1h", since=D0, until=D0 + 3_600_000,
+                              cache_dir=tmp_path)
+    assert archive.count(rel) == 2  # deleted and downloaded once more, not just deleted
 
 
 # -- two downloaders of one file -------------------------------------------------------------

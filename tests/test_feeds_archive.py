@@ -224,7 +224,7 @@ def test_archive_trades_bybit_and_a_corrupt_cached_file(tmp_path, archive, trade
     _check_trades(frame, trades)
     (path,) = tmp_path.rglob("SOLUSDT2026-06-01.csv.gz")
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.warns(FeedWarning, match=r"SOLUSDT2026-06-01\.csv\.gz failed verification .*gzip"):
+    with pytest.warns(FeedWarning, match=r"SOLUSDT2026-06-01\.csv\.gz failed verification"):
         (again,) = feeds.archive_trades("bybit", "SOLUSDT", "2026-06-01", cache_dir=tmp_path)
     _check_trades(again, trades)
     with pytest.raises(ValueError, match="days"):
