@@ -13,7 +13,17 @@ import pandas as pd
 
 from ..indicator import validate_candles
 from ..vocab import FeedError, FeedWarning, timeframe_ms, to_ms
-from ._cache import SeriesStore, cache_root, merge_rows, missing_spans, union_spans
+from ._cache import (
+    OHLCV,
+    OI,
+    Answer,
+    SeriesStore,
+    cache_root,
+    merge_rows,
+    missing_spans,
+    subtract_spans,
+    union_spans,
+)
 from ._config import settings
 from ._exchanges import (
     check_oi_history,
@@ -32,8 +42,7 @@ __all__ = ["BINANCE_OI_DAYS", "fetch_candles"]
 
 BINANCE_OI_DAYS = 30  # Binance's openInterestHist serves the last 30 days only
 DEFAULT_BARS = 1000
-_OHLCV = ("open", "high", "low", "close", "volume")
-_OI = ("open_interest", "open_interest_value")
+_NOTES_SHOWN = 3  # untrusted spans named per series and call
 _ARCHIVE_TF = "5m"  # Binance's metrics archive: one snapshot every 5 minutes
 
 
@@ -57,32 +66,68 @@ def _bar_range(since: Any, until: Any, step: int, now: int) -> tuple[int, int]:
     return start, max(start, end)
 
 
-def _fill(store: SeriesStore, fetch: Callable[[int, int], np.ndarray], start: int, end: int,
-          step: int, now: int) -> np.ndarray:
-    """Rows of ``[start, end)`` from the cache, fetching only the spans it lacks."""
+def _unsettled_holes(ts: np.ndarray, step: int, cutoff: int) -> list[tuple[int, int]]:
+    """Bars missing between rows, ending after ``cutoff``: they may still be published."""
+    ts = np.asarray(ts, dtype=np.int64)
+    at = np.flatnonzero((np.diff(ts) > step) & (ts[1:] > cutoff))
+    return [(int(ts[i]) + step, int(ts[i + 1])) for i in at]
+
+
+def _why(span: tuple[int, int], answer: Answer) -> str:
+    """Why ``span`` was not vouched for: the refusal of a window it meets, or no rows."""
+    for (a, b), problem in answer.refused:
+        if a < span[1] and span[0] < b:
+            return f"refused: {problem}"
+    return "no rows came back for it"
+
+
+def _untrusted(label: str, gap: tuple[int, int], trusted: list[tuple[int, int]],
+               answer: Answer, cutoff: int) -> list[str]:
+    """Notes on the settled parts of ``gap`` that are not recorded as covered, and why."""
+    spans = [(a, min(b, cutoff)) for a, b in missing_spans(trusted, *gap) if a < cutoff]
+    spans += [span for span, _ in answer.refused if span[0] >= cutoff]  # recent but wrong
+    notes = [f"{label}: {fmt_ms(a)} to {fmt_ms(b)} is not cached ({_why((a, b), answer)}); "
+             f"it is asked for again next time" for a, b in union_spans([], spans)]
+    if len(notes) > _NOTES_SHOWN:
+        notes[_NOTES_SHOWN:] = [f"{label}: and {len(notes) - _NOTES_SHOWN} more such spans"]
+    return notes
+
+
+def _fill(store: SeriesStore, fetch: Callable[[int, int], Answer], start: int, end: int,
+          now: int) -> tuple[np.ndarray, list[str]]:
+    """Rows of ``[start, end)`` from the cache, fetching only the spans it lacks.
+
+    A fetched span is recorded as covered only where the answer vouched for it (see
+    :class:`~._cache.Answer`), less the holes between rows younger than ``settle``. Each
+    gap is asked for with one bar more on either side (within ``[start, end)``), so that
+    rows on both sides vouch for a hole at its edge. Returns the rows and notes on what
+    was not trusted, for the caller to warn about.
+    """
+    step, cutoff = store.step, now - settings.settle
     rows, covered = store.load()
+    notes = list(store.notes)
     gaps = missing_spans(covered, start, end)
+    for a, b in gaps:
+        answer = fetch(max(start, a - step), min(end, b + step))
+        rows = merge_rows(rows, answer.rows)
+        trusted = subtract_spans(answer.vouched,
+                                 _unsettled_holes(answer.rows[:, 0], step, cutoff))
+        covered = union_spans(covered, trusted)
+        notes += _untrusted(store.label, (a, b), trusted, answer, cutoff)
     if gaps:
-        done = []
-        for a, b in gaps:
-            new = fetch(a, b)
-            rows = merge_rows(rows, new)
-            if b > now - settings.settle:  # recent: rows may still be published late
-                b = min(b, int(new[-1, 0]) + step) if len(new) else a
-            done.append((a, b))
-        store.save(rows, union_spans(covered, done))
+        store.save(rows, covered)
     if not len(rows):
-        return rows
+        return rows, notes
     ts = rows[:, 0]
-    return rows[(ts >= start) & (ts < end)]
+    return rows[(ts >= start) & (ts < end)], notes
 
 
 def _binance_archive(exchange: ccxt.Exchange, market: dict, root: Path | None,
-                     api_start: int) -> Callable[[int, int], np.ndarray]:
+                     api_start: int) -> Callable[[int, int], Answer]:
     """Fetcher of 5-minute open interest from Binance's metrics archive."""
     from ._archive import binance_metrics_rows
 
-    def fetch(a: int, b: int) -> np.ndarray:
+    def fetch(a: int, b: int) -> Answer:
         how = (f"call with since >= {fmt_ms(api_start + DAY)}, or make the archive reachable "
                f"(feeds.settings.archive_urls['binance'])")
         if not market.get("linear"):
@@ -93,7 +138,7 @@ def _binance_archive(exchange: ccxt.Exchange, market: dict, root: Path | None,
                 exchange=exchange.id, endpoint="openInterestHist",
             )
         try:
-            return binance_metrics_rows(market["id"], a, b, root)
+            rows = binance_metrics_rows(market["id"], a, b, root)
         except FeedError as exc:
             raise FeedError(
                 f"{exchange.id} serves only the last {BINANCE_OI_DAYS} days of open-interest "
@@ -101,6 +146,7 @@ def _binance_archive(exchange: ccxt.Exchange, market: dict, root: Path | None,
                 f"{fmt_ms(b)}, comes from Binance's metrics archive, which failed: {exc}. To "
                 f"avoid it, {how}", exchange=exchange.id, endpoint="metrics archive",
             ) from exc
+        return Answer.of_rows(rows, OI, timeframe_ms(_ARCHIVE_TF))
 
     return fetch
 
@@ -121,33 +167,52 @@ def _oi_segments(exchange: ccxt.Exchange, oi_tf: str, a: int, b: int,
 
 
 def _api_fetcher(exchange: ccxt.Exchange, market: dict, period: str,
-                 limit: int) -> Callable[[int, int], np.ndarray]:
+                 limit: int) -> Callable[[int, int], Answer]:
     """Fetcher of open interest of ``period`` from the exchange's API."""
     period_ms = timeframe_ms(period)
 
-    def fetch(a: int, b: int) -> np.ndarray:
+    def fetch(a: int, b: int) -> Answer:
         return fetch_oi_rows(exchange, market, period, period_ms, a, b, limit)
 
     return fetch
 
 
 def _open_interest(exchange: ccxt.Exchange, market: dict, root: Path | None, oi_tf: str,
-                   start: int, end: int, step: int, now: int) -> tuple[np.ndarray, int]:
-    """Snapshots needed by bars ``[start, end)`` and the join tolerance (ms)."""
+                   start: int, end: int, step: int, now: int
+                   ) -> tuple[np.ndarray, int, list[str]]:
+    """Snapshots needed by bars ``[start, end)``, the join tolerance (ms) and notes on
+    what was not trusted."""
     oi_step = timeframe_ms(oi_tf)
     a = align_ceil(start + step - oi_step + 1, oi_step)
     b = align_floor(min(end, now), oi_step) + oi_step
     limit = page_limits(exchange, market)[1]
     api_start = align_ceil(now - BINANCE_OI_DAYS * DAY + settings.settle, oi_step)
-    rows, tolerance = np.empty((0, 3)), oi_step
+    rows, tolerance, notes = np.empty((0, 3)), oi_step, []
     for period, lo, hi, archived in _oi_segments(exchange, oi_tf, a, b, now):
         period_ms = timeframe_ms(period)
-        store = SeriesStore(root, _cache_name(exchange), market["symbol"], f"oi-{period}", _OI)
+        store = SeriesStore(root, _cache_name(exchange), market["symbol"], f"oi-{period}", OI,
+                            period_ms)
         fetch = (_binance_archive(exchange, market, root, api_start) if archived
                  else _api_fetcher(exchange, market, period, limit))
-        rows = merge_rows(rows, _fill(store, fetch, lo, hi, period_ms, now))
-        tolerance = max(tolerance, period_ms)
-    return rows, tolerance
+        got, said = _fill(store, fetch, lo, hi, now)
+        rows, tolerance, notes = merge_rows(rows, got), max(tolerance, period_ms), notes + said
+    return rows, tolerance, notes
+
+
+def _candles(ex: ccxt.Exchange, market: dict, root: Path | None, timeframe: str, start: int,
+             end: int, now: int) -> tuple[np.ndarray, list[str]]:
+    """Bars ``[start, end)`` through the cache, and notes on what was not trusted."""
+    if end <= start:
+        return np.empty((0, 6)), []
+    step = timeframe_ms(timeframe)
+    limit = page_limits(ex, market)[0]
+    store = SeriesStore(root, _cache_name(ex), market["symbol"], f"ohlcv-{timeframe}", OHLCV,
+                        step)
+
+    def fetch(a: int, b: int) -> Answer:
+        return fetch_ohlcv_rows(ex, market["symbol"], timeframe, step, a, b, limit)
+
+    return _fill(store, fetch, start, end, now)
 
 
 def _check_some_oi(exchange: ccxt.Exchange, market: dict, oi_tf: str, bars: np.ndarray,
@@ -207,7 +272,10 @@ def fetch_candles(exchange: Any, symbol: str, timeframe: str, *, since: Any = No
     Warns
     -----
     FeedWarning
-        Open interest coarser than the bars (e.g. 1m bars, 5m snapshots): joined as-of.
+        Open interest coarser than the bars (e.g. 1m bars, 5m snapshots): joined as-of. A
+        span the exchange answered wrongly (rows off the bar grid or failing the row checks)
+        or, once settled, with no rows: it is not cached and is asked for again next time;
+        the warning names the exchange, symbol, span and why.
     """
     ex = resolve_exchange(exchange)
     step = check_timeframe(ex, timeframe)
@@ -216,16 +284,12 @@ def fetch_candles(exchange: Any, symbol: str, timeframe: str, *, since: Any = No
     root = cache_root(cache_dir)
     now = int(ex.milliseconds())
     start, end = _bar_range(since, until, step, now)
-    candle_limit = page_limits(ex, market)[0]
-    store = SeriesStore(root, _cache_name(ex), market["symbol"], f"ohlcv-{timeframe}", _OHLCV)
-
-    def fetch(a: int, b: int) -> np.ndarray:
-        return fetch_ohlcv_rows(ex, market["symbol"], timeframe, step, a, b, candle_limit)
-
-    bars = _fill(store, fetch, start, end, step, now) if end > start else np.empty((0, 6))
+    bars, notes = _candles(ex, market, root, timeframe, start, end, now)
     oi_tf, coarse = choose_oi_timeframe(ex, step)
-    oi, tolerance = (_open_interest(ex, market, root, oi_tf, start, end, step, now)
-                     if len(bars) else (np.empty((0, 3)), step))
+    oi, tolerance, said = (_open_interest(ex, market, root, oi_tf, start, end, step, now)
+                           if len(bars) else (np.empty((0, 3)), step, []))
+    for note in notes + said:
+        warnings.warn(note, FeedWarning, stacklevel=2)
     _check_some_oi(ex, market, oi_tf, bars, oi)
     amount, value = join_open_interest(bars[:, 0], step, oi, tolerance)
     frame = candles_frame(bars, amount, value, market)

@@ -5,6 +5,11 @@ oldest-first and newest-first alike return the whole window. A page that comes b
 (truncated) leaves holes at its ends; those are asked for again until the exchange has
 nothing more for them, so a short page never silently loses rows. Duplicated and
 out-of-order rows are folded by timestamp (the last copy wins).
+
+What the cache may record comes back as an :class:`~._cache.Answer`: rows outside a page's
+window are ignored; a page holding a row off the bar grid or failing the row checks is
+refused whole (a wrong answer, asked again next time); each good page vouches for the span
+from its first to its last row, and an empty page for nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable, Iterable
 import ccxt
 import numpy as np
 
+from ._cache import OHLCV, OI, Answer, row_faults, union_spans
 from ._exchanges import exchange_family
 from ._retry import GarbledResponse, call_exchange
 
@@ -24,13 +30,30 @@ Rows = dict[int, tuple[float, ...]]
 
 
 def page_through(fetch_window: Callable[[int, int], Iterable[tuple[int, tuple[float, ...]]]],
-                 start: int, end: int, step: int, limit: int) -> Rows:
-    """Rows keyed by timestamp from ``fetch_window(a, b)`` over ``[start, end)``.
+                 start: int, end: int, step: int, limit: int, *, width: int,
+                 check: Callable[[np.ndarray], str] | None = None) -> Answer:
+    """What ``fetch_window(a, b)`` answers over ``[start, end)``, page by page.
 
-    ``fetch_window`` returns ``(timestamp, values)`` pairs for the window ``[a, b)``; rows
-    outside it are ignored.
+    Parameters
+    ----------
+    fetch_window : callable
+        Returns ``(timestamp, values)`` pairs for the window ``[a, b)``; rows outside it
+        are ignored.
+    start, end : int
+        The range, epoch ms.
+    step : int
+        Row period, ms.
+    limit : int
+        Rows per request: each window holds at most this many periods.
+    width : int
+        Columns of a row array: 1 (the timestamp) + len(values).
+    check : callable, optional
+        ``check(page_rows)`` says why a page is wrong ("" when it is not); a wrong page is
+        refused whole: none of its rows kept, nothing vouched for.
     """
     rows: Rows = {}
+    vouched: list[tuple[int, int]] = []
+    refused: list[tuple[tuple[int, int], str]] = []
     span = max(1, limit) * step
     pending = [(a, min(a + span, end)) for a in range(start, end, span)][::-1]
     while pending:
@@ -38,13 +61,18 @@ def page_through(fetch_window: Callable[[int, int], Iterable[tuple[int, tuple[fl
         page = {ts: values for ts, values in fetch_window(a, b) if a <= ts < b}
         if not page:
             continue
+        problem = check(_to_array(page, width)) if check is not None else ""
+        if problem:
+            refused.append(((a, b), problem))
+            continue
         rows.update(page)
         low, high = min(page), max(page)
+        vouched.append((low, high + step))
         if high + step < b:  # room for more rows after the page: it may have been cut
             pending.append((high + step, b))
         if low - step >= a:  # room for rows before it
             pending.append((a, low))
-    return rows
+    return Answer(_to_array(rows, width), union_spans([], vouched), refused)
 
 
 def _number(value: object) -> float:
@@ -56,8 +84,8 @@ def _number(value: object) -> float:
 
 
 def fetch_ohlcv_rows(exchange: ccxt.Exchange, symbol: str, timeframe: str, step: int,
-                     start: int, end: int, limit: int) -> np.ndarray:
-    """Candles in ``[start, end)`` as an ``(n, 6)`` float array ``ts, o, h, l, c, v``, sorted."""
+                     start: int, end: int, limit: int) -> Answer:
+    """Candles in ``[start, end)``: rows ``ts, o, h, l, c, v`` (sorted), checked per page."""
 
     def window(a: int, b: int) -> Iterable[tuple[int, tuple[float, ...]]]:
         page = call_exchange(
@@ -65,11 +93,12 @@ def fetch_ohlcv_rows(exchange: ccxt.Exchange, symbol: str, timeframe: str, step:
             since=a, limit=limit, params={"until": b - 1},
         )
         for row in page or ():
-            if row and row[0] is not None and row[4] is not None:
-                yield int(row[0]), tuple(_number(v) for v in row[1:6])
+            if row and row[0] is not None:  # a missing number is NaN: the page is refused
+                values = [_number(v) for v in row[1:6]]
+                yield int(row[0]), tuple(values + [math.nan] * (5 - len(values)))
 
-    rows = page_through(window, start, end, step, limit)
-    return _to_array(rows, 6)
+    return page_through(window, start, end, step, limit, width=6,
+                        check=lambda page: row_faults(page, OHLCV, step)[1])
 
 
 OIRow = tuple[int, tuple[float, float]]
@@ -140,8 +169,8 @@ def _raw_oi(exchange: ccxt.Exchange, market: dict, timeframe: str, limit: int
 
 
 def fetch_oi_rows(exchange: ccxt.Exchange, market: dict, timeframe: str, step: int,
-                  start: int, end: int, limit: int) -> np.ndarray:
-    """Open interest snapshots in ``[start, end)`` as ``(n, 3)``: ts, amount, value.
+                  start: int, end: int, limit: int) -> Answer:
+    """Open interest snapshots in ``[start, end)``: rows ``ts, amount, value``, checked.
 
     Amounts are as the exchange counts them (coins or contracts), values in USD or NaN.
     """
@@ -151,8 +180,8 @@ def fetch_oi_rows(exchange: ccxt.Exchange, market: dict, timeframe: str, step: i
     def window(a: int, b: int) -> list[OIRow]:
         return call_exchange(exchange, "fetch_open_interest_history", (a, b), fetch, a, b)
 
-    rows = page_through(window, start, end, step, limit)
-    return _to_array(rows, 3)
+    return page_through(window, start, end, step, limit, width=3,
+                        check=lambda page: row_faults(page, OI, step)[1])
 
 
 def _to_array(rows: Rows, width: int) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Every package (``indicator``, ``feeds``, ``charts`` and the application) takes these from here,
 so a warning class does not drag one package into another and a user time means the same
-thing everywhere. Nothing here imports ccxt, charts or the file system.
+thing everywhere, and a user's string becomes a file name in one way only. Nothing here
+imports ccxt or charts; the file system is only read, to resolve a path (``path_under``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import datetime as dt
 import difflib
 import math
 import numbers
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -49,7 +52,9 @@ __all__ = [
     "check_frame",
     "did_you_mean",
     "first_true",
+    "path_under",
     "row_label",
+    "safe_filename",
     "timeframe_ms",
     "timeframe_seconds",
     "to_ms",
@@ -331,3 +336,103 @@ def timeframe_ms(timeframe: object, name: str = "timeframe") -> int:
 def timeframe_seconds(timeframe: object, name: str = "timeframe") -> int:
     """Seconds in a ccxt timeframe such as ``"1m"``, ``"4h"`` or ``"1d"``."""
     return timeframe_ms(timeframe, name) // 1_000
+
+
+# --------------------------------------------------------------------------------------------
+# File names from user strings, and paths that stay under their root
+# --------------------------------------------------------------------------------------------
+
+_NAME_CHARS = re.compile(r"[A-Za-z0-9._-]+")
+_NAME_MAX = 120  # room for the suffixes added ("-levels.csv", ".parquet") under 255 bytes
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one file name, or ``None``."""
+    if not name:
+        return "it is empty"
+    if len(name) > _NAME_MAX:
+        return f"it is {len(name)} characters long (at most {_NAME_MAX})"
+    if not _NAME_CHARS.fullmatch(name):
+        bad = next(c for c in name if not _NAME_CHARS.fullmatch(c))
+        return f"it holds {bad!r}"
+    if ".." in name:
+        return "it holds '..' (the parent folder)"
+    if name.startswith("."):
+        return "it starts with '.' (a hidden file, or the folder itself)"
+    return None
+
+
+def safe_filename(text: object, what: str, *, sep: str | None = None) -> str:
+    """``text`` as one file name: the only way a user's string names a file.
+
+    A name is 1 to 120 characters from ``A-Z a-z 0-9 . _ -``, holds no ``..`` and does not
+    start with ``.``: no separator, drive (``C:``), parent directory or hidden file can come
+    out of it, whatever it came from (a symbol, an exchange id, ``--name``).
+
+    Parameters
+    ----------
+    text : str
+        The user's string.
+    what : str
+        What it is, for the message: a flag (``"--name"``) or a parameter (``"symbol"``).
+    sep : str, optional
+        For ccxt symbols: ``/`` and ``:`` first become ``sep``, so ``BTC/USDT:USDT`` names
+        ``BTC_USDT_USDT`` (``sep="_"``), the same file every time. Nothing else is mapped.
+
+    Returns
+    -------
+    str
+        The name (``text`` itself without ``sep``).
+
+    Raises
+    ------
+    TypeError
+        ``text`` is not a string.
+    ValueError
+        It cannot name a file; the message says why and names ``what``.
+    """
+    shown = f"{what} {text!r}" if what.startswith("-") else f"{what}={text!r}"
+    if not isinstance(text, str):
+        raise TypeError(f"{shown} is not a string; pass a name such as 'btc-1h'")
+    name = text if sep is None else text.replace("/", sep).replace(":", sep)
+    problem = _name_problem(name)
+    if problem is not None:
+        raise ValueError(
+            f"{shown} cannot name a file: {problem}; use letters, digits, '.', '_' and '-' "
+            f"only (no '/', '\\', ':' or '..'), e.g. 'btc-1h'"
+        )
+    return name
+
+
+def path_under(root: str | os.PathLike, *names: str, what: str = "path") -> Path:
+    """``root / names...``, after checking that it lies under ``root`` once both are
+    resolved (links followed), so no name and no link leads out of ``root``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder everything must stay in (the cache root, ``--out``).
+    *names : str
+        Path parts under it, each already a :func:`safe_filename`.
+    what : str
+        What ``root`` is, for the message (``"--out"``, ``"cache_dir"``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``Path(root).joinpath(*names)``, as given (not resolved).
+
+    Raises
+    ------
+    ValueError
+        The path resolves outside ``root``.
+    """
+    path = Path(root).joinpath(*names)
+    base = Path(root).resolve()
+    real = path.resolve()
+    if real != base and base not in real.parents:
+        raise ValueError(
+            f"{path} resolves to {real}, outside {what} {base}; a link or a name leads out "
+            f"of it: remove the link or choose another {what}"
+        )
+    return path

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fakes import fake_exchange
@@ -14,7 +16,17 @@ from hypothesis import strategies as st
 
 from liqlevels import feeds
 from liqlevels.feeds import FeedWarning, _retry
-from liqlevels.feeds._cache import SeriesStore, cache_root, merge_rows, missing_spans, union_spans
+from liqlevels.feeds._cache import (
+    OHLCV,
+    OI,
+    Answer,
+    SeriesStore,
+    cache_root,
+    merge_rows,
+    missing_spans,
+    row_faults,
+    union_spans,
+)
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -55,12 +67,12 @@ def test_an_overlapping_range_fetches_only_what_is_missing(tmp_path) -> None:
         server.reset_log()
         wide = feeds.fetch_candles(ex, SYMBOL, "1h", since=a - 2 * DAY, until=b + DAY,
                                    cache_dir=tmp_path)
-        for call in server.calls(server.KLINES):
+        for call in server.calls(server.KLINES):  # one cached bar at each seam, no more
             lo, hi = int(call.params["start"]), int(call.params["end"])
-            assert hi < a or lo >= b, (lo, hi)
+            assert hi < a + HOUR or lo >= b - HOUR, (lo, hi)
         for call in server.calls(server.OI):  # snapshots a + 1h ... b are cached
             lo, hi = int(call.params["startTime"]), int(call.params["endTime"])
-            assert hi < a + HOUR or lo > b, (lo, hi)
+            assert hi < a + 2 * HOUR or lo >= b, (lo, hi)
         assert len(server.calls(server.KLINES)) == 2
     fresh = server.data.expected(HOUR, a - 2 * DAY, b + DAY)
     pd.testing.assert_frame_equal(wide.drop(columns="open_interest_value"),
@@ -77,7 +89,8 @@ def test_a_later_call_fetches_only_the_new_bars(tmp_path) -> None:
         later = feeds.fetch_candles(ex, SYMBOL, "5m", since=end - DAY, cache_dir=tmp_path)
         starts = [int(c.params["startTime"]) for c in _data_calls(server)]
     assert len(later) == len(first) + 24
-    assert len(starts) == 2 and min(starts) >= end - 2 * HOUR - 5 * MIN
+    # the new bars, and the last cached one again: rows on both sides vouch for the seam
+    assert len(starts) == 2 and min(starts) >= end - 2 * HOUR - 2 * 5 * MIN
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "flip", "empty"])
@@ -99,8 +112,100 @@ def test_a_corrupt_cache_file_is_detected_and_fetched_again(tmp_path, damage: st
     pq.read_table(path)  # rewritten whole
 
 
+# -- what the cache trusts: files written before it verified, rows that fail the checks ----
+def _rewrite(path, rows: np.ndarray, coverage: list, version: int) -> None:
+    """Write a cache file as a given version of liqlevels would have."""
+    table = pq.read_table(path)
+    arrays = {name: pa.array(rows[:, i].astype(np.int64) if i == 0 else rows[:, i])
+              for i, name in enumerate(table.column_names)}
+    meta = {"version": version, "coverage": [list(span) for span in coverage]}
+    pq.write_table(pa.table(arrays).replace_schema_metadata({b"liqlevels": json.dumps(meta)}),
+                   path)
+
+
+def _cached(path) -> tuple[np.ndarray, list]:
+    table = pq.read_table(path)
+    rows = np.column_stack([table.column(c).to_numpy().astype(float) for c in table.column_names])
+    return rows, json.loads(table.schema.metadata[b"liqlevels"])["coverage"]
+
+
+def test_a_span_an_older_version_marked_fetched_without_rows_is_fetched_again(tmp_path) -> None:
+    """Version 1 recorded coverage whatever came back: an empty page left a covered span
+    with no rows in it, served forever. Such a file is trusted only where it has rows."""
+    with fake_exchange("binanceusdm") as (ex, server):
+        args = dict(since=server.now - 5 * DAY, until=server.now - 2 * DAY, cache_dir=tmp_path)
+        good = feeds.fetch_candles(ex, SYMBOL, "1h", **args)
+        (path,) = tmp_path.rglob("ohlcv-1h.parquet")
+        rows, coverage = _cached(path)
+        _rewrite(path, rows[len(rows) // 2:], coverage, version=1)  # first half: "empty"
+        server.reset_log()
+        again = feeds.fetch_candles(ex, SYMBOL, "1h", **args)
+        assert server.count(server.KLINES) == 1 and server.count(server.OI) == 0
+        server.reset_log()
+        pd.testing.assert_frame_equal(feeds.fetch_candles(ex, SYMBOL, "1h", **args), good)
+        assert server.count() == 0  # rewritten as verified
+    pd.testing.assert_frame_equal(again, good)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("damage", ["high below low", "infinite close", "off the grid",
+                                    "negative open interest"])
+def test_a_cached_row_that_fails_the_checks_is_dropped_and_fetched_again(
+        tmp_path, damage: str, version: int) -> None:
+    kind = "oi-1h" if damage == "negative open interest" else "ohlcv-1h"
+    with fake_exchange("bybit") as (ex, server):
+        args = dict(since=server.now - 5 * DAY, until=server.now - 2 * DAY, cache_dir=tmp_path)
+        good = feeds.fetch_candles(ex, SYMBOL, "1h", **args)
+        (path,) = tmp_path.rglob(f"{kind}.parquet")
+        rows, coverage = _cached(path)
+        row = len(rows) // 2
+        if damage == "high below low":
+            rows[row, 2] = rows[row, 3] / 2
+        elif damage == "infinite close":
+            rows[row, 4] = np.inf
+        elif damage == "off the grid":
+            rows[row, 0] += 1_000
+        else:
+            rows[row, 1] = -rows[row, 1]
+        _rewrite(path, rows, coverage, version=version)
+        server.reset_log()
+        with pytest.warns(FeedWarning, match=rf"bybit {SYMBOL} {kind}: 1 cached row\(s\) fail"):
+            again = feeds.fetch_candles(ex, SYMBOL, "1h", **args)
+        assert server.count() == 1  # that one slot, asked for again
+    pd.testing.assert_frame_equal(again, good)
+
+
+def test_row_checks_name_the_first_bad_row_and_why() -> None:
+    rows = np.array([[0, 10, 11, 9, 10, 1], [HOUR, 10, 9, 11, 10, 1],
+                     [2 * HOUR + 5, 10, 11, 9, 10, 1], [3 * HOUR, 10, np.inf, 9, 10, 1],
+                     [4 * HOUR, 10, 11, 9, 10, -1]])
+    bad, why = row_faults(rows, OHLCV, HOUR)
+    assert bad.tolist() == [False, True, True, True, True]
+    assert why == "the row at 1970-01-01 01:00 UTC (3600000 ms): high is below low"
+    assert "off the 1h grid" in row_faults(rows[[0, 2]], OHLCV, HOUR)[1]
+    assert "high inf is not a positive finite price" in row_faults(rows[[0, 3]], OHLCV, HOUR)[1]
+    assert "volume -1.0 is not a finite number >= 0" in row_faults(rows[[4]], OHLCV, HOUR)[1]
+    week = 7 * DAY
+    monday = 4 * DAY  # 1970-01-05: weeks open on Mondays, as the exchanges count them
+    assert not row_faults(np.array([[monday, 1, 1, 1, 1, 0]]), OHLCV, week)[0].any()
+    assert row_faults(np.array([[0, 1, 1, 1, 1, 0]]), OHLCV, week)[0].all()
+    oi = np.array([[0, 5.0, np.nan], [HOUR, np.nan, np.nan], [2 * HOUR, np.nan, -3.0]])
+    assert row_faults(oi, OI, HOUR)[0].tolist() == [False, True, True]
+
+
+def test_an_archive_answer_vouches_for_its_good_rows_only() -> None:
+    rows = np.array([[t * HOUR, 5.0, 50.0] for t in range(6)])
+    rows[2, 1] = -5.0
+    answer = Answer.of_rows(rows[::-1], OI, HOUR)
+    assert answer.rows[:, 0].tolist() == [0, HOUR, 3 * HOUR, 4 * HOUR, 5 * HOUR]
+    assert answer.vouched == [(0, 2 * HOUR), (3 * HOUR, 6 * HOUR)]
+    assert answer.refused[0][0] == (2 * HOUR, 3 * HOUR)
+    assert "open_interest -5.0 is negative" in answer.refused[0][1]
+    assert Answer.of_rows(np.empty((0, 3)), OI, HOUR).vouched == []
+
+
 def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path, monkeypatch) -> None:
-    store = SeriesStore(tmp_path, "x", "A/B:C", "ohlcv-1h", ("close",))
+    store = SeriesStore(tmp_path, "x", "A/B:C", "ohlcv-1h", ("close",), HOUR)
     rows = np.array([[0.0, 1.0], [HOUR, 2.0]])
     store.save(rows, [(0, 2 * HOUR)])
     before = store.path.read_bytes()

@@ -259,6 +259,51 @@ def test_a_client_error_is_not_retried(tmp_path, waits) -> None:
         assert server.count(server.OI) == 1 and waits == []
 
 
+# -- wrong answers: never cached, asked again next time -------------------------------------
+WRONG = {
+    "empty page": (Fault.empty(), "no rows came back"),
+    "rows outside the window": (Fault.shift(), "no rows came back"),
+    "a row off the grid": (Fault.offgrid(), r"refused: .*its time is off the 5m grid"),
+    "an invalid row": (Fault.invalid(), r"refused: .*(not a positive finite price|negative)"),
+}
+
+
+def _differs(frame: pd.DataFrame, expected: pd.DataFrame) -> bool:
+    try:
+        _assert_same(frame, expected)
+    except AssertionError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("exchange_id", EXCHANGES)
+@pytest.mark.parametrize("endpoint", ["KLINES", "OI"])
+@pytest.mark.parametrize("wrong", list(WRONG))
+def test_a_wrong_answer_is_not_cached_and_the_next_run_has_the_right_data(
+        exchange_id: str, endpoint: str, wrong: str, tmp_path) -> None:
+    fault, why = WRONG[wrong]
+    with fake_exchange(exchange_id) as (ex, server):
+        since = server.now - 4 * DAY  # 5m bars: several pages of candles and of snapshots
+        path = getattr(server, endpoint)
+        server.fail(path, fault)  # the first page asked for is wrong, the rest right
+        kind = "ohlcv-5m" if endpoint == "KLINES" else "oi-5m"
+        with pytest.warns(FeedWarning, match=rf"{exchange_id} {SYMBOL} {kind}: \d{{4}}-.* UTC "
+                                             rf"to .* UTC is not cached \({why}.*asked for "
+                                             rf"again next time"):
+            first = feeds.fetch_candles(ex, SYMBOL, "5m", since=since, cache_dir=tmp_path)
+        assert server.pending_faults(path) == 0
+        server.reset_log()
+        second = feeds.fetch_candles(ex, SYMBOL, "5m", since=since, cache_dir=tmp_path)
+        assert server.count(path) >= 1  # the wrong span is asked for again
+        server.reset_log()
+        third = feeds.fetch_candles(ex, SYMBOL, "5m", since=since, cache_dir=tmp_path)
+        assert server.count(server.KLINES) + server.count(server.OI) == 0  # now it is cached
+    expected = _expected(server, "5m", since, server.now)
+    assert _differs(first, expected)  # the fault did spoil the first run
+    _assert_same(second, expected)
+    _assert_same(third, expected)
+
+
 @pytest.mark.parametrize("exchange_id", EXCHANGES)
 def test_ccxts_unified_open_interest_path_gives_the_same_frame(exchange_id: str, tmp_path,
                                                                monkeypatch) -> None:

@@ -52,10 +52,17 @@ def test_every_row_in_range_is_fetched_whatever_the_pages_look_like(exchange, pa
         yield (origin - STEP * 100, (0.0,))  # outside the window: must be ignored
 
     start, end = origin - pad * STEP, origin + n * STEP + pad * STEP
-    got = page_through(window, start, end, STEP, limit)
-    assert got == {t: v for t, v in series.items() if start <= t < end}
+    got = page_through(window, start, end, STEP, limit, width=2)
+    assert {int(t): (v,) for t, v in got.rows} == {
+        t: v for t, v in series.items() if start <= t < end}
     assert len(calls) <= 4 * (len(series) + 1) + (end - start) // (STEP * limit) + 2
     assert all(b - a <= STEP * limit for a, b in calls)
+    # what it vouches for holds every row, and a slot it vouches for without a row has none
+    for a, b in got.vouched:
+        assert start <= a < b <= end
+        assert all((t in series) == (t in set(got.rows[:, 0])) for t in range(a, b, STEP))
+    assert all(any(a <= t < b for a, b in got.vouched) for t in got.rows[:, 0])
+    assert got.refused == []
 
 
 def _reference_join(bars, step, oi, tolerance):

@@ -45,7 +45,11 @@ class Fault:
     only part of the body, then close), ``short`` (keep the first ``keep`` share of the
     page's rows), ``duplicate`` (send some rows twice), ``shuffle`` (rows out of order),
     ``garble`` (a body cut to ``keep`` of its length, sent as if whole: broken JSON),
-    ``drop`` (archive files: close after ``keep`` of the bytes, announced whole).
+    ``drop`` (archive files: close after ``keep`` of the bytes, announced whole). Wrong
+    answers, sent with status 200: ``empty`` (no rows), ``shift`` (every row's timestamp
+    moved by ``offset`` ms: rows from outside the window), ``offgrid`` (the middle row's
+    timestamp moved by ``offset`` ms, off the bar grid), ``invalid`` (every number of the
+    middle row but its timestamp set to -1).
     """
 
     kind: str
@@ -53,6 +57,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     keep: float = 0.5
+    offset: int = 0
 
     @classmethod
     def status(cls, code: int, retry_after: float | str | None = None) -> Fault:
@@ -82,6 +87,22 @@ class Fault:
     @classmethod
     def shuffle(cls) -> Fault:
         return cls("shuffle")
+
+    @classmethod
+    def empty(cls) -> Fault:
+        return cls("empty")
+
+    @classmethod
+    def shift(cls, offset: int = 30 * 86_400_000) -> Fault:
+        return cls("shift", offset=offset)
+
+    @classmethod
+    def offgrid(cls, offset: int = 1_000) -> Fault:
+        return cls("offgrid", offset=offset)
+
+    @classmethod
+    def invalid(cls) -> Fault:
+        return cls("invalid")
 
 
 @dataclass(frozen=True)
@@ -200,7 +221,46 @@ def _mangle(rows: list, fault: Fault | None) -> list:
     if fault.kind == "shuffle":
         half = len(rows) // 2
         return rows[half:] + rows[:half][::-1]
+    return _wrong(rows, fault)
+
+
+def _wrong(rows: list, fault: Fault) -> list:
+    """The wrong answers: well-formed pages whose rows are not what was asked for."""
+    mid = len(rows) // 2
+    if fault.kind == "empty":
+        return []
+    if fault.kind == "shift":
+        return [_moved(row, fault.offset) for row in rows]
+    if fault.kind == "offgrid":
+        return [*rows[:mid], _moved(rows[mid], fault.offset), *rows[mid + 1:]]
+    if fault.kind == "invalid":
+        return [*rows[:mid], _negated(rows[mid]), *rows[mid + 1:]]
     return rows
+
+
+def _moved(row: list | dict, offset: int) -> list | dict:
+    """``row`` with its timestamp (first item, or ``"timestamp"``) moved by ``offset`` ms,
+    in the type the exchange sends it."""
+    def move(value: Any) -> Any:
+        return str(int(value) + offset) if isinstance(value, str) else int(value) + offset
+
+    if isinstance(row, dict):
+        return {**row, "timestamp": move(row["timestamp"])}
+    return [move(row[0]), *row[1:]]
+
+
+def _negated(row: list | dict) -> list | dict:
+    """``row`` with every number but the timestamp set to -1 (as a string, as sent)."""
+    def numeric(value: Any) -> bool:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return False
+        return not isinstance(value, bool)
+
+    if isinstance(row, dict):
+        return {k: "-1" if k != "timestamp" and numeric(v) else v for k, v in row.items()}
+    return [row[0], *("-1" if numeric(v) else v for v in row[1:])]
 
 
 def _handler_for(server: FakeServer) -> type[BaseHTTPRequestHandler]:
