@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from ..indicator import validate_candles
-from ..vocab import ArchiveKind, FeedWarning, check_choice, timeframe_ms, to_ms
+from ..vocab import (
+    ArchiveKind,
+    FeedWarning,
+    check_choice,
+    path_under,
+    safe_filename,
+    timeframe_ms,
+    to_ms,
+)
 from ._cache import cache_root
 from ._config import settings
 from ._download import NotInArchiveError, download
@@ -57,7 +65,7 @@ def archive_symbol(symbol: Any) -> str:
                         f"got {symbol!r}")
     match = re.fullmatch(r"([A-Za-z0-9]+)/([A-Za-z0-9]+)(?::[A-Za-z0-9]+)?(?:-(\d{6}))?", symbol)
     if not match:
-        return symbol.upper()
+        return safe_filename(symbol, "symbol").upper()
     base, quote, expiry = match.groups()
     return f"{base}{quote}".upper() + (f"_{expiry}" if expiry else "")
 
@@ -100,7 +108,8 @@ def _download(name: str, rel: str, root: Path, base_url: str | None) -> Path:
     url = f"{base}/{rel}"
     checksum = f"{url}.CHECKSUM" if name == "binance" else None  # Bybit publishes none:
     verify = _BYBIT_CHECK if name == "bybit" else None  # a whole gzip with the trades header
-    return download(url, root / "archives" / name / rel, checksum_url=checksum, verify=verify)
+    dest = path_under(root, "archives", name, *rel.split("/"), what="cache_dir")
+    return download(url, dest, checksum_url=checksum, verify=verify)
 
 
 def download_archive(exchange: Any, kind: ArchiveKind, symbol: str, period: Any, *,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import argparse
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import charts, indicator
+from .vocab import path_under, safe_filename
 
-__all__ = ["Outputs", "render", "safe_name"]
+__all__ = ["Outputs", "file_stem", "render", "safe_name"]
 
 
 @dataclass
@@ -27,9 +28,30 @@ class Outputs:
 
 
 def safe_name(symbol: str, timeframe: str | None = None) -> str:
-    """A file-name stem for a symbol: ``BTC/USDT:USDT`` and ``1h`` give ``BTC-USDT-USDT_1h``."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", symbol).strip("-.") or "chart"
-    return f"{stem}_{timeframe}" if timeframe else stem
+    """A file-name stem for a symbol: ``BTC/USDT:USDT`` and ``1h`` give ``BTC-USDT-USDT_1h``.
+
+    Through :func:`liqlevels.vocab.safe_filename` (a symbol's ``/`` and ``:`` become ``-``);
+    ``ValueError`` for anything else that cannot name a file.
+    """
+    return safe_filename(f"{symbol}_{timeframe}" if timeframe else symbol, "symbol", sep="-")
+
+
+def file_stem(text: str) -> str:
+    """An argparse ``type`` for ``--name``: ``text`` if it can name the output files, else
+    a usage error that argparse prints as one line naming ``--name``."""
+    try:
+        return safe_filename(text, "")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _outputs(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    """``NAME.html``, ``NAME-levels.csv`` and ``NAME.png`` in ``out_dir``, checked to stay
+    in it (``name`` is refused as ``--name`` when it cannot name a file)."""
+    name = safe_filename(name, "--name")
+    html, csv, png = (path_under(out_dir, f"{name}{suffix}", what="--out")
+                      for suffix in (".html", "-levels.csv", ".png"))
+    return html, csv, png
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -59,7 +81,7 @@ def render(
     out_dir : pathlib.Path
         Output folder (created if needed).
     name : str
-        File-name stem.
+        File-name stem: letters, digits, ``.``, ``_`` and ``-`` (checked as ``--name``).
     symbol : str
         Shown on the chart (as text).
     options : indicator.OIOptions
@@ -72,21 +94,26 @@ def render(
         Also screenshot the page (needs Chromium); a missing browser is a note, not a failure.
     show : bool
         Open the desktop window as well.
+
+    Raises
+    ------
+    ValueError
+        ``name`` cannot name a file, or a path would resolve outside ``out_dir`` (a link).
     """
+    html_path, csv, png_path = _outputs(out_dir, name)
     levels = indicator.oi_levels(candles, options=options)
     signals = indicator.oi_signals(candles, options=options)
     dens = indicator.density(levels, bins=bins)
     scene = charts.Scene(candles, levels, dens, oi=signals, symbol=symbol,
                          max_lines=max_lines)
     out_dir.mkdir(parents=True, exist_ok=True)
-    html = scene.to_html(out_dir / f"{name}.html")
-    csv = out_dir / f"{name}-levels.csv"
+    html = scene.to_html(html_path)
     _atomic_write_text(csv, levels.to_csv(index=False))
     notes: list[str] = []
-    png_path: Path | None = None
+    png_written: Path | None = None
     if png:
         try:
-            png_path = scene.to_png(out_dir / f"{name}.png")
+            png_written = scene.to_png(png_path)
         except RuntimeError as exc:
             notes.append(f"PNG skipped: {exc}")
     if show:
@@ -94,4 +121,4 @@ def render(
             warnings.simplefilter("always", charts.ChartsWarning)
             scene.show(html_path=html)
         notes.extend(str(w.message) for w in caught)
-    return Outputs(html=html, csv=csv, png=png_path, levels=levels, density=dens, notes=notes)
+    return Outputs(html=html, csv=csv, png=png_written, levels=levels, density=dens, notes=notes)

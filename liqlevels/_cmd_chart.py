@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._app import Outputs, render, safe_name
+from ._app import Outputs, file_stem, render, safe_name
 from ._args import (
     add_method_options,
     check_window,
@@ -48,7 +48,8 @@ def add_level_options(parser: argparse.ArgumentParser) -> None:
                       help="newest lines drawn, as TradingView keeps 500; 0 draws all (500)")
     draw.add_argument("--out", type=out_folder, default=Path("liqlevels-out"),
                       help="output folder (./liqlevels-out)")
-    draw.add_argument("--name", help="file-name stem (from the symbol and timeframe)")
+    draw.add_argument("--name", type=file_stem,
+                      help="file-name stem (from the symbol and timeframe)")
     draw.add_argument("--no-png", action="store_true", help="skip the PNG screenshot")
     draw.add_argument("--show", action="store_true", help="open the desktop window too")
 

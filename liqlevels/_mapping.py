@@ -9,7 +9,6 @@ being read, and raise on a failed download instead of carrying on.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,14 +34,14 @@ from .vocab import (
     Mode,
     check_choice,
     did_you_mean,
+    path_under,
+    safe_filename,
     to_timestamp,
 )
 
 __all__ = ["EXCHANGES", "HistoricalMapping", "MappingWarning"]
 
 EXCHANGES: tuple[str, ...] = ARCHIVE_EXCHANGES
-
-_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -51,14 +50,18 @@ _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 
 def _symbol(symbol: Any) -> str:
+    """The archive symbol, upper-cased; it names the output files, so it must be a
+    :func:`~liqlevels.vocab.safe_filename`."""
     if not isinstance(symbol, str):
         raise TypeError(f"symbol={symbol!r} must be a string such as 'BTCUSDT'")
-    if not _SYMBOL.fullmatch(symbol):
+    try:
+        return safe_filename(symbol, "symbol").upper()
+    except ValueError as exc:
         hint = ""
         if "/" in symbol:
             hint = f" (the archives name it {symbol.split(':')[0].replace('/', '')!r})"
-        raise ValueError(f"symbol={symbol!r} is not an archive symbol such as 'BTCUSDT'{hint}")
-    return symbol.upper()
+        raise ValueError(f"symbol={symbol!r} is not an archive symbol such as 'BTCUSDT'"
+                         f"{hint}") from exc
 
 
 def _exchange(exchange: Any) -> str:
@@ -261,8 +264,12 @@ class HistoricalMapping:
         shown = threshold
         if mode == "gross_value" and float(threshold).is_integer():
             shown = int(threshold)  # 100000, as py-liquidation-map names its files
-        return (f"{self.symbol}_{self.start.strftime(fmt)}-{self.end.strftime(fmt)}_"
-                f"{mode}_{shown}")
+        return safe_filename(f"{self.symbol}_{self.start.strftime(fmt)}-"
+                             f"{self.end.strftime(fmt)}_{mode}_{shown}", "output name")
+
+    def _out(self, name: str) -> Path:
+        """``out_dir / name``, checked to stay in ``out_dir`` (links followed)."""
+        return path_under(self.out_dir, name, what="out_dir")
 
     def _subtitle(self, mode: str, threshold: float | int, window: _Window) -> str:
         rule = {"gross_value": f"trades >= {threshold:,} notional",
@@ -279,13 +286,13 @@ class HistoricalMapping:
         self.files.append(path)
 
     def _write_chart(self, chart: Any, stem: str, stacklevel: int) -> None:
-        self.files.append(chart.to_html(self.out_dir / f"{stem}.html"))
+        self.files.append(chart.to_html(self._out(f"{stem}.html")))
         if not self.png:
             return
         try:
-            self.files.append(chart.to_png(self.out_dir / f"{stem}.png"))
+            self.files.append(chart.to_png(self._out(f"{stem}.png")))
         except RuntimeError as exc:
-            html = self.out_dir / f"{stem}.html"
+            html = self._out(f"{stem}.html")
             warnings.warn(f"{stem}.png not written: {exc}. The HTML chart is at {html}",
                           MappingWarning, stacklevel=stacklevel)
 
@@ -350,8 +357,8 @@ class HistoricalMapping:
         mode, threshold = _threshold(mode, threshold_gross_value, threshold_top_n,
                                      threshold_portion)
         the_map, _, stem = self._chart(mode, threshold, "map")
-        self._write_csv(the_map, self.out_dir / f"{stem}_map.csv")
-        self._write_csv(self._select(mode, threshold).levels, self.out_dir / f"{stem}_levels.csv")
+        self._write_csv(the_map, self._out(f"{stem}_map.csv"))
+        self._write_csv(self._select(mode, threshold).levels, self._out(f"{stem}_levels.csv"))
         return the_map
 
     def liquidation_map_depth_from_historical(
@@ -376,7 +383,7 @@ class HistoricalMapping:
         mode, threshold = _threshold(mode, threshold_gross_value, threshold_top_n,
                                      threshold_portion)
         _, the_depth, stem = self._chart(mode, threshold, "depth")
-        self._write_csv(the_depth, self.out_dir / f"{stem}.csv")
+        self._write_csv(the_depth, self._out(f"{stem}.csv"))
         return the_depth
 
     def liquidation_map_with_candles(

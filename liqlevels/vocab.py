@@ -374,7 +374,8 @@ def safe_filename(text: object, what: str, *, sep: str | None = None) -> str:
     text : str
         The user's string.
     what : str
-        What it is, for the message: a flag (``"--name"``) or a parameter (``"symbol"``).
+        What it is, for the message: a flag (``"--name"``), a parameter (``"symbol"``) or
+        ``""`` (where the caller names it, as argparse does).
     sep : str, optional
         For ccxt symbols: ``/`` and ``:`` first become ``sep``, so ``BTC/USDT:USDT`` names
         ``BTC_USDT_USDT`` (``sep="_"``), the same file every time. Nothing else is mapped.
@@ -391,7 +392,7 @@ def safe_filename(text: object, what: str, *, sep: str | None = None) -> str:
     ValueError
         It cannot name a file; the message says why and names ``what``.
     """
-    shown = f"{what} {text!r}" if what.startswith("-") else f"{what}={text!r}"
+    shown = f"{what}={text!r}" if what[:1].isalpha() else f"{what} {text!r}".lstrip()
     if not isinstance(text, str):
         raise TypeError(f"{shown} is not a string; pass a name such as 'btc-1h'")
     name = text if sep is None else text.replace("/", sep).replace(":", sep)
