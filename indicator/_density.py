@@ -10,7 +10,10 @@ import pandas as pd
 from ..vocab import DENSITY_WEIGHTS, DensityWeight, check_choice, to_timestamp
 from ._frames import NAT, DensityFrame, LevelArrays, OILevels, check_levels, empty_frame
 
-__all__ = ["active_mask", "density"]
+__all__ = ["MAX_DENSITY_BINS", "active_mask", "density"]
+
+#: The most bins a density may have (150 is the default; a chart has a few hundred pixels).
+MAX_DENSITY_BINS = 1_000_000
 
 
 def _live(lines: LevelArrays, at: Any) -> np.ndarray:
@@ -35,8 +38,8 @@ def active_mask(levels: OILevels, at: Any = None) -> np.ndarray:
 def _check_bins(bins: Any) -> int:
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
         raise TypeError(f"bins={bins!r} must be a whole number, e.g. 150")
-    if bins < 1:
-        raise ValueError(f"bins={bins!r} must be >= 1")
+    if not 1 <= bins <= MAX_DENSITY_BINS:
+        raise ValueError(f"bins={bins!r} must be from 1 to {MAX_DENSITY_BINS:,}, e.g. 150")
     return int(bins)
 
 
@@ -66,7 +69,7 @@ def density(
         ``None`` means after the last bar (lines whose ``end`` is NaT).
     bins : int, default 150
         Equal-width price bins from the lowest to the highest live price (one bin when all
-        live prices are equal). The top edge belongs to the last bin.
+        live prices are equal), 1 to 1,000,000. The top edge belongs to the last bin.
     weight : {"count", "oi_delta"}, default "count"
         Count lines, or sum ``|oi_delta|`` (OI units) of the lines.
 

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..vocab import check_frame, first_true, row_label
+from ._options import MAX_THRESHOLDS
+from ._validate import MAX_LEVERAGE
 
 __all__ = [
     "DENSITY_COLUMNS",
@@ -202,14 +204,14 @@ class LevelArrays:
 _FIELD = {f.name: f.name for f in fields(LevelArrays)} | {"side": "short"}
 _COLUMN_ORDER = ("start", "end", "side", "leverage", "price", "entry", "tier", "notional",
                  "oi_delta")
-# column: (what it must be, bound, bound excluded, whole numbers)
-_NUMBER_RULES: dict[str, tuple[str, float, bool, bool]] = {
-    "leverage": ("a whole number > 1", 1, True, True),
-    "tier": ("a whole number >= 1", 1, False, True),
-    "price": ("a finite price > 0", 0, True, False),
-    "entry": ("a finite price > 0", 0, True, False),
-    "notional": ("a finite amount >= 0 (quote currency)", 0, False, False),
-    "oi_delta": ("a finite OI change", -np.inf, False, False),
+# column: (what it must be, bound, bound excluded, whole numbers, upper bound included)
+_NUMBER_RULES: dict[str, tuple[str, float, bool, bool, float]] = {
+    "leverage": (f"a whole number > 1 and <= {MAX_LEVERAGE}", 1, True, True, MAX_LEVERAGE),
+    "tier": (f"a whole number >= 1 and <= {MAX_THRESHOLDS}", 1, False, True, MAX_THRESHOLDS),
+    "price": ("a finite price > 0", 0, True, False, np.inf),
+    "entry": ("a finite price > 0", 0, True, False, np.inf),
+    "notional": ("a finite amount >= 0 (quote currency)", 0, False, False, np.inf),
+    "oi_delta": ("a finite OI change", -np.inf, False, False, np.inf),
 }
 
 
@@ -279,14 +281,15 @@ def _floats(levels: pd.DataFrame, col: str, name: str) -> np.ndarray:
 
 def _numbers(levels: pd.DataFrame, col: str, name: str) -> np.ndarray:
     """A numeric column checked by its rule in ``_NUMBER_RULES``."""
-    need, bound, strict, whole = _NUMBER_RULES[col]
+    need, bound, strict, whole, top = _NUMBER_RULES[col]
     column = levels[col]
     if whole and pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
-        values = column.to_numpy(dtype=np.int64)  # integers: only the range to check
-        bad = values <= bound if strict else values < bound
+        values = column.to_numpy()  # integers: only the range to check, in their own dtype
+        bad = (values <= bound if strict else values < bound) | (values > top)
     else:
         values = _floats(levels, col, name)
         bad = ~(values > bound if strict else values >= bound) | ~np.isfinite(values)
+        bad |= values > top
         if whole:
             bad |= values != np.round(values)
     row = first_true(bad)
@@ -328,9 +331,9 @@ def check_levels(
     The one check of a levels frame (:func:`oi_levels`' or :func:`trade_levels`'), shared by
     the engine and the charts. Each caller names the columns it uses; only those must exist,
     and each is checked by its rule: ``start`` tz-aware, never NaT; ``end`` tz-aware and after
-    ``start`` (or NaT); ``side`` ``"long"``/``"short"``; ``leverage`` a whole number > 1;
-    ``price`` and ``entry`` finite > 0; ``tier`` a whole number >= 1; ``notional`` finite
-    >= 0; ``oi_delta`` finite.
+    ``start`` (or NaT); ``side`` ``"long"``/``"short"``; ``leverage`` a whole number from 2
+    to 1000; ``price`` and ``entry`` finite > 0; ``tier`` a whole number from 1 to 100;
+    ``notional`` finite >= 0; ``oi_delta`` finite (infinite values are refused like NaN).
 
     Parameters
     ----------
@@ -374,7 +377,7 @@ def level_arrays(levels: pd.DataFrame, columns: Iterable[str]) -> LevelArrays:
             parsed[col] = column.array.as_unit("ns").asi8
         elif col == "side":
             parsed["short"] = (column == "short").to_numpy(dtype=bool, na_value=False)
-        elif _NUMBER_RULES[col][3]:
+        elif _NUMBER_RULES[col][3]:  # whole numbers
             parsed[col] = column.to_numpy(dtype=np.int64)
         else:
             parsed[col] = column.to_numpy(dtype=np.float64)

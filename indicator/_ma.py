@@ -11,10 +11,15 @@ __all__ = ["moving_average"]
 
 
 def _full_windows(x: np.ndarray, length: int) -> np.ndarray:
-    """True where the ``length`` values ending at each position are all present."""
-    valid = (~np.isnan(x)).astype(np.int64)
-    count = np.convolve(valid, np.ones(length, dtype=np.int64), mode="full")[: len(x)]
-    return count == length
+    """True where the ``length`` values ending at each position are all present.
+
+    Counted with a running count of missing values (exact integers), O(bars) whatever the
+    window."""
+    missing = np.concatenate(([0], np.cumsum(np.isnan(x), dtype=np.int64)))
+    full = np.zeros(len(x), dtype=bool)
+    if len(x) >= length:
+        full[length - 1 :] = missing[length:] == missing[: len(x) - length + 1]
+    return full
 
 
 def _sma(x: np.ndarray, length: int) -> np.ndarray:
@@ -22,14 +27,38 @@ def _sma(x: np.ndarray, length: int) -> np.ndarray:
     return pd.Series(x).rolling(length, min_periods=length).mean().to_numpy()
 
 
+def _block_sums(x: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Running sums of ``x`` and of ``r * x`` restarted every ``length`` bars (``r`` the
+    position inside the block), laid out as ``(blocks, length)``; x padded with zeros."""
+    blocks = -(-len(x) // length)
+    padded = np.zeros(blocks * length)
+    padded[: len(x)] = x
+    padded = padded.reshape(blocks, length)
+    plain = np.cumsum(padded, axis=1)
+    ranked = np.cumsum(padded * np.arange(length, dtype=np.float64), axis=1)
+    return plain, ranked
+
+
 def _wma(x: np.ndarray, length: int) -> np.ndarray:
-    """Pine's ``ta.wma``: weight ``length`` on the newest value down to 1 on the oldest."""
-    out = np.full(len(x), np.nan)
-    if len(x) < length:
+    """Pine's ``ta.wma``: weight ``length`` on the newest value down to 1 on the oldest.
+
+    ``sum(w * x) / sum(w)`` over the window, in O(bars) whatever ``length``: the window
+    ending at bar ``t`` (position ``r`` in its block of ``length`` bars) is the head of that
+    block up to ``r``, weighted ``r' + length - r``, plus the tail of the block before after
+    ``r``, weighted ``r' - r``; both read from the blocks' running sums, which stay as small
+    as one window's sum (no drift along the series). NaN unless the whole window is present.
+    """
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n < length:
         return out
-    weights = np.arange(length, 0, -1, dtype=np.float64)
-    total = np.convolve(np.nan_to_num(x, nan=0.0), weights, mode="valid")
-    out[length - 1 :] = total / weights.sum()
+    plain, ranked = _block_sums(np.nan_to_num(x, nan=0.0), length)
+    r = np.arange(length, dtype=np.float64)
+    head = ranked + (length - r) * plain  # bars [block start, t] of t's own block
+    tail = np.zeros_like(head)  # bars (t - length, block start) of the block before
+    tail[1:] = (ranked[:-1, -1:] - ranked[:-1]) - r * (plain[:-1, -1:] - plain[:-1])
+    total = (head + tail).ravel()[:n]
+    out[length - 1 :] = total[length - 1 :] / (length * (length + 1) / 2)
     out[~_full_windows(x, length)] = np.nan
     return out
 

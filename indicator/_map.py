@@ -24,9 +24,14 @@ from ._frames import (
     side_strings,
 )
 
-__all__ = ["default_bin_size", "depth", "liquidation_map"]
+__all__ = ["MAX_MAP_BINS", "default_bin_size", "depth", "liquidation_map"]
 
 _MAP_INPUT: tuple[str, ...] = ("side", "leverage", "price", "entry", "notional")
+#: The most bins a map may span, from its lowest to its highest level.
+MAX_MAP_BINS = 10_000_000
+# Bin numbers beyond this lose the float precision that keeps ``k * bin_size`` exact enough
+# for every bin to have a distinct, ordered pair of edges.
+_MAX_BIN_NUMBER = 2.0**50
 
 
 def _check_positive(name: str, value: Any) -> float:
@@ -47,10 +52,37 @@ def default_bin_size(entry: np.ndarray) -> float:
 
 
 def _bin_index(price: np.ndarray, bin_size: float) -> np.ndarray:
-    """``k`` with ``k * bin_size <= price < (k + 1) * bin_size``, exact in float arithmetic."""
-    k = np.floor(price / bin_size)
-    k -= price < k * bin_size
-    k += price >= (k + 1) * bin_size
+    """``k`` with ``k * bin_size <= price < (k + 1) * bin_size``, exact in float arithmetic
+    (as float64; the caller checks its range)."""
+    with np.errstate(over="ignore"):
+        k = np.floor(price / bin_size)
+        k -= price < k * bin_size
+        k += price >= (k + 1) * bin_size
+    return k
+
+
+def _check_bins(k: np.ndarray, price: np.ndarray, bin_size: float, given: bool) -> np.ndarray:
+    """``k`` as int64 once the bins are sane: edges finite and distinct, at most
+    :data:`MAX_MAP_BINS` from the lowest level to the highest."""
+    what = f"bin_size={bin_size!r}" if given else f"the default bin size {bin_size!r}"
+    lo, hi = float(price.min()), float(price.max())
+    top = float(np.max(np.abs(k)))
+    if top <= _MAX_BIN_NUMBER and not math.isfinite((top + 1) * bin_size):
+        raise ValueError(
+            f"{what} puts the top bin's upper edge beyond the largest float (levels priced up "
+            f"to {hi!r}): prices this close to float's limit cannot be binned"
+        )
+    if not top <= _MAX_BIN_NUMBER:
+        raise ValueError(
+            f"{what} is too fine for levels priced up to {hi!r}: the bins' edges would lose "
+            f"float precision; pass a bin_size of at least {hi / _MAX_BIN_NUMBER:.3g}"
+        )
+    span = float(k.max() - k.min()) + 1
+    if span > MAX_MAP_BINS:
+        raise ValueError(
+            f"{what} cuts the levels from {lo!r} to {hi!r} into {span:,.0f} bins, more than "
+            f"{MAX_MAP_BINS:,}; pass a bin_size of at least {(hi - lo) / MAX_MAP_BINS:.3g}"
+        )
     return k.astype(np.int64)
 
 
@@ -66,8 +98,9 @@ def _binned(levels: Any, price: Any, bin_size: Any) -> pd.DataFrame | None:
     keep = np.where(lines.short, lines.price >= current, lines.price <= current)
     if not keep.any():
         return None
+    prices = lines.price[keep]
     frame = pd.DataFrame({
-        "k": _bin_index(lines.price[keep], size),
+        "k": _check_bins(_bin_index(prices, size), prices, size, bin_size is not None),
         "code": lines.short[keep].astype(np.int64),
         "leverage": lines.leverage[keep],
         "notional": lines.notional[keep],
@@ -119,7 +152,8 @@ def liquidation_map(
     ------
     TypeError, ValueError
         ``levels`` not a trade levels frame (naming the column and first bad row), ``price``
-        or ``bin_size`` not a finite number > 0.
+        or ``bin_size`` not a finite number > 0, or a ``bin_size`` so fine that the kept
+        levels span more than 10,000,000 bins or the bins' edges lose float precision.
     """
     binned = _binned(levels, price, bin_size)
     if binned is None:

@@ -11,22 +11,48 @@ import numpy as np
 from ..vocab import DIRECTIONS, MA_TYPES, Direction, MaType, check_choice, did_you_mean
 from ._validate import check_leverages, check_mmr, check_numbers
 
-__all__ = ["OI_OPTION_NAMES", "OIOptions", "resolve_options"]
+__all__ = [
+    "MAX_MA_LENGTH",
+    "MAX_THRESHOLD",
+    "MAX_THRESHOLDS",
+    "OI_OPTION_NAMES",
+    "OIOptions",
+    "resolve_options",
+]
+
+#: Longest baseline window in bars: about two years of one-minute bars.
+MAX_MA_LENGTH = 1_000_000
+#: Most tiers (thresholds); ``tier`` is counted in int8.
+MAX_THRESHOLDS = 100
+#: Largest multiple of the baseline a threshold may be.
+MAX_THRESHOLD = 1000.0
 
 
 def _check_ma_length(ma_length: object) -> int:
     if isinstance(ma_length, bool) or not isinstance(ma_length, (int, np.integer)):
         raise TypeError(f"ma_length={ma_length!r} must be a whole number of bars, e.g. 60")
-    if ma_length < 1:
-        raise ValueError(f"ma_length={ma_length!r} must be >= 1 (bars in the baseline window)")
+    if not 1 <= ma_length <= MAX_MA_LENGTH:
+        raise ValueError(
+            f"ma_length={ma_length!r} must be from 1 to {MAX_MA_LENGTH:,} (bars in the baseline "
+            f"window; {MAX_MA_LENGTH:,} one-minute bars are about two years)"
+        )
     return int(ma_length)
 
 
 def _check_thresholds(thresholds: object) -> tuple[float, ...]:
+    numbers = check_numbers(thresholds, "thresholds", "(1.2, 2.0, 3.0)")
+    if len(numbers) > MAX_THRESHOLDS:
+        raise ValueError(
+            f"thresholds has {len(numbers)} values; at most {MAX_THRESHOLDS} tiers, e.g. "
+            f"(1.2, 2.0, 3.0)"
+        )
     out: list[float] = []
-    for i, k in enumerate(check_numbers(thresholds, "thresholds", "(1.2, 2.0, 3.0)")):
-        if k <= 0:
-            raise ValueError(f"thresholds[{i}]={k!r} must be a positive multiple of the baseline")
+    for i, k in enumerate(numbers):
+        if not 0 < k <= MAX_THRESHOLD:
+            raise ValueError(
+                f"thresholds[{i}]={k!r} must be a positive multiple of the baseline, at most "
+                f"{MAX_THRESHOLD:g}"
+            )
         if out and k <= out[-1]:
             raise ValueError(
                 f"thresholds must be strictly increasing; thresholds[{i}]={k!r} follows "
@@ -46,13 +72,16 @@ class OIOptions:
     Parameters
     ----------
     ma_length : int, default 60
-        Bars in the baseline window of ``|oi_delta|``, the current bar included.
+        Bars in the baseline window of ``|oi_delta|``, the current bar included; 1 to
+        1,000,000.
     ma_type : {"sma", "ema", "wma", "vwma"}, default "sma"
         Baseline average (Pine semantics; ``"vwma"`` weights by ``volume``).
     thresholds : sequence of float, default (1.2, 2.0, 3.0)
-        Strictly increasing multiples of the baseline for tiers 1, 2, 3, ...
+        Strictly increasing multiples of the baseline for tiers 1, 2, 3, ...: at most 100 of
+        them, each in (0, 1000].
     leverages : sequence of int, default (5, 10, 25, 50, 100)
-        Leverages ``L > 1``; each gives a long and a short line per trigger, in this order.
+        Leverages ``1 < L <= 1000``; each gives a long and a short line per trigger, in this
+        order.
     direction : {"increase", "decrease", "both"}, default "increase"
         Which OI changes trigger: rises (positions opened), falls, or either.
     mmr : float, default 0.0

@@ -21,6 +21,7 @@ from ..vocab import MODES, check_choice, check_frame, first_true, row_label
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "MAX_TOP_N",
     "TRADE_COLUMNS",
     "TradeArrays",
     "check_threshold",
@@ -35,6 +36,8 @@ DEFAULT_THRESHOLD: dict[str, float | int] = {
     "gross_value": 100_000.0, "top_n": 100, "portion": 0.01,
 }
 TRADE_COLUMNS: tuple[str, ...] = ("time", "price", "quantity", "side")
+#: The most trades per side ``top_n`` may keep.
+MAX_TOP_N = 1_000_000_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,21 +151,38 @@ def trade_arrays(trades: Any, name: str = "trades") -> TradeArrays:
     TypeError
         Not a DataFrame, a non-datetime ``time`` or non-numeric ``price``/``quantity``.
     ValueError
-        Empty frame, missing column, naive or missing time, a NaN/non-positive price or
-        quantity, a side other than ``"buy"``/``"sell"``; names the column and first bad row.
+        Empty frame, missing column, naive or missing time, a NaN, infinite or non-positive
+        price or quantity (or a notional that overflows), a side other than
+        ``"buy"``/``"sell"``; names the column and first bad row.
     """
     _check_frame(trades, name)
     time = _time_ns(trades, name)
     price = _positive(trades, "price", name)
     quantity = _positive(trades, "quantity", name)
     is_buy = _is_buy(trades, name)
+    with np.errstate(over="ignore"):
+        bad = first_true(~np.isfinite(price * quantity))
+    if bad is not None:
+        raise ValueError(
+            f"{name} at {row_label(trades.index, bad)}: price {float(price[bad])!r} x "
+            f"quantity {float(quantity[bad])!r} overflows (the notional is not a finite "
+            f"number); drop or repair that row"
+        )
     if len(time) > 1 and (np.diff(time) < 0).any():
         order = np.argsort(time, kind="stable")
         time, price, quantity, is_buy = time[order], price[order], quantity[order], is_buy[order]
     return TradeArrays(time=time, price=price, quantity=quantity, is_buy=is_buy)
 
 
-def check_threshold(mode: Any, threshold: Any) -> tuple[str, float | int]:
+def _short(n: int) -> str:
+    """A whole number for a message: ``1e+300`` (leading digit, power of ten) beyond 15
+    digits, instead of hundreds of digits."""
+    sign, digits = ("-" if n < 0 else ""), str(abs(n))
+    return f"{sign}{digits}" if len(digits) <= 15 else f"{sign}{digits[0]}e+{len(digits) - 1}"
+
+
+def check_threshold(mode: Any, threshold: Any,
+                    name: str = "threshold") -> tuple[str, float | int]:
     """The mode and its threshold (the mode's default when ``None``), checked.
 
     Parameters
@@ -171,13 +191,15 @@ def check_threshold(mode: Any, threshold: Any) -> tuple[str, float | int]:
         As :func:`trade_levels`.
     threshold : float or int or None
         Notional (quote currency) for ``gross_value``, a count of trades per side for
-        ``top_n``, a share in (0, 1] for ``portion``.
+        ``top_n`` (at most :data:`MAX_TOP_N`), a share in (0, 1] for ``portion``.
+    name : str, default "threshold"
+        How messages name the threshold (``"--threshold"`` on the command line).
 
     Raises
     ------
     ValueError
-        Unknown mode (with a "did you mean"), ``gross_value`` threshold <= 0, ``top_n`` n <= 0,
-        ``portion`` outside (0, 1].
+        Unknown mode (with a "did you mean"), ``gross_value`` threshold <= 0 or infinite,
+        ``top_n`` n outside 1 to :data:`MAX_TOP_N`, ``portion`` outside (0, 1].
     TypeError
         A threshold that is not a number, or a non-integer ``top_n``.
     """
@@ -185,25 +207,30 @@ def check_threshold(mode: Any, threshold: Any) -> tuple[str, float | int]:
     if threshold is None:
         return mode, DEFAULT_THRESHOLD[mode]
     if isinstance(threshold, bool) or not isinstance(threshold, Real):
-        raise TypeError(f"threshold={threshold!r} is not a number")
+        raise TypeError(f"{name}={threshold!r} is not a number")
     if mode == "top_n":
         if not isinstance(threshold, Integral):
             raise TypeError(
-                f"threshold={threshold!r}: mode 'top_n' keeps the n largest trades per side, so "
+                f"{name}={threshold!r}: mode 'top_n' keeps the n largest trades per side, so "
                 f"n must be a whole number such as 100"
             )
-        if threshold <= 0:
-            raise ValueError(f"threshold={threshold!r}: 'top_n' needs n >= 1 trades per side")
+        if not 1 <= threshold <= MAX_TOP_N:
+            raise ValueError(f"{name}={_short(int(threshold))}: 'top_n' needs n >= 1 and at most "
+                             f"{MAX_TOP_N:,} trades per side")
         return mode, int(threshold)
-    value = float(threshold)
+    try:
+        value = float(threshold)
+    except OverflowError:  # an int beyond float range
+        value = math.inf
     if mode == "gross_value" and not (math.isfinite(value) and value > 0):
         raise ValueError(
-            f"threshold={threshold!r}: 'gross_value' keeps trades whose notional (price x "
-            f"quantity, quote currency) is >= threshold, so it must be > 0, e.g. 100000"
+            f"{name}={threshold!r}: 'gross_value' keeps trades whose notional (price x "
+            f"quantity, quote currency) is >= threshold, so it must be > 0 and finite, "
+            f"e.g. 100000"
         )
     if mode == "portion" and not (0 < value <= 1):
         raise ValueError(
-            f"threshold={threshold!r}: 'portion' is the share of each side's trades to keep, in "
+            f"{name}={threshold!r}: 'portion' is the share of each side's trades to keep, in "
             f"(0, 1]; 0.01 keeps the largest 1%"
         )
     return mode, value

@@ -23,6 +23,7 @@ from ..vocab import (
 
 __all__ = [
     "CANDLE_COLUMNS",
+    "MAX_LEVERAGE",
     "LiqLevelsWarning",
     "check_choice",
     "check_keywords",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "open_interest")
+#: The highest leverage accepted: 1000x is liquidated by a 0.1% move (exchanges offer 125x to
+#: a few hundred), and ``1/L`` stays far above float precision.
+MAX_LEVERAGE = 1000
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -71,18 +75,24 @@ def check_numbers(values: Any, name: str, example: str) -> list[int | float]:
         if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name}[{i}]={x!r} is not a number; pass e.g. {example}")
         x = x.item() if isinstance(x, np.generic) else x  # plain values in messages
-        if not math.isfinite(x):
+        if isinstance(x, float) and not math.isfinite(x):  # ints are finite, however long
             raise ValueError(f"{name}[{i}]={x!r} is not finite; pass e.g. {example}")
         out.append(x)
     return out
 
 
 def check_leverages(leverages: Iterable[Any], name: str = "leverages") -> tuple[int, ...]:
-    """Leverages as a tuple of ints, each > 1, no repeats."""
+    """Leverages as a tuple of ints, each > 1 and <= :data:`MAX_LEVERAGE`, no repeats."""
     out: list[int] = []
     for i, lev in enumerate(check_numbers(leverages, name, "(5, 10, 25, 50, 100)")):
         if lev <= 1:
             raise ValueError(f"{name}[{i}]={lev!r}: a leverage must be > 1 (e.g. 5 for 5x)")
+        if lev > MAX_LEVERAGE:
+            shown = repr(lev) if len(str(lev)) <= 20 else f"{str(lev)[0]}e+{len(str(lev)) - 1}"
+            raise ValueError(
+                f"{name}[{i}]={shown}: a leverage must be at most {MAX_LEVERAGE} (1000x is "
+                f"liquidated by a 0.1% move); pass e.g. (5, 10, 25, 50, 100)"
+            )
         if float(lev) != int(lev):
             raise ValueError(f"{name}[{i}]={lev!r}: leverages are whole numbers (5, 10, ...)")
         out.append(int(lev))
@@ -97,9 +107,12 @@ def check_mmr(mmr: Any, leverages: Sequence[int]) -> float:
     """The maintenance margin rate, with ``0 <= mmr < 1/L`` for every leverage."""
     if isinstance(mmr, bool) or not isinstance(mmr, (int, float, np.integer, np.floating)):
         raise TypeError(f"mmr={mmr!r} is not a number; pass a rate such as 0.004 (0.4%)")
-    mmr = float(mmr)
+    try:
+        mmr = float(mmr)
+    except OverflowError:  # an int beyond float range
+        mmr = math.inf
     if not math.isfinite(mmr) or mmr < 0:
-        raise ValueError(f"mmr={mmr!r} must be >= 0 (a rate: 0.004 means 0.4%)")
+        raise ValueError(f"mmr={mmr!r} must be a finite rate >= 0 (0.004 means 0.4%)")
     for lev in leverages:
         if mmr >= 1.0 / lev:
             raise ValueError(
@@ -121,44 +134,40 @@ def _column_values(candles: pd.DataFrame, col: str, name: str) -> np.ndarray:
 
 
 def _check_values(cols: dict[str, np.ndarray], index: pd.Index, name: str) -> None:
+    def bad_value(col: str, row: int, rule: str) -> ValueError:
+        value = float(cols[col][row])
+        return ValueError(f"{name}[{col!r}] is {value!r} at {row_label(index, row)}; {rule}")
+
     for col in ("open", "high", "low", "close"):
-        bad = first_true(~(cols[col] > 0))  # catches NaN too
+        bad = first_true(~((cols[col] > 0) & np.isfinite(cols[col])))  # catches NaN too
         if bad is not None:
-            raise ValueError(
-                f"{name}[{col!r}] is {cols[col][bad]!r} at {row_label(index, bad)}; prices must "
-                f"be positive numbers: drop or repair that bar"
-            )
+            raise bad_value(col, bad, "prices must be finite positive numbers: drop or "
+                                      "repair that bar")
     vol = cols["volume"]
-    bad = first_true(~(vol >= 0))
+    bad = first_true(~((vol >= 0) & np.isfinite(vol)))
     if bad is not None:
-        raise ValueError(
-            f"{name}['volume'] is {vol[bad]!r} at {row_label(index, bad)}; volume must be a "
-            f"number >= 0: fill gaps with 0"
-        )
+        raise bad_value("volume", bad, "volume must be a finite number >= 0: fill gaps with 0")
     oi = cols["open_interest"]
-    bad = first_true(oi < 0)
+    bad = first_true((oi < 0) | np.isinf(oi))
     if bad is not None:
-        raise ValueError(
-            f"{name}['open_interest'] is {oi[bad]!r} at {row_label(index, bad)}; open interest "
-            f"cannot be negative (NaN is allowed for a missing value)"
-        )
-    if np.isinf(oi).any():
-        bad = first_true(np.isinf(oi))
-        raise ValueError(f"{name}['open_interest'] is infinite at {row_label(index, bad)}")
+        raise bad_value("open_interest", bad, "open interest must be a finite number >= 0 "
+                                              "(NaN is allowed for a missing value)")
     high, low = cols["high"], cols["low"]
     for col in ("low", "open", "close"):
         bad = first_true(high < cols[col])
         if bad is not None:
             raise ValueError(
-                f"{name}['high'] ({high[bad]!r}) is below {col!r} ({cols[col][bad]!r}) at "
-                f"{row_label(index, bad)}; high must be the bar's highest price"
+                f"{name}['high'] ({float(high[bad])!r}) is below {col!r} "
+                f"({float(cols[col][bad])!r}) at {row_label(index, bad)}; high must be the "
+                f"bar's highest price"
             )
     for col in ("open", "close"):
         bad = first_true(low > cols[col])
         if bad is not None:
             raise ValueError(
-                f"{name}['low'] ({low[bad]!r}) is above {col!r} ({cols[col][bad]!r}) at "
-                f"{row_label(index, bad)}; low must be the bar's lowest price"
+                f"{name}['low'] ({float(low[bad])!r}) is above {col!r} "
+                f"({float(cols[col][bad])!r}) at {row_label(index, bad)}; low must be the "
+                f"bar's lowest price"
             )
 
 
@@ -184,8 +193,9 @@ def validate_candles(candles: Any, name: str = "candles") -> dict[str, np.ndarra
     TypeError
         Not a DataFrame, not a DatetimeIndex, or a non-numeric column.
     ValueError
-        A missing column, a naive, unsorted or duplicated index, a NaN or non-positive price,
-        high below low/open/close, low above open/close, negative volume or open interest.
+        A missing column, a naive, unsorted or duplicated index, a NaN, infinite or
+        non-positive price, high below low/open/close, low above open/close, a negative or
+        infinite volume or open interest (NaN open interest is a missing value).
         The message names the column and the first offending row.
     """
     check_frame(candles, name, CANDLE_COLUMNS)
