@@ -42,19 +42,48 @@ def archive_exchange(exchange: Any) -> str:
     return _ALIASES[check_choice("exchange", name, tuple(_ALIASES))]
 
 
-def to_ns(stamps: np.ndarray) -> np.ndarray:
+_UNIT_NAMES = ("seconds", "milliseconds", "microseconds", "nanoseconds")
+_UNIT_FLOORS = np.array([1e11, 1e14, 1e17])  # the smallest stamp of ms, us, ns (after 1973)
+
+
+def _unit_of(stamps: np.ndarray) -> np.ndarray:
+    """Per stamp: 0 seconds, 1 milliseconds, 2 microseconds, 3 nanoseconds, by magnitude."""
+    return np.searchsorted(_UNIT_FLOORS, np.abs(stamps.astype(np.float64)), side="right")
+
+
+def _check_one_unit(stamps: np.ndarray, where: str) -> int:
+    """The unit of every stamp (as :func:`_unit_of` numbers it); a mix is refused, naming the
+    first data row (0-based, header not counted) whose unit differs from the first row's."""
+    lo, hi = np.nanmin(stamps), np.nanmax(stamps)
+    ends = _unit_of(np.array([lo, hi]))
+    if lo >= 0 and ends[0] == ends[1]:  # the usual case, without a pass over every row
+        return int(ends[0])
+    units = _unit_of(stamps)
+    differs = np.flatnonzero(units != units[0])
+    if not differs.size:
+        return int(units[0])
+    row = int(differs[0])
+    raise ValueError(
+        f"{where}: data row {row} is in {_UNIT_NAMES[units[row]]} ({stamps[row]}) but data "
+        f"row 0 is in {_UNIT_NAMES[units[0]]} ({stamps[0]}); a file holds one unit of time: "
+        f"it is corrupt or two files were joined, so download it again"
+    )
+
+
+def to_ns(stamps: np.ndarray, where: str = "stamps") -> np.ndarray:
     """Epoch nanoseconds from epoch seconds, milliseconds, microseconds or nanoseconds.
 
-    The unit is told by magnitude (any time after 1973 is unambiguous).
+    The unit is told by magnitude (any time after 1973 is unambiguous) and must be the same
+    for every stamp: a mix raises ``ValueError`` naming ``where`` and the first row that
+    differs.
     """
     stamps = np.asarray(stamps)
     if not stamps.size:
         return stamps.astype(np.int64)
-    top = float(np.nanmax(np.abs(stamps)))
-    if top < 1e11:  # seconds, possibly fractional
+    unit = _check_one_unit(stamps, where)
+    if unit == 0:  # seconds, possibly fractional
         return np.rint(stamps.astype(np.float64) * 1e6).astype(np.int64) * 1000
-    scale = 1 if top >= 1e17 else 1_000 if top >= 1e14 else 1_000_000
-    return stamps.astype(np.int64) * scale
+    return stamps.astype(np.int64) * 10 ** (3 * (3 - unit))
 
 
 def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
@@ -259,6 +288,9 @@ def _last_time(handle: Any, begin: int, size: int) -> int:
     return stamp
 
 
+_UNIT_IDX = {1_000_000: 1, 1_000: 2, 1: 3}  # ns per unit -> the unit's number in _unit_of
+
+
 def _unit(stamp: int) -> int:
     """Nanoseconds per unit of an epoch stamp in ms, us or ns, as :func:`to_ns` tells them."""
     if stamp < 10**11:
@@ -287,6 +319,10 @@ def _byte_span(path: Path, lo: int | None, hi: int | None) -> tuple[bytes, int, 
         b = size if hi is None else _first_at_or_after(handle, a, size, -(-hi // scale))
         if a == begin and b == size:
             return None
+        handle.seek(b)
+        after = _line_time(handle.readline())  # a row in another unit stops the search early
+        if after is not None and _unit(after) != scale:
+            raise _UnsliceableError  # read it whole: that names the row
         handle.seek(a)
         return handle.read(b - a), scale, line.count(b",") + 1
 
@@ -316,7 +352,10 @@ def _binance_slice(path: Path, lo: int | None, hi: int | None) -> pd.DataFrame |
                               convert_options=_convert(_AGG_TYPES))
     except (pa.ArrowInvalid, KeyError, OSError):
         return None
-    ns = table.column("transact_time").to_numpy() * scale
+    raw = table.column("transact_time").to_numpy()
+    if raw.size and _unit_of(np.array([raw.min(), raw.max()])).tolist() != [_UNIT_IDX[scale]] * 2:
+        return None  # rows in another unit: the whole read names the first
+    ns = raw * scale
     if (_first_null(table, _AGG_TYPES) is not None or not ns.size or (np.diff(ns) < 0).any()
             or (lo is not None and ns[0] < lo) or (hi is not None and ns[-1] >= hi)):
         return None  # let the whole read report the bad row, or sort and cut
@@ -340,7 +379,8 @@ def _binance_trades(path: Path, lo: int | None = None, hi: int | None = None) ->
         if frame is not None:
             return frame
     table = _read_csv(path, AGG_TRADES_COLUMNS, _AGG_TYPES)
-    return _binance_frame(table, to_ns(table.column("transact_time").to_numpy()), lo, hi)
+    ns = to_ns(table.column("transact_time").to_numpy(), f"{path}: column 'transact_time'")
+    return _binance_frame(table, ns, lo, hi)
 
 
 def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
@@ -356,7 +396,8 @@ def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> p
             f"{path}: side is {table.column('side')[row].as_py()!r} at data row {row}; Bybit "
             f"trade files have 'Buy' or 'Sell'"
         )
-    return _trades_frame(to_ns(table.column("timestamp").to_numpy()),
+    ns = to_ns(table.column("timestamp").to_numpy(), f"{path}: column 'timestamp'")
+    return _trades_frame(ns,
                          table.column("price").to_numpy(), table.column("size").to_numpy(), side,
                          lo, hi)
 
@@ -395,7 +436,9 @@ def read_trades(path: str | os.PathLike, *, exchange: TradesFormat,
         ``start`` or ``end`` is not a time (e.g. a list or a bool).
     ValueError
         Not the named exchange's format (the message names the file and what was wrong);
-        an unreadable ``start``/``end``, or ``end <= start`` (named).
+        times in more than one unit (ms and us rows in one file: the first row whose unit
+        differs is named; on a plain CSV cut by the byte search, rows outside the window
+        are not parsed); an unreadable ``since``/``until``, or ``until <= since`` (named).
     """
     name = archive_exchange(exchange)
     lo, hi = _window(since, until)
@@ -419,7 +462,8 @@ def read_klines(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"path={str(path)!r}: no such file")
     types = {c: pa.float64() for c in ("open", "high", "low", "close", "volume")}
     table = _read_csv(path, KLINES_COLUMNS, {"open_time": pa.int64(), **types})
-    index = _utc(to_ns(table.column("open_time").to_numpy())).rename("time")
+    ns = to_ns(table.column("open_time").to_numpy(), f"{path}: column 'open_time'")
+    index = _utc(ns).rename("time")
     frame = pd.DataFrame({c: table.column(c).to_numpy() for c in types}, index=index)
     return frame[~frame.index.duplicated(keep="last")].sort_index()
 
