@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,16 @@ def _to_floats(export: TradingViewExport, pos: int) -> np.ndarray:
 def _read_rows(text: io.TextIOBase, source: str) -> tuple[list[str], list[list[str]], list[int]]:
     """The header, the non-blank rows and their line numbers; ragged rows are refused."""
     reader = csv.reader(text)
+    try:
+        return _rows_from(reader, source)
+    except csv.Error as exc:  # an over-long field, a NUL byte, a quote left open
+        raise ValueError(
+            f"{source} line {reader.line_num}: not readable as CSV ({exc}); expected a "
+            f"TradingView 'Export chart data' CSV"
+        ) from None
+
+
+def _rows_from(reader: Any, source: str) -> tuple[list[str], list[list[str]], list[int]]:
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         raise ValueError(f"{source} is empty; expected a TradingView 'Export chart data' CSV")
@@ -201,12 +212,36 @@ def _parse_times(cells: Sequence[str], lines: np.ndarray, source: str) -> pd.Dat
     return index
 
 
+# What a file that is not text usually is, by its first bytes.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "gzip data"),
+)
+
+
+def _text_of(path: str | Path) -> str:
+    """The file's text (UTF-8, a BOM dropped); a file that is not text is named and refused."""
+    data = Path(path).read_bytes()
+    kind = next((what for magic, what in _MAGIC if data.startswith(magic)), None)
+    if kind is not None:
+        raise ValueError(f"{path} is {kind}, not a CSV export; export the chart's data from "
+                         f"TradingView ('Export chart data') and pass that CSV")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path} line {line}: byte {data[exc.start]:#04x} is not UTF-8 text, so this is not "
+            f"a CSV export; pass the CSV TradingView's 'Export chart data' writes"
+        ) from None
+
+
 def _rows_of(source: str | Path | io.TextIOBase) -> tuple[str, list[str], list[list[str]],
                                                          list[int]]:
     """The name, header, rows and line numbers of a path or an open text file."""
     if isinstance(source, (str, Path)):
-        with open(source, encoding="utf-8-sig", newline="") as fh:
-            return (str(source), *_read_rows(fh, str(source)))
+        text = io.StringIO(_text_of(source), newline="")
+        return (str(source), *_read_rows(text, str(source)))
     name = str(getattr(source, "name", "export"))
     header, rows, lines = _read_rows(source, name)
     header[0] = header[0].removeprefix("\ufeff")
@@ -234,8 +269,10 @@ def read_tradingview_export(source: str | Path | io.TextIOBase) -> TradingViewEx
     OSError
         The file cannot be read.
     ValueError
-        Empty file, ragged rows, not exactly one ``time`` column, unreadable or non-increasing
-        times (naming the line).
+        Not a text CSV (an image, an archive, bytes that are not UTF-8: naming the file),
+        a line the CSV reader refuses (an over-long field, a NUL byte), empty file, ragged
+        rows, not exactly one ``time`` column, unreadable or non-increasing times (naming
+        the line).
     """
     name, header, rows, lines = _rows_of(source)
     columns = tuple(tuple(col) for col in zip(*rows, strict=True))

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import feeds
 from ._args import add_method_options, method_options
-from ._compare import Comparison, compare_export, plotted_leverages
+from ._compare import Comparison, check_warmup, compare_export, plotted_leverages
 from ._compare_report import format_report, report_json
 from ._errors import run_guarded
 from .indicator import OIOptions
@@ -137,6 +137,7 @@ def _compute(args: argparse.Namespace) -> tuple[Comparison, str]:
         raise ValueError("--exchange and --symbol go together, e.g. --exchange binanceusdm "
                          "--symbol BTC/USDT:USDT")
     export = feeds.read_tradingview_export(args.export)
+    check_warmup(args.warmup, len(export), name="--warmup")
     options = _options(args, export)
     source = str(args.export)
     oi = None

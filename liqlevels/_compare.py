@@ -28,6 +28,7 @@ __all__ = [
     "PINE_LEVERAGES",
     "PLOT_TITLES",
     "Comparison",
+    "check_warmup",
     "compare_export",
     "compare_frames",
     "expected_columns",
@@ -303,6 +304,20 @@ def compare_frames(
     return Comparison(diffs.reset_index(drop=True), columns, ours.index, float(tolerance))
 
 
+def check_warmup(warmup: Any, bars: int, name: str = "warmup") -> int:
+    """``warmup`` checked against an export of ``bars`` bars: a whole number >= 0 that
+    leaves at least one bar to compare (else nothing would be compared, and all would
+    "match"). ``name`` is how messages call it (``"--warmup"`` on the command line)."""
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"{name}={warmup!r} must be a whole number of bars >= 0")
+    if warmup >= bars:
+        raise ValueError(
+            f"{name}={warmup} skips every bar: the export has {bars} bars, so nothing would "
+            f"be compared; pass a {name} below {bars}"
+        )
+    return warmup
+
+
 def compare_export(
     export: TradingViewExport,
     options: OIOptions | None = None,
@@ -335,10 +350,10 @@ def compare_export(
     Raises
     ------
     ValueError, TypeError
-        A missing column, bad candles in the export, or a bad option.
+        A missing column, bad candles in the export, a bad option, or a ``warmup`` that
+        leaves no bar to compare.
     """
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup={warmup!r} must be a whole number of bars >= 0")
+    warmup = check_warmup(warmup, len(export))
     if options is None:
         options = OIOptions(leverages=plotted_leverages(export))
     elif not isinstance(options, OIOptions):
@@ -352,7 +367,7 @@ def compare_export(
     block = _script_block(export.titles)
     theirs = pd.DataFrame({col: _plot(export, col, block) for col in columns}, index=export.index)
     scale = pd.Series(_plot(export, "Open Interest", block), index=export.index)
-    keep = slice(min(warmup, len(export)), None)
+    keep = slice(warmup, None)
     return compare_frames(
         ours.iloc[keep], theirs.iloc[keep], tolerance=tolerance, scale=scale.iloc[keep],
         columns=columns,
