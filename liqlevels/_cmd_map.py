@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ._args import number_list
 from ._errors import run_guarded
+from .indicator import check_threshold, check_trade_options
 
 __all__ = ["register"]
 
@@ -21,34 +25,62 @@ EXAMPLES = """examples:
       --threshold 0.02 --survivors-only --candles
 """
 
-_DEFAULT_THRESHOLD = {"gross_value": 100_000.0, "top_n": 100, "portion": 0.01}
-
-
 def _threshold_arguments(mode: str, threshold: float | None) -> dict[str, Any]:
-    value = _DEFAULT_THRESHOLD[mode] if threshold is None else threshold
-    if mode == "top_n":
-        if float(value) != int(value):
-            raise ValueError(f"--threshold {value!r}: top_n takes a whole number of trades")
-        return {"mode": mode, "threshold_top_n": int(value)}
-    return {"mode": mode, f"threshold_{mode}": float(value)}
+    """``--threshold`` checked for ``--mode`` (errors name the flag), as the keywords of
+    ``HistoricalMapping``'s methods."""
+    value: float | int | None = threshold
+    if mode == "top_n" and threshold is not None and float(threshold).is_integer():
+        value = int(threshold)  # 200.0 from the command line means 200 trades
+    mode, value = check_threshold(mode, value, name="--threshold")
+    return {"mode": mode, f"threshold_{mode}": value}
+
+
+@contextmanager
+def _flag(flag: str, python_name: str | None = None) -> Iterator[None]:
+    """A ``TypeError``/``ValueError`` raised inside names ``flag`` first (only those that
+    start with ``python_name`` when it is given)."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        if python_name is not None and not str(exc).startswith(python_name):
+            raise
+        raise type(exc)(f"{flag}: {exc}") from None
+
+
+def _check_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The map's options, checked before anything is read or fetched; errors name the flag."""
+    chosen = _threshold_arguments(args.mode, args.threshold)
+    with _flag("--leverages", "leverages"), _flag("--mmr", "mmr"):
+        check_trade_options(args.leverages, args.mmr)
+    size = args.bin_size
+    if size is not None and not (math.isfinite(size) and size > 0):
+        raise ValueError(f"--bin-size {size:g}: a bin is a finite price step > 0, e.g. 10")
+    return chosen
+
+
+def _computed(run: Callable[[], Any]) -> Any:
+    """``run()``; a bin size the data cannot take (too fine for the levels' span) names
+    ``--bin-size``."""
+    with _flag("--bin-size", "bin_size="):
+        return run()
 
 
 def _run_map(args: argparse.Namespace) -> int:
     from ._mapping import HistoricalMapping
 
+    chosen = _check_options(args)
     mapping = HistoricalMapping(
         args.since, args.until, args.symbol, args.exchange, out_dir=args.out,
         cache_dir=args.cache_dir, base_url=args.archive_url, leverages=args.leverages,
         mmr=args.mmr, survivors_only=args.survivors_only, bin_size=args.bin_size,
         png=not args.no_png,
     )
-    chosen = _threshold_arguments(args.mode, args.threshold)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        the_map = mapping.liquidation_map_from_historical(**chosen)
-        the_depth = mapping.liquidation_map_depth_from_historical(**chosen)
+        the_map = _computed(lambda: mapping.liquidation_map_from_historical(**chosen))
+        the_depth = _computed(lambda: mapping.liquidation_map_depth_from_historical(**chosen))
         if args.candles:
-            mapping.liquidation_map_with_candles(**chosen)
+            _computed(lambda: mapping.liquidation_map_with_candles(**chosen))
     print(f"{args.exchange} {args.symbol} {mapping.start} .. {mapping.end}: "
           f"{len(mapping.levels)} levels, current price {mapping.price:g}, "
           f"{len(the_map)} map cells, {len(the_depth)} depth rows")
