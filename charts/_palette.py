@@ -4,19 +4,80 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
+from typing import Any
 
 __all__ = [
     "BACKGROUND",
     "CANDLE_DOWN",
     "CANDLE_UP",
+    "CSS_COLOR_NAMES",
     "LEVERAGE_COLORS",
     "PROFILE_LONG",
     "PROFILE_SHORT",
     "TEXT",
     "TIER_COLORS",
+    "check_color",
     "leverage_color",
     "tier_width",
 ]
+
+# --------------------------------------------------------------------------------------------
+# What a colour may be: it reaches CSS, SVG attributes and canvas styles, so only plain colour
+# values pass; nothing that could fetch (url(...)), quote or end a declaration.
+# --------------------------------------------------------------------------------------------
+
+#: The CSS named colours (CSS Color Module Level 4), and ``transparent``.
+CSS_COLOR_NAMES: frozenset[str] = frozenset("""
+aliceblue antiquewhite aqua aquamarine azure beige bisque black blanchedalmond blue blueviolet
+brown burlywood cadetblue chartreuse chocolate coral cornflowerblue cornsilk crimson cyan
+darkblue darkcyan darkgoldenrod darkgray darkgreen darkgrey darkkhaki darkmagenta
+darkolivegreen darkorange darkorchid darkred darksalmon darkseagreen darkslateblue
+darkslategray darkslategrey darkturquoise darkviolet deeppink deepskyblue dimgray dimgrey
+dodgerblue firebrick floralwhite forestgreen fuchsia gainsboro ghostwhite gold goldenrod gray
+green greenyellow grey honeydew hotpink indianred indigo ivory khaki lavender lavenderblush
+lawngreen lemonchiffon lightblue lightcoral lightcyan lightgoldenrodyellow lightgray
+lightgreen lightgrey lightpink lightsalmon lightseagreen lightskyblue lightslategray
+lightslategrey lightsteelblue lightyellow lime limegreen linen magenta maroon
+mediumaquamarine mediumblue mediumorchid mediumpurple mediumseagreen mediumslateblue
+mediumspringgreen mediumturquoise mediumvioletred midnightblue mintcream mistyrose moccasin
+navajowhite navy oldlace olive olivedrab orange orangered orchid palegoldenrod palegreen
+paleturquoise palevioletred papayawhip peachpuff peru pink plum powderblue purple
+rebeccapurple red rosybrown royalblue saddlebrown salmon sandybrown seagreen seashell sienna
+silver skyblue slateblue slategray slategrey snow springgreen steelblue tan teal thistle
+tomato turquoise violet wheat white whitesmoke yellow yellowgreen transparent
+""".split())
+
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+_NUM = r"\s*(?:\d+(?:\.\d*)?|\.\d+)%?\s*"
+_RGB = re.compile(rf"rgba?\({_NUM},{_NUM},{_NUM}(?:,{_NUM})?\)", re.IGNORECASE)
+
+
+def check_color(color: Any, name: str = "color") -> str:
+    """``color`` if it is a plain CSS colour, else an error naming ``name``.
+
+    Accepted: ``#rgb``, ``#rrggbb``, ``#rrggbbaa``, ``rgb(r, g, b)`` / ``rgba(r, g, b, a)``
+    with plain numbers (or percentages), and the CSS named colours
+    (:data:`CSS_COLOR_NAMES`). Nothing else reaches the page, so a colour can never load
+    anything (``url(...)``), add a declaration or leave its attribute or string.
+
+    Raises
+    ------
+    TypeError
+        Not a string.
+    ValueError
+        Any other string, e.g. ``"url(https://...)"`` or ``"red; background: ..."``.
+    """
+    if not isinstance(color, str):
+        raise TypeError(f"{name}={color!r} must be a CSS colour string such as '#40d6a0'")
+    if _HEX.fullmatch(color) or _RGB.fullmatch(color) or color.lower() in CSS_COLOR_NAMES:
+        return color
+    shown = color if len(color) <= 60 else color[:57] + "..."
+    raise ValueError(
+        f"{name}={shown!r} is not a colour liqlevels draws with: use #rgb, #rrggbb, "
+        f"#rrggbbaa, rgb(r, g, b), rgba(r, g, b, a) or a CSS colour name such as 'orange'"
+    )
+
 
 #: Leverage -> line colour, cool (low leverage, far from price) to hot (high, close to it).
 LEVERAGE_COLORS: dict[int, str] = {
@@ -64,8 +125,8 @@ def leverage_color(leverage: float) -> str:
         A CSS colour ``#rrggbb``.
     """
     lev = int(leverage) if float(leverage).is_integer() else float(leverage)
-    if lev in LEVERAGE_COLORS:
-        return LEVERAGE_COLORS[lev]
+    if lev in LEVERAGE_COLORS:  # a public dict: what a caller put there is checked too
+        return check_color(LEVERAGE_COLORS[lev], f"LEVERAGE_COLORS[{lev}]")
     x = math.log(max(float(leverage), 1.0001))
     if x <= _ANCHORS[0][0]:
         return _hex(_ANCHORS[0][1])

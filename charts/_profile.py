@@ -19,7 +19,7 @@ import pandas as pd
 from ..indicator import DENSITY_COLUMNS, DensityFrame
 from ..vocab import EDGES, Edge, check_choice, check_frame, first_true
 from ._checks import check_finite
-from ._palette import PROFILE_LONG, PROFILE_SHORT
+from ._palette import PROFILE_LONG, PROFILE_SHORT, check_color
 
 __all__ = ["Profile", "density_profile", "price_profile"]
 
@@ -91,7 +91,7 @@ def _check_colors(colors: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     for name, color in colors.items():
         if not isinstance(name, str) or not isinstance(color, str) or not color:
             raise TypeError(f"colors[{name!r}]={color!r}: names and colours must be strings")
-    return tuple(colors), tuple(colors.values())
+    return tuple(colors), tuple(check_color(c, f"colors[{n!r}]") for n, c in colors.items())
 
 
 def price_profile(
@@ -111,8 +111,10 @@ def price_profile(
         column (>= 0; lines, USD or coins) per key of ``colors``. A row whose values sum to
         0 draws nothing; a row with ``price_low == price_high`` draws a 1-pixel bar.
     colors : mapping of str to str
-        Column name -> CSS colour, stacked outward from ``edge`` in this order. The names are
-        the legend's text (shown as text, never markup).
+        Column name -> CSS colour, stacked outward from ``edge`` in this order: ``#rgb``,
+        ``#rrggbb``, ``#rrggbbaa``, ``rgb(...)``/``rgba(...)`` with numbers, or a CSS colour
+        name (nothing else, so no colour can load anything). The names are the legend's text
+        (shown as text, never markup).
     label : str, optional
         Legend title of the profile.
     width : float, default 0.25
@@ -128,7 +130,8 @@ def price_profile(
     Raises
     ------
     TypeError, ValueError
-        On a missing column, a non-finite or negative value, or ``price_low > price_high``.
+        On a missing column, a non-finite or negative value, ``price_low > price_high``, or a
+        colour that is not one of the forms above.
     """
     names, palette = _check_colors(colors)
     check_frame(rows, "rows", ("price_low", "price_high", *names),

@@ -63,11 +63,16 @@ def _profiles(density: Any, profiles: Sequence[Profile]) -> list[Profile]:
 
 
 def _theme() -> dict[str, Any]:
-    return {
-        "background": pal.BACKGROUND, "text": pal.TEXT, "grid": pal.GRID,
-        "up": pal.CANDLE_UP, "down": pal.CANDLE_DOWN, "oi": pal.OI_LINE,
-        "baseline": pal.BASELINE, "tiers": list(pal.TIER_COLORS),
+    """The palette's colours for the page, each checked (``charts._palette.check_color``)."""
+    named = {
+        "background": "BACKGROUND", "text": "TEXT", "grid": "GRID", "up": "CANDLE_UP",
+        "down": "CANDLE_DOWN", "oi": "OI_LINE", "baseline": "BASELINE",
     }
+    theme: dict[str, Any] = {key: pal.check_color(getattr(pal, attr), attr)
+                             for key, attr in named.items()}
+    theme["tiers"] = [pal.check_color(c, f"TIER_COLORS[{i}]")
+                      for i, c in enumerate(pal.TIER_COLORS)]
+    return theme
 
 
 class Scene:
@@ -160,7 +165,8 @@ class Scene:
 
     def html(self) -> str:
         """The self-contained HTML page (no network access) as a string."""
-        return page(self._scene, title=self.page_title, background=pal.BACKGROUND)
+        return page(self._scene, title=self.page_title,
+                    background=self._scene["theme"]["background"])
 
     def to_html(self, path: str | Path) -> Path:
         """Write the self-contained, offline HTML page to ``path``; returns the path."""
