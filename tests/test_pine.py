@@ -33,8 +33,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "pine" / "liquidation_levels_on_o
 BUILTINS = frozenset({
     "array", "bar_index", "barmerge", "barstate", "bool", "box", "close", "color", "display",
     "extend", "float", "high", "indicator", "input", "int", "line", "low", "math", "na", "open",
-    "plot", "position", "request", "runtime", "str", "string", "syminfo", "table", "timeframe",
-    "volume",
+    "nz", "plot", "position", "request", "runtime", "str", "string", "syminfo", "table",
+    "timeframe", "volume",
 })
 
 _PARSER = """
@@ -283,6 +283,7 @@ def _calls_in(func: pn.FunctionDef) -> list[pn.Call]:
 
 def test_lines_end_on_a_later_bar_only(source):
     """Touches are checked before the bar's own lines are added (docs/method.md 1.7)."""
-    touch = source.index("if live_prices.size() > 0\n    end_touched_lines()")
-    add = source.index("if trigger\n    add_lines(tier)")
-    assert touch < add
+    longs = source.index("\nend_touched(long_keys, long_ids, low)\n")
+    shorts = source.index("\nend_touched(short_keys, short_ids, -high)\n")
+    add = source.index("\nif trigger\n    add_lines(tier)")
+    assert longs < add and shorts < add
