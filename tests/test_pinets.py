@@ -4,7 +4,7 @@ AGPL-3.0, a test tool only) executes pine/liquidation_levels_on_oi.pine on candl
 line still drawn and every histogram box is held against the engine (``oi_signals``,
 ``oi_levels``, ``density``), on synthetic and on real data, for several settings.
 
-Needs Node >= 18 and ``cd tests/pine && npm ci`` (the lockfile pins PineTS); skipped otherwise.
+Needs Node 20 and ``cd tests/pine && npm ci`` (the lockfile pins PineTS); skipped otherwise.
 
 One PineTS difference is worked around, and pinned by a test: ``request.security`` with
 ``gaps = barmerge.gaps_on`` gives na on its first call (pinets' security.ts: "First call: Store
@@ -62,7 +62,11 @@ TITLES = {
 
 def _missing() -> str | None:
     if shutil.which("node") is None:
-        return "node is not installed: PineTS needs Node >= 18 (then cd tests/pine && npm ci)"
+        return "node is not installed: PineTS is tested on Node 20 (then cd tests/pine && npm ci)"
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+    major = version.stdout.strip().lstrip("v").split(".")[0]
+    if not major.isdigit() or int(major) < 20:
+        return f"node {version.stdout.strip() or '?'} is too old: PineTS is tested on Node 20"
     if not (HERE / "pine" / "node_modules" / "pinets").is_dir():
         return "PineTS is not installed: cd tests/pine && npm ci"
     return None
