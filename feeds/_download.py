@@ -25,7 +25,7 @@ from pathlib import Path
 from ..vocab import FeedError, FeedWarning
 from . import _retry
 from ._config import settings
-from ._retry import backoff_delay, parse_retry_after
+from ._retry import backoff_delay, parse_retry_after, retry_notice, unreachable
 
 try:
     import fcntl
@@ -134,8 +134,14 @@ def _with_retries(url: str, action: Callable[[], object]) -> object:
             last, wait = exc, parse_retry_after(exc.headers.get("Retry-After"))
         except _RETRYABLE as exc:
             last, wait = exc, None
+        cause = unreachable(last)
+        if cause is not None:
+            raise FeedError(f"{url}: {cause} ({type(last).__name__}); check the network or "
+                            f"the archive URL", endpoint=url) from last
         if attempt + 1 < tries:
-            _retry._sleep(backoff_delay(attempt, wait))
+            delay = backoff_delay(attempt, wait, url)
+            retry_notice(f"download {url}", attempt, tries, delay, f"{type(last).__name__}: {last}")
+            _retry._sleep(delay)
     raise FeedError(
         f"{url}: download failed after {tries} tries; last error: {type(last).__name__}: {last}",
         endpoint=url,

@@ -74,6 +74,10 @@ def unreachable(exc: BaseException) -> str | None:
             return "the host name does not resolve"
         if isinstance(seen, ConnectionRefusedError):
             return "the connection was refused"
+        reason = getattr(seen, "reason", None)  # urllib's URLError wraps its cause here
+        if isinstance(reason, BaseException) and reason is not seen:
+            seen = reason
+            continue
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -217,3 +217,26 @@ def test_without_playwright_the_demo_still_writes_html_and_csv(tmp_path) -> None
     assert "Playwright is not installed (pip install playwright)" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "demo.html").exists() and (tmp_path / "demo-levels.csv").exists()
+
+
+def test_an_archive_host_that_refuses_fails_at_once(tmp_path, waits, notices,
+                                                     monkeypatch) -> None:
+    monkeypatch.setitem(feeds.settings.archive_urls, "binance",
+                        f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(FeedError, match="the connection was refused"):
+        feeds.download_archive("binance", "aggTrades", "BTCUSDT", "2026-06-01",
+                               cache_dir=tmp_path)
+    assert waits == [] and notices == []
+
+
+def test_archive_retries_say_when_and_why(tmp_path, waits, notices, monkeypatch) -> None:
+    from fakes import FakeArchive, agg_trades_csv, random_trades
+
+    path = "data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-06-01.zip"
+    with FakeArchive() as archive:
+        monkeypatch.setitem(feeds.settings.archive_urls, "binance", archive.base_url)
+        rel = archive.put_binance(path, agg_trades_csv(random_trades(50)))
+        archive.fail(rel, Fault.status(503))
+        feeds.download_archive("binance", "aggTrades", "BTCUSDT", "2026-06-01",
+                               cache_dir=tmp_path)
+    assert len(notices) == 1 and "retrying 2/4 in 1 s: HTTPError" in notices[0]
