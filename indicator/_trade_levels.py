@@ -38,14 +38,23 @@ def _weight_values(weights: Any, leverages: tuple[int, ...]) -> list[Any]:
     raise TypeError(f"weights={weights!r} must be a sequence or a mapping {{leverage: share}}")
 
 
+def _finite(x: Real) -> bool:
+    """Whether ``x`` is a finite float (an int too large for a float is not)."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def _check_weights(weights: Any, leverages: tuple[int, ...]) -> np.ndarray:
     """Per-leverage shares of each trade's notional, normalised to sum to 1."""
     if weights is None:
         return np.ones(len(leverages))
     values = _weight_values(weights, leverages)
     for lev, w in zip(leverages, values, strict=True):
-        if isinstance(w, bool) or not isinstance(w, Real) or not (math.isfinite(w) and w >= 0):
-            raise ValueError(f"weights: the share for {lev}x is {w!r}; shares are numbers >= 0")
+        if isinstance(w, bool) or not isinstance(w, Real) or not (_finite(w) and w >= 0):
+            raise ValueError(f"weights: the share for {lev}x is {w!r}; shares are finite "
+                             f"numbers >= 0")
     out = np.asarray(values, dtype=np.float64)
     if out.sum() <= 0:
         raise ValueError("weights sum to 0; give at least one leverage a positive share")

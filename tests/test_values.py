@@ -136,6 +136,8 @@ def test_an_int_too_large_for_a_float_is_a_clear_error():
         indicator.check_threshold("top_n", 10**400)
     with pytest.raises(ValueError, match=r"threshold=10{400}: 'gross_value'"):
         indicator.check_threshold("gross_value", 10**400)
+    with pytest.raises(ValueError, match=r"the share for 10x is 10{400}; shares are finite"):
+        indicator.trade_levels(_trades(), weights=(10**400, 1, 1, 1))
 
 
 def test_thresholds_count_fits_the_tier(candles):
