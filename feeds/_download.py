@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import os
 import re
-import sys
 import urllib.error
 import urllib.request
 import warnings
@@ -25,6 +24,7 @@ from pathlib import Path
 from ..vocab import FeedError, FeedWarning
 from . import _retry
 from ._config import settings
+from ._progress import byte_progress
 from ._retry import backoff_delay, parse_retry_after, retry_notice, unreachable
 
 try:
@@ -51,31 +51,6 @@ class _NotFoundError(Exception):
 
 class NotInArchiveError(FeedError):
     """The archive does not have the file (HTTP 404, 403 or 410)."""
-
-
-@contextlib.contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
-    """``update(done_bytes, total_bytes)`` driving a transient rich bar, or a no-op."""
-    show = settings.progress
-    if show is None:
-        show = sys.stderr.isatty()
-    if not show:
-        yield lambda done, total: None
-        return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _open(url: str, offset: int) -> http.client.HTTPResponse:
@@ -262,7 +237,7 @@ def _fetch_verified(url: str, dest: Path, checksum_url: str | None,
         if fresh:
             part.unlink(missing_ok=True)
         sha256 = _served_sha256(checksum_url, dest.name) if checksum_url else None
-        with _progress(dest.name) as update:
+        with byte_progress(dest.name) as update:
             _with_retries(url, lambda update=update: _receive(url, part, update))
         reason = _problem(part, sha256, verify)
         if reason is None:

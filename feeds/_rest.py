@@ -22,6 +22,7 @@ import numpy as np
 
 from ._cache import OHLCV, OI, Answer, row_faults, union_spans
 from ._exchanges import exchange_family
+from ._progress import page_progress
 from ._retry import GarbledResponse, call_exchange
 
 __all__ = ["fetch_ohlcv_rows", "fetch_oi_rows", "page_through"]
@@ -31,7 +32,7 @@ Rows = dict[int, tuple[float, ...]]
 
 def page_through(fetch_window: Callable[[int, int], Iterable[tuple[int, tuple[float, ...]]]],
                  start: int, end: int, step: int, limit: int, *, width: int,
-                 check: Callable[[np.ndarray], str] | None = None) -> Answer:
+                 check: Callable[[np.ndarray], str] | None = None, label: str = "") -> Answer:
     """What ``fetch_window(a, b)`` answers over ``[start, end)``, page by page.
 
     Parameters
@@ -50,14 +51,27 @@ def page_through(fetch_window: Callable[[int, int], Iterable[tuple[int, tuple[fl
     check : callable, optional
         ``check(page_rows)`` says why a page is wrong ("" when it is not); a wrong page is
         refused whole: none of its rows kept, nothing vouched for.
+    label : str
+        What is walked, for the progress of long walks (``feeds._progress``).
     """
+    span = max(1, limit) * step
+    pending = [(a, min(a + span, end)) for a in range(start, end, span)][::-1]
+    with page_progress(label, len(pending)) as update:
+        return _walk(fetch_window, pending, step, width, check, update)
+
+
+def _walk(fetch_window: Callable[[int, int], Iterable[tuple[int, tuple[float, ...]]]],
+          pending: list[tuple[int, int]], step: int, width: int,
+          check: Callable[[np.ndarray], str] | None, update: Callable[[int], None]) -> Answer:
+    """The page loop of :func:`page_through`; ``pending`` is a stack of windows."""
     rows: Rows = {}
     vouched: list[tuple[int, int]] = []
     refused: list[tuple[tuple[int, int], str]] = []
-    span = max(1, limit) * step
-    pending = [(a, min(a + span, end)) for a in range(start, end, span)][::-1]
+    done = 0
     while pending:
         a, b = pending.pop()
+        done += 1
+        update(done)
         page = {ts: values for ts, values in fetch_window(a, b) if a <= ts < b}
         if not page:
             continue
@@ -98,7 +112,8 @@ def fetch_ohlcv_rows(exchange: ccxt.Exchange, symbol: str, timeframe: str, step:
                 yield int(row[0]), tuple(values + [math.nan] * (5 - len(values)))
 
     return page_through(window, start, end, step, limit, width=6,
-                        check=lambda page: row_faults(page, OHLCV, step)[1])
+                        check=lambda page: row_faults(page, OHLCV, step)[1],
+                        label=f"{exchange.id} {symbol} {timeframe} candles")
 
 
 OIRow = tuple[int, tuple[float, float]]
@@ -181,7 +196,8 @@ def fetch_oi_rows(exchange: ccxt.Exchange, market: dict, timeframe: str, step: i
         return call_exchange(exchange, "fetch_open_interest_history", (a, b), fetch, a, b)
 
     return page_through(window, start, end, step, limit, width=3,
-                        check=lambda page: row_faults(page, OI, step)[1])
+                        check=lambda page: row_faults(page, OI, step)[1],
+                        label=f"{exchange.id} {market.get('symbol', '')} {timeframe} open interest")
 
 
 def _to_array(rows: Rows, width: int) -> np.ndarray:

@@ -240,3 +240,33 @@ def test_archive_retries_say_when_and_why(tmp_path, waits, notices, monkeypatch)
         feeds.download_archive("binance", "aggTrades", "BTCUSDT", "2026-06-01",
                                cache_dir=tmp_path)
     assert len(notices) == 1 and "retrying 2/4 in 1 s: HTTPError" in notices[0]
+
+
+# -- long walks say how far they have come --------------------------------------------------
+
+def _walk(pages: int) -> None:
+    from liqlevels.feeds._rest import page_through
+
+    step, limit = 60_000, 10
+
+    def window(a: int, b: int):
+        return [(t, (1.0,)) for t in range(a, b, step)]
+
+    answer = page_through(window, 0, pages * limit * step, step, limit, width=2,
+                          label="okx SOL/USDT:USDT 1m candles")
+    assert len(answer.rows) == pages * limit  # progress changes nothing of the answer
+
+
+def test_a_long_walk_prints_its_progress_at_each_quarter(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(feeds.settings, "progress", None)
+    _walk(100)
+    assert capsys.readouterr().err.splitlines() == [
+        f"okx SOL/USDT:USDT 1m candles: {n} of about 100 pages" for n in (25, 50, 75)]
+
+
+def test_short_walks_and_progress_off_stay_quiet(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(feeds.settings, "progress", None)
+    _walk(10)
+    monkeypatch.setattr(feeds.settings, "progress", False)
+    _walk(100)
+    assert capsys.readouterr().err == ""
