@@ -51,3 +51,16 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(_retry, "_sleep", recorded.append)
     monkeypatch.setattr(feeds.settings, "tries", 4)
     return recorded
+
+
+@pytest.fixture
+def archive(monkeypatch: pytest.MonkeyPatch):
+    """A loopback fake of the Binance and Bybit archives, where feeds looks for them."""
+    from fakes import FakeArchive
+
+    from liqlevels import feeds
+
+    with FakeArchive() as server:
+        monkeypatch.setitem(feeds.settings.archive_urls, "binance", server.base_url)
+        monkeypatch.setitem(feeds.settings.archive_urls, "bybit", server.base_url)
+        yield server

@@ -35,14 +35,6 @@ def trades() -> pd.DataFrame:
     return random_trades(4000, seed=5, start=D0)
 
 
-@pytest.fixture
-def archive(monkeypatch):
-    with FakeArchive() as server:
-        monkeypatch.setitem(feeds.settings.archive_urls, "binance", server.base_url)
-        monkeypatch.setitem(feeds.settings.archive_urls, "bybit", server.base_url)
-        yield server
-
-
 def _serve(archive: FakeArchive, exchange: str, trades: pd.DataFrame) -> str:
     """Publish the day's trades file; returns its path on the server."""
     if exchange == "binance":

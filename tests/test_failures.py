@@ -229,16 +229,13 @@ def test_an_archive_host_that_refuses_fails_at_once(tmp_path, waits, notices,
     assert waits == [] and notices == []
 
 
-def test_archive_retries_say_when_and_why(tmp_path, waits, notices, monkeypatch) -> None:
-    from fakes import FakeArchive, agg_trades_csv, random_trades
+def test_archive_retries_say_when_and_why(tmp_path, archive, waits, notices) -> None:
+    from fakes import agg_trades_csv, random_trades
 
     path = "data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2026-06-01.zip"
-    with FakeArchive() as archive:
-        monkeypatch.setitem(feeds.settings.archive_urls, "binance", archive.base_url)
-        rel = archive.put_binance(path, agg_trades_csv(random_trades(50)))
-        archive.fail(rel, Fault.status(503))
-        feeds.download_archive("binance", "aggTrades", "BTCUSDT", "2026-06-01",
-                               cache_dir=tmp_path)
+    rel = archive.put_binance(path, agg_trades_csv(random_trades(50)))
+    archive.fail(rel, Fault.status(503))
+    feeds.download_archive("binance", "aggTrades", "BTCUSDT", "2026-06-01", cache_dir=tmp_path)
     assert len(notices) == 1 and "retrying 2/4 in 1 s: HTTPError" in notices[0]
 
 

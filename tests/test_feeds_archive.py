@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from fakes import (
-    FakeArchive,
     Fault,
     MarketData,
     agg_trades_csv,
@@ -37,14 +36,6 @@ pytestmark = pytest.mark.usefixtures("waits")  # retries record their waits (con
 @pytest.fixture(scope="module")
 def trades() -> pd.DataFrame:
     return random_trades(5000, seed=2, start=D0)
-
-
-@pytest.fixture
-def archive(monkeypatch):
-    with FakeArchive() as server:
-        monkeypatch.setitem(feeds.settings.archive_urls, "binance", server.base_url)
-        monkeypatch.setitem(feeds.settings.archive_urls, "bybit", server.base_url)
-        yield server
 
 
 def _check_trades(frame: pd.DataFrame, trades: pd.DataFrame) -> None:
