@@ -21,6 +21,7 @@ from ._frames import (
     TradeLevels,
     check_levels,
 )
+from ._live_map import LiveTradeMap
 from ._map import depth, liquidation_map
 from ._oi import SIGNAL_COLUMNS, oi_levels, oi_signals
 from ._options import OI_OPTION_NAMES, OIOptions
@@ -44,6 +45,7 @@ __all__ = [
     "DepthFrame",
     "LevelArrays",
     "LiqLevelsWarning",
+    "LiveTradeMap",
     "MapFrame",
     "NumbaMissingWarning",
     "OILevels",
