@@ -14,11 +14,14 @@ much as the chunk:
   out now can be kept later (when smaller trades follow): every trade is remembered, in two
   heaps per side (the kept ones, a min-heap; the rest, a max-heap) rebalanced after each
   trade. O(chunk log count) time per :meth:`add`, and memory for every trade seen (about
-  110 bytes each as Python tuples).
+  200 bytes each as Python tuples: some 200 MB per million trades).
 
-:meth:`levels`, :meth:`liquidation_map` and :meth:`depth` build the frames from the kept set
-(O(kept) with ``gross_value``, O(kept log kept) with the heaps) and are cached until the next
-:meth:`add`.
+:meth:`levels`, :meth:`liquidation_map` and :meth:`depth` are computed from the kept set
+(O(kept) with ``gross_value``, O(kept log kept) with the heaps; the kept trades in time order
+are cached until the next :meth:`add`). The map and depth skip the levels frame and pandas'
+groupby but sum each cell in row order with the same compensated (Kahan) summation as
+pandas' groupby ``sum``, so they equal the batch :func:`liquidation_map` / :func:`depth`
+bit for bit (the tests compare them exactly).
 """
 
 from __future__ import annotations
@@ -31,10 +34,17 @@ import numpy as np
 import pandas as pd
 
 from ..vocab import Mode
-from ._frames import DepthFrame, MapFrame, TradeLevels
-from ._map import _check_positive
-from ._map import depth as batch_depth
-from ._map import liquidation_map as batch_map
+from ._frames import (
+    DEPTH_COLUMNS,
+    MAP_COLUMNS,
+    DepthFrame,
+    MapFrame,
+    TradeLevels,
+    empty_frame,
+    liquidation_factors,
+    side_strings,
+)
+from ._map import _bin_index, _check_bins, _check_positive, default_bin_size
 from ._selection import TradeArrays, check_threshold, trade_arrays
 from ._trade_levels import Weights, check_trade_options, expand_levels
 
@@ -75,6 +85,36 @@ def _heap_arrays(entries: list[tuple[float, int, int, float]], sign: int) -> dic
     notional, seq, time, price = zip(*entries, strict=True)
     return {"seq": sign * np.asarray(seq, np.int64), "time": np.asarray(time, np.int64),
             "price": np.asarray(price, np.float64), "notional": np.asarray(notional, np.float64)}
+
+
+def _kahan_cells(keys: tuple[np.ndarray, ...], values: np.ndarray
+                 ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct ``keys`` (sorted, the last key most significant) and the sum of
+    ``values`` per key, summed in row order with the compensated (Kahan) summation of
+    pandas' groupby ``sum``, so the sums equal the batch :func:`liquidation_map`'s bit for
+    bit. Vectorised over cells: one numpy step per row of the fullest cell."""
+    order = np.lexsort(keys)  # stable: row order within a cell
+    sorted_keys = [k[order] for k in keys]
+    vals = values[order]
+    new = np.ones(len(vals), dtype=bool)
+    new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in sorted_keys])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, len(vals)))
+    total = np.zeros(len(starts))
+    comp = np.zeros(len(starts))
+    for j in range(int(sizes.max())):
+        cells = np.flatnonzero(sizes > j) if j else slice(None)
+        y = vals[starts[cells] + j] - comp[cells]
+        t = total[cells] + y
+        c = t - total[cells] - y
+        comp[cells] = np.where(np.isnan(c), 0.0, c)
+        total[cells] = t
+    return [k[starts] for k in sorted_keys], total
+
+
+def _edges(k: np.ndarray, code: np.ndarray, size: float) -> dict[str, Any]:
+    return {"price_low": k * size, "price_high": (k + 1) * size,
+            "side": side_strings(code == 0)}
 
 
 class LiveTradeMap:
@@ -140,7 +180,7 @@ class LiveTradeMap:
         self._appended = (_Appended(), _Appended())  # gross_value
         self._kept: tuple[list, list] = ([], [])  # heaps (notional, -seq, time, price)
         self._rest: tuple[list, list] = ([], [])  # portion: heaps (-notional, seq, time, price)
-        self._cache: TradeLevels | None = None
+        self._cache: dict[str, np.ndarray] | None = None  # the kept trades, in time order
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -247,6 +287,22 @@ class LiveTradeMap:
             return self._appended[side].kept()
         return _heap_arrays(self._kept[side], -1)
 
+    def _kept_arrays(self) -> dict[str, np.ndarray]:
+        """The kept trades of both sides in time order: time, price, notional, is_buy."""
+        if self._cache is None:
+            sides = [self._side_kept(0), self._side_kept(1)]
+            is_buy = np.concatenate([np.ones(len(sides[0]["seq"]), bool),
+                                     np.zeros(len(sides[1]["seq"]), bool)])
+            cols = {f: np.concatenate([sides[0][f], sides[1][f]]) for f in _FIELDS}
+            order = np.argsort(cols["seq"], kind="stable")
+            self._cache = {f: cols[f][order] for f in ("time", "price", "notional")}
+            self._cache["is_buy"] = is_buy[order]
+        return self._cache
+
+    def _check_any(self) -> None:
+        if self.count == 0:
+            raise ValueError("no trades were added: the live map holds no trades yet")
+
     def levels(self) -> TradeLevels:
         """The trade levels frame of every trade added, as :func:`trade_levels` returns it.
 
@@ -254,33 +310,41 @@ class LiveTradeMap:
         -------
         pandas.DataFrame
             Columns ``start, side, leverage, price, entry, notional`` (see
-            :func:`trade_levels`); a copy, safe to modify.
+            :func:`trade_levels`).
 
         Raises
         ------
         ValueError
             No trade was added yet (the batch refuses an empty frame too).
         """
-        if self.count == 0:
-            raise ValueError("no trades were added: the live map holds no trades yet")
-        if self._cache is None:
-            sides = [self._side_kept(0), self._side_kept(1)]
-            is_buy = np.concatenate([np.ones(len(sides[0]["seq"]), bool),
-                                     np.zeros(len(sides[1]["seq"]), bool)])
-            cols = {f: np.concatenate([sides[0][f], sides[1][f]]) for f in _FIELDS}
-            order = np.argsort(cols["seq"], kind="stable")
-            self._cache = expand_levels(
-                cols["time"][order], cols["price"][order], cols["notional"][order],
-                is_buy[order], leverages=self.leverages, mmr=self.mmr, shares=self._shares,
-            )
-        return self._cache.copy()
+        self._check_any()
+        kept = self._kept_arrays()
+        return expand_levels(kept["time"], kept["price"], kept["notional"], kept["is_buy"],
+                             leverages=self.leverages, mmr=self.mmr, shares=self._shares)
 
-    def _price(self, price: float | None) -> float:
-        if price is None:
-            if self.last_price is None:
-                raise ValueError("no trades were added: the live map holds no trades yet")
-            return self.last_price
-        return price
+    def _binned(self, price: float | None) -> tuple[np.ndarray, ...] | None:
+        """As the batch's ``_binned``, straight from the kept trades (no levels frame):
+        bin ``k``, side code (0 long), leverage and notional of the levels on the right side
+        of ``price``, in the levels frame's row order, and the bin size."""
+        self._check_any()
+        current = self.last_price if price is None else _check_positive("price", price)
+        kept = self._kept_arrays()
+        n, m = len(kept["time"]), len(self.leverages)
+        if n == 0:
+            return None
+        factors = liquidation_factors(self.leverages, self.mmr)  # as expand_levels
+        long_rows = np.repeat(kept["is_buy"], m)
+        factor = np.where(long_rows, np.tile(factors[:, 0], n), np.tile(factors[:, 1], n))
+        levels = np.repeat(kept["price"], m) * factor
+        size = self.bin_size if self.bin_size is not None else default_bin_size(kept["price"])
+        keep = np.where(long_rows, levels <= current, levels >= current)
+        if not keep.any():
+            return None
+        prices = levels[keep]
+        k = _check_bins(_bin_index(prices, size), prices, size, self.bin_size is not None)
+        leverage = np.tile(np.asarray(self.leverages, dtype=np.int64), n)[keep]
+        notional = (np.repeat(kept["notional"], m) * np.tile(self._shares, n))[keep]
+        return k, (~long_rows[keep]).astype(np.int64), leverage, notional, size
 
     def liquidation_map(self, *, price: float | None = None) -> MapFrame:
         """The map of :func:`liquidation_map` over :meth:`levels`, with this map's bin size.
@@ -300,9 +364,13 @@ class LiveTradeMap:
         ValueError
             No trade added yet, or a bad ``price`` / bin size (as :func:`liquidation_map`).
         """
-        price = self._price(price)
-        self.levels()  # fills the cache
-        return batch_map(self._cache, price=price, bin_size=self.bin_size)
+        binned = self._binned(price)
+        if binned is None:
+            return empty_frame("map")
+        k, code, leverage, notional, size = binned
+        (lev, code, k), sums = _kahan_cells((leverage, code, k), notional)
+        out = pd.DataFrame({**_edges(k, code, size), "leverage": lev, "notional": sums})
+        return out[list(MAP_COLUMNS)]
 
     def depth(self, *, price: float | None = None) -> DepthFrame:
         """The depth of :func:`depth` over :meth:`levels`, with this map's bin size.
@@ -322,6 +390,15 @@ class LiveTradeMap:
         ValueError
             As :meth:`liquidation_map`.
         """
-        price = self._price(price)
-        self.levels()
-        return batch_depth(self._cache, price=price, bin_size=self.bin_size)
+        binned = self._binned(price)
+        if binned is None:
+            return empty_frame("depth")
+        k, code, _, notional, size = binned
+        (code, k), sums = _kahan_cells((code, k), notional)
+        is_long = code == 0
+        cumulative = np.empty_like(sums)
+        cumulative[is_long] = np.cumsum(sums[is_long][::-1])[::-1]  # outward: downward
+        cumulative[~is_long] = np.cumsum(sums[~is_long])  # outward: upward
+        out = pd.DataFrame({**_edges(k, code, size), "notional": sums,
+                            "cumulative": cumulative})
+        return out[list(DEPTH_COLUMNS)]

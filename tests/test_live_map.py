@@ -197,3 +197,34 @@ def test_duplicates_count_twice_as_in_the_batch():
     live.add(trades.iloc[1:])
     assert_live_equals_batch(live, pd.concat([trades, trades.iloc[1:]]), mode="gross_value",
                              threshold=100.0)
+
+
+@pytest.mark.parametrize(("mode", "threshold"), [("gross_value", 1.0), ("portion", 0.7)])
+def test_crowded_cells_sum_as_the_batch_bit_for_bit(mode, threshold):
+    # thousands of levels of very different sizes in a few cells: a plain running sum differs
+    # from pandas' compensated groupby sum in the last bits; the live map must not
+    rng = np.random.default_rng(5)
+    n = 3_000
+    trades = pd.DataFrame({
+        "time": pd.to_datetime(np.arange(n), unit="s", utc=True),
+        "price": rng.choice([100.0, 100.01, 100.02], n),
+        "quantity": np.exp(rng.normal(0, 3, n)),
+        "side": rng.choice(["buy", "sell"], n),
+    })
+    live = LiveTradeMap(mode=mode, threshold=threshold, bin_size=1.0)
+    for part in chunks(trades, [1, 700, 701, 2_000]):
+        live.add(part)
+    assert_live_equals_batch(live, trades, mode=mode, threshold=threshold, bin_size=1.0,
+                             price=100.005)
+    want = indicator.trade_levels(trades, mode=mode, threshold=threshold)
+    cell = want[(want["side"] == "long") & (want["leverage"] == 10)]["notional"].tolist()
+    assert len(cell) > 500
+
+
+def test_bad_price_is_named():
+    live = LiveTradeMap(mode="top_n", threshold=2)
+    live.add(make_trades([1], [100.0], [1.0], ["buy"]))
+    with pytest.raises(ValueError, match="price"):
+        live.liquidation_map(price=-1.0)
+    with pytest.raises(TypeError, match="price"):
+        live.depth(price="100")  # type: ignore[arg-type]
