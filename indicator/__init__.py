@@ -21,6 +21,7 @@ from ._frames import (
     TradeLevels,
     check_levels,
 )
+from ._level_stream import LevelStream
 from ._live_map import LiveTradeMap
 from ._map import depth, liquidation_map
 from ._oi import SIGNAL_COLUMNS, oi_levels, oi_signals
@@ -44,6 +45,7 @@ __all__ = [
     "DensityFrame",
     "DepthFrame",
     "LevelArrays",
+    "LevelStream",
     "LiqLevelsWarning",
     "LiveTradeMap",
     "MapFrame",
