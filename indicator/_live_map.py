@@ -51,6 +51,7 @@ from ._trade_levels import Weights, check_trade_options, expand_levels
 __all__ = ["LiveTradeMap"]
 
 _FIELDS = ("seq", "time", "price", "notional")
+_HEAP_ROW = np.dtype([("notional", "f8"), ("seq", "i8"), ("time", "i8"), ("price", "f8")])
 
 
 class _Appended:
@@ -82,37 +83,78 @@ def _heap_arrays(entries: list[tuple[float, int, int, float]], sign: int) -> dic
     if not entries:
         return {"seq": np.empty(0, np.int64), "time": np.empty(0, np.int64),
                 "price": np.empty(0), "notional": np.empty(0)}
-    notional, seq, time, price = zip(*entries, strict=True)
-    return {"seq": sign * np.asarray(seq, np.int64), "time": np.asarray(time, np.int64),
-            "price": np.asarray(price, np.float64), "notional": np.asarray(notional, np.float64)}
+    rows = np.array(entries, dtype=_HEAP_ROW)  # one C pass over the tuples
+    return {"seq": sign * rows["seq"], "time": rows["time"], "price": rows["price"],
+            "notional": rows["notional"]}
 
 
-def _kahan_cells(keys: tuple[np.ndarray, ...], values: np.ndarray
-                 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """The distinct ``keys`` (sorted, the last key most significant) and the sum of
-    ``values`` per key, summed in row order with the compensated (Kahan) summation of
-    pandas' groupby ``sum``, so the sums equal the batch :func:`liquidation_map`'s bit for
-    bit. Vectorised over cells: one numpy step per row of the fullest cell."""
-    order = np.lexsort(keys)  # stable: row order within a cell
-    sorted_keys = [k[order] for k in keys]
-    vals = values[order]
-    new = np.ones(len(vals), dtype=bool)
-    new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in sorted_keys])
-    starts = np.flatnonzero(new)
-    sizes = np.diff(np.append(starts, len(vals)))
+def _kahan(vals: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The sum of each run ``vals[start : start + size]``, in row order, with the compensated
+    (Kahan) summation of pandas' groupby ``sum`` (a NaN compensation reset to 0), so the sums
+    equal the batch's bit for bit. Vectorised over runs: one numpy step per row of the
+    longest run."""
     total = np.zeros(len(starts))
     comp = np.zeros(len(starts))
-    for j in range(int(sizes.max())):
+    for j in range(int(sizes.max()) if len(sizes) else 0):
         cells = np.flatnonzero(sizes > j) if j else slice(None)
         y = vals[starts[cells] + j] - comp[cells]
         t = total[cells] + y
         c = t - total[cells] - y
         comp[cells] = np.where(np.isnan(c), 0.0, c)
         total[cells] = t
-    return [k[starts] for k in sorted_keys], total
+    return total
+
+
+def _runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and lengths of the runs of equal ``keys`` (rows already grouped)."""
+    n = len(keys[0])
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
+    starts = np.flatnonzero(new)
+    return starts, np.diff(np.append(starts, n))
+
+
+class _Cells:
+    """Every kept level grouped into its map cells (bin ``k``, side code, and leverage for
+    the map), in the batch groupby's order; rows within a cell in the levels frame's order.
+
+    Built once per kept set. A call then only filters by the current price: a cell wholly on
+    the kept side keeps its precomputed sum, only the few cells that straddle the price are
+    summed again (over their kept rows, in row order, as the batch does)."""
+
+    def __init__(self, keys: tuple[np.ndarray, ...], price: np.ndarray, is_long: np.ndarray,
+                 notional: np.ndarray) -> None:
+        order = np.lexsort(keys)  # stable: the frame's row order within a cell
+        self.keys = [key[order] for key in keys]
+        self.k = self.keys[-1]
+        self.price, self.is_long, self.vals = price[order], is_long[order], notional[order]
+        self.starts, self.sizes = _runs(*self.keys)
+        self.row_cell = np.repeat(np.arange(len(self.starts)), self.sizes)
+        self.full = _kahan(self.vals, self.starts, self.sizes)
+
+    def sums(self, current: float, size: float, given: bool
+             ) -> tuple[list[np.ndarray], np.ndarray] | None:
+        """The keys and sums of the non-empty cells of the levels on the right side of
+        ``current`` (longs at or below, shorts at or above); ``None`` when none is."""
+        keep = np.where(self.is_long, self.price <= current, self.price >= current)
+        if not keep.any():
+            return None
+        _check_bins(self.k[keep], self.price[keep], size, given)  # the batch's check
+        counts = np.add.reduceat(keep.astype(np.int64), self.starts)
+        present = counts > 0
+        sums = self.full.copy()
+        partial = present & (counts < self.sizes)
+        if partial.any():
+            rows = np.flatnonzero(keep & partial[self.row_cell])
+            cells = self.row_cell[rows]
+            starts, sizes = _runs(cells)
+            sums[cells[starts]] = _kahan(self.vals[rows], starts, sizes)
+        idx = np.flatnonzero(present)
+        return [key[self.starts[idx]] for key in self.keys], sums[idx]
 
 
 def _edges(k: np.ndarray, code: np.ndarray, size: float) -> dict[str, Any]:
+    k = k.astype(np.int64)  # checked by _check_bins
     return {"price_low": k * size, "price_high": (k + 1) * size,
             "side": side_strings(code == 0)}
 
@@ -181,10 +223,11 @@ class LiveTradeMap:
         self._kept: tuple[list, list] = ([], [])  # heaps (notional, -seq, time, price)
         self._rest: tuple[list, list] = ([], [])  # portion: heaps (-notional, seq, time, price)
         self._cache: dict[str, np.ndarray] | None = None  # the kept trades, in time order
+        self._cells: dict[bool, _Cells | None] = {}  # per kept set: map (True) / depth cells
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_cache"] = None
+        state["_cache"], state["_cells"] = None, {}
         return state
 
     # ----------------------------------------------------------------------------------------
@@ -222,41 +265,52 @@ class LiveTradeMap:
             )
         seq = self.count + np.arange(len(arrays), dtype=np.int64)
         notional = arrays.notional
+        changed = False
         for side, mask in enumerate((arrays.is_buy, ~arrays.is_buy)):
             pos = np.flatnonzero(mask)
             if len(pos):
-                self._add_side(side, seq[pos], arrays.time[pos], arrays.price[pos], notional[pos])
+                changed |= self._add_side(side, seq[pos], arrays.time[pos], arrays.price[pos],
+                                          notional[pos])
                 self.counts[side] += len(pos)
         self.count += len(arrays)
         self.last_time = int(arrays.time[-1])
         self.last_price = float(arrays.price[-1])
-        self._cache = None
+        if changed:  # the kept set changed: what was computed from it is stale
+            self._cache = None
+            self._cells = {}
 
     def _add_side(self, side: int, seq: np.ndarray, time: np.ndarray, price: np.ndarray,
-                  notional: np.ndarray) -> None:
+                  notional: np.ndarray) -> bool:
+        """Take one side of a chunk; whether the kept set changed."""
         if self.mode == "gross_value":
             keep = notional >= self.threshold
             self._appended[side].extend(seq=seq[keep], time=time[keep], price=price[keep],
                                         notional=notional[keep])
-        elif self.mode == "top_n":
-            self._add_top_n(self._kept[side], int(self.threshold), seq, time, price, notional)
-        else:
-            self._add_portion(side, seq, time, price, notional)
+            return bool(keep.any())
+        if self.mode == "top_n":
+            return self._add_top_n(self._kept[side], int(self.threshold), seq, time, price,
+                                   notional)
+        self._add_portion(side, seq, time, price, notional)
+        return True
 
     @staticmethod
     def _add_top_n(heap: list, n: int, seq: np.ndarray, time: np.ndarray, price: np.ndarray,
-                   notional: np.ndarray) -> None:
+                   notional: np.ndarray) -> bool:
         if len(heap) >= n:
             # a later trade beats a kept one only with a strictly larger notional (ties go to
             # the earlier trade), and the weakest kept notional only rises
             keep = notional > heap[0][0]
             seq, time, price, notional = seq[keep], time[keep], price[keep], notional[keep]
+        changed = False
         for v, s, t, p in zip(notional.tolist(), seq.tolist(), time.tolist(), price.tolist(),
                               strict=True):
             if len(heap) < n:
                 heapq.heappush(heap, (v, -s, t, p))
+                changed = True
             elif v > heap[0][0]:
                 heapq.heapreplace(heap, (v, -s, t, p))
+                changed = True
+        return changed
 
     def _add_portion(self, side: int, seq: np.ndarray, time: np.ndarray, price: np.ndarray,
                      notional: np.ndarray) -> None:
@@ -322,29 +376,31 @@ class LiveTradeMap:
         return expand_levels(kept["time"], kept["price"], kept["notional"], kept["is_buy"],
                              leverages=self.leverages, mmr=self.mmr, shares=self._shares)
 
-    def _binned(self, price: float | None) -> tuple[np.ndarray, ...] | None:
-        """As the batch's ``_binned``, straight from the kept trades (no levels frame):
-        bin ``k``, side code (0 long), leverage and notional of the levels on the right side
-        of ``price``, in the levels frame's row order, and the bin size."""
+    def _sums(self, price: float | None, by_leverage: bool
+              ) -> tuple[list[np.ndarray], np.ndarray, float] | None:
+        """As the batch's ``_binned`` + groupby ``sum``, from the kept trades (no levels
+        frame): the keys (leverage if ``by_leverage``, side code (0 long), bin ``k``) and
+        sums of the non-empty cells, and the bin size; ``None`` when no level is kept."""
         self._check_any()
         current = self.last_price if price is None else _check_positive("price", price)
         kept = self._kept_arrays()
         n, m = len(kept["time"]), len(self.leverages)
         if n == 0:
             return None
-        factors = liquidation_factors(self.leverages, self.mmr)  # as expand_levels
-        long_rows = np.repeat(kept["is_buy"], m)
-        factor = np.where(long_rows, np.tile(factors[:, 0], n), np.tile(factors[:, 1], n))
-        levels = np.repeat(kept["price"], m) * factor
         size = self.bin_size if self.bin_size is not None else default_bin_size(kept["price"])
-        keep = np.where(long_rows, levels <= current, levels >= current)
-        if not keep.any():
-            return None
-        prices = levels[keep]
-        k = _check_bins(_bin_index(prices, size), prices, size, self.bin_size is not None)
-        leverage = np.tile(np.asarray(self.leverages, dtype=np.int64), n)[keep]
-        notional = (np.repeat(kept["notional"], m) * np.tile(self._shares, n))[keep]
-        return k, (~long_rows[keep]).astype(np.int64), leverage, notional, size
+        cells = self._cells.get(by_leverage)
+        if cells is None:
+            factors = liquidation_factors(self.leverages, self.mmr)  # as expand_levels
+            long_rows = np.repeat(kept["is_buy"], m)
+            factor = np.where(long_rows, np.tile(factors[:, 0], n), np.tile(factors[:, 1], n))
+            levels = np.repeat(kept["price"], m) * factor
+            notional = np.repeat(kept["notional"], m) * np.tile(self._shares, n)
+            keys = ((~long_rows).astype(np.int64), _bin_index(levels, size))
+            if by_leverage:
+                keys = (np.tile(np.asarray(self.leverages, dtype=np.int64), n), *keys)
+            cells = self._cells[by_leverage] = _Cells(keys, levels, long_rows, notional)
+        found = cells.sums(current, size, self.bin_size is not None)
+        return None if found is None else (found[0], found[1], size)
 
     def liquidation_map(self, *, price: float | None = None) -> MapFrame:
         """The map of :func:`liquidation_map` over :meth:`levels`, with this map's bin size.
@@ -364,11 +420,10 @@ class LiveTradeMap:
         ValueError
             No trade added yet, or a bad ``price`` / bin size (as :func:`liquidation_map`).
         """
-        binned = self._binned(price)
-        if binned is None:
+        found = self._sums(price, by_leverage=True)
+        if found is None:
             return empty_frame("map")
-        k, code, leverage, notional, size = binned
-        (lev, code, k), sums = _kahan_cells((leverage, code, k), notional)
+        (lev, code, k), sums, size = found
         out = pd.DataFrame({**_edges(k, code, size), "leverage": lev, "notional": sums})
         return out[list(MAP_COLUMNS)]
 
@@ -390,11 +445,10 @@ class LiveTradeMap:
         ValueError
             As :meth:`liquidation_map`.
         """
-        binned = self._binned(price)
-        if binned is None:
+        found = self._sums(price, by_leverage=False)
+        if found is None:
             return empty_frame("depth")
-        k, code, _, notional, size = binned
-        (code, k), sums = _kahan_cells((code, k), notional)
+        (code, k), sums, size = found
         is_long = code == 0
         cumulative = np.empty_like(sums)
         cumulative[is_long] = np.cumsum(sums[is_long][::-1])[::-1]  # outward: downward

@@ -228,3 +228,25 @@ def test_bad_price_is_named():
         live.liquidation_map(price=-1.0)
     with pytest.raises(TypeError, match="price"):
         live.depth(price="100")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("bin_size", [None, 0.01, 0.5])
+def test_many_prices_between_chunks(mode, bin_size):
+    # the cells are built once per kept set; each price filters them again (cells that
+    # straddle the price are summed anew)
+    trades = synthetic(2_000, seed=11)
+    threshold = {"gross_value": 1_000.0, "top_n": 30, "portion": 0.05}[mode]
+    live = LiveTradeMap(mode=mode, threshold=threshold, bin_size=bin_size)
+    for part in chunks(trades, [700, 701, 1_500]):
+        live.add(part)
+        seen = trades.iloc[: live.count]
+        want = indicator.trade_levels(seen, mode=mode, threshold=threshold)
+        lo, hi = want["price"].min(), want["price"].max()
+        for price in [*np.linspace(lo * 0.99, hi * 1.01, 9), *want["price"].iloc[:5]]:
+            assert_frame_equal(live.liquidation_map(price=float(price)),
+                               indicator.liquidation_map(want, price=float(price),
+                                                         bin_size=bin_size), check_exact=True)
+            assert_frame_equal(live.depth(price=float(price)),
+                               indicator.depth(want, price=float(price), bin_size=bin_size),
+                               check_exact=True)
