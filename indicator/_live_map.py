@@ -17,11 +17,18 @@ much as the chunk:
   200 bytes each as Python tuples: some 200 MB per million trades).
 
 :meth:`levels`, :meth:`liquidation_map` and :meth:`depth` are computed from the kept set
-(O(kept) with ``gross_value``, O(kept log kept) with the heaps; the kept trades in time order
-are cached until the next :meth:`add`). The map and depth skip the levels frame and pandas'
-groupby but sum each cell in row order with the same compensated (Kahan) summation as
-pandas' groupby ``sum``, so they equal the batch :func:`liquidation_map` / :func:`depth`
-bit for bit (the tests compare them exactly).
+and cached until an :meth:`add` changes it (with ``gross_value`` and ``top_n`` most chunks
+keep nothing new). The map and depth skip the levels frame and pandas' groupby: the kept
+levels are grouped into cells once per kept set (O(kept log kept)); a call then filters them
+by the price (O(kept), numpy) and re-sums only the cells that straddle the price. Each cell
+is summed in row order with the compensated (Kahan) summation of pandas' groupby ``sum``, so
+the results equal the batch :func:`liquidation_map` / :func:`depth` bit for bit (the tests
+compare them exactly). ``gross_value`` keeps every large trade ever seen, so its kept set,
+and the cost of a map, grow with the stream.
+
+Not built on :class:`TradeSelection`: that class merges all its chunks on every read (a cost
+that grows with the number of chunks, thousands per hour on a live feed) and its
+``portion`` mode may ask for a chunk to be read again, which a stream cannot do.
 """
 
 from __future__ import annotations
@@ -399,6 +406,10 @@ class LiveTradeMap:
             if by_leverage:
                 keys = (np.tile(np.asarray(self.leverages, dtype=np.int64), n), *keys)
             cells = self._cells[by_leverage] = _Cells(keys, levels, long_rows, notional)
+        return self._found(cells, current, size)
+
+    def _found(self, cells: _Cells, current: float, size: float
+               ) -> tuple[list[np.ndarray], np.ndarray, float] | None:
         found = cells.sums(current, size, self.bin_size is not None)
         return None if found is None else (found[0], found[1], size)
 
