@@ -17,20 +17,12 @@ from fakes import random_trades
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
+from test_trades import make_trades  # one builder of small trades frames
 
 from liqlevels import indicator
 from liqlevels.indicator import LiveTradeMap
 
 MODES = ("gross_value", "top_n", "portion")
-
-
-def make_trades(times, prices, quantities, sides):
-    return pd.DataFrame({
-        "time": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="s", utc=True),
-        "price": np.asarray(prices, dtype=float),
-        "quantity": np.asarray(quantities, dtype=float),
-        "side": list(sides),
-    })
 
 
 @st.composite
