@@ -445,6 +445,34 @@ class LevelStream:
         )
         return frame
 
+    def live_levels(self) -> OILevels:
+        """The rows of :meth:`levels` whose ``end`` is NaT (the lines still live), in the same
+        order, built from the live lines only: O(m log m) for m live lines, however many
+        lines have ended. ``density(stream.live_levels())`` equals
+        ``density(stream.levels())``.
+        """
+        rows = sorted([i for _, i in self._long] + [i for _, i in self._short])
+        if not rows:
+            return empty_frame("oi_levels")
+        idx = np.array(rows, dtype=np.int64)
+
+        def col(values: list, dtype: Any) -> np.ndarray:
+            return np.array([values[i] for i in rows], dtype=dtype)
+
+        return pd.DataFrame(
+            {
+                "start": utc_times(col(self._start, np.int64)),
+                "end": utc_times(np.full(len(rows), NAT, dtype=np.int64)),
+                "side": _side_column(2).array.take(idx % 2),
+                "leverage": col(self._lev, np.int64),
+                "price": col(self._price, np.float64),
+                "entry": col(self._entry, np.float64),
+                "tier": col(self._tier, np.int64),
+                "oi_delta": col(self._delta, np.float64),
+            },
+            copy=False,
+        )
+
     @property
     def signal(self) -> tuple[float, float, int, bool]:
         """The latest bar's ``(oi_delta, baseline, tier, trigger)``, as :func:`oi_signals`

@@ -162,7 +162,10 @@ def test_resend_patterns(sends, ma_length, ma_type, direction, thresholds):
         for version in versions:
             stream.update(time, **version)
             seen = pd.DataFrame([*closed, version], index=times[: len(closed) + 1])
-            assert_frame_equal(stream.levels(), indicator.oi_levels(seen, options=options))
+            batch = indicator.oi_levels(seen, options=options)
+            assert_frame_equal(stream.levels(), batch)
+            live = batch[batch["end"].isna()].reset_index(drop=True)
+            assert_frame_equal(stream.live_levels(), live)
         closed.append(versions[-1])
 
 
@@ -270,3 +273,18 @@ def test_options_checked_like_oi_levels():
 def test_empty_stream_is_the_empty_frame():
     stream = indicator.LevelStream()
     assert_frame_equal(stream.levels(), indicator.oi_levels(sample_candles(5)))
+
+
+def test_live_levels_are_the_live_rows_and_give_the_same_density():
+    """live_levels() is levels() where end is NaT, in order; density agrees on both."""
+    candles = sample_candles(2000, seed=11)
+    stream = indicator.LevelStream()
+    for i, (time, row) in enumerate(candles.iterrows()):
+        stream.update(time, **_bar(row))
+        if i % 250 == 0 or i == len(candles) - 1:
+            levels = stream.levels()
+            assert_frame_equal(stream.live_levels(),
+                               levels[levels["end"].isna()].reset_index(drop=True))
+    assert 0 < len(stream.live_levels()) < len(stream.levels())
+    assert_frame_equal(indicator.density(stream.live_levels()),
+                       indicator.density(stream.levels()))
