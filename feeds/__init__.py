@@ -8,20 +8,30 @@ __all__ = ["sample_candles", "timeframe_seconds"]
 from ._archive import archive_candles, archive_symbol, archive_trades, download_archive
 from ._config import FeedSettings, settings
 from ._fetch import fetch_candles
+from ._liquidations import (
+    LIQUIDATION_COLUMNS,
+    LiquidationLog,
+    normalise_liquidations,
+    read_liquidations,
+)
 from ._readers import read_klines, read_metrics, read_trades
 from ._tradingview import TradingViewExport, read_tradingview_export
 
 __all__ += [
+    "LIQUIDATION_COLUMNS",
     "FeedError",
     "FeedSettings",
     "FeedWarning",
+    "LiquidationLog",
     "TradingViewExport",
     "archive_candles",
     "archive_symbol",
     "archive_trades",
     "download_archive",
     "fetch_candles",
+    "normalise_liquidations",
     "read_klines",
+    "read_liquidations",
     "read_metrics",
     "read_trades",
     "read_tradingview_export",
