@@ -24,6 +24,7 @@ from ._archive import (
 from ._data import SHARED_DATA, MarketData
 from ._exchanges import FakeBinanceUSDM, FakeBybit, FakeOKX, fake_exchange, point_at
 from ._server import FakeServer, Fault, Page, Request, Response
+from ._ws import FakeWebsocket, point_ws
 
 __all__ = [
     "SHARED_DATA",
@@ -32,6 +33,7 @@ __all__ = [
     "FakeBybit",
     "FakeOKX",
     "FakeServer",
+    "FakeWebsocket",
     "Fault",
     "MarketData",
     "Page",
@@ -44,6 +46,7 @@ __all__ = [
     "klines_csv",
     "metrics_csv",
     "point_at",
+    "point_ws",
     "random_trades",
     "zip_bytes",
 ]
