@@ -480,6 +480,11 @@ class LevelStream:
         return self._signal
 
     @property
+    def live_count(self) -> int:
+        """How many lines are live (``len(live_levels())``), in O(1)."""
+        return len(self._long) + len(self._short)
+
+    @property
     def bars(self) -> int:
         """How many bars the stream has consumed (the forming one included)."""
         return self._bars

@@ -71,6 +71,7 @@ def render(
     max_lines: int | None = 500,
     png: bool = True,
     show: bool = False,
+    levels: pd.DataFrame | None = None,
 ) -> Outputs:
     """Compute the levels and write ``NAME.html``, ``NAME.png`` and ``NAME-levels.csv``.
 
@@ -94,6 +95,9 @@ def render(
         Also screenshot the page (needs Chromium); a missing browser is a note, not a failure.
     show : bool
         Open the desktop window as well.
+    levels : pandas.DataFrame, optional
+        The levels already computed on ``candles`` with ``options`` (the live stream's,
+        equal to ``oi_levels`` by construction); None computes them.
 
     Raises
     ------
@@ -101,7 +105,8 @@ def render(
         ``name`` cannot name a file, or a path would resolve outside ``out_dir`` (a link).
     """
     html_path, csv, png_path = _outputs(out_dir, name)
-    levels = indicator.oi_levels(candles, options=options)
+    if levels is None:
+        levels = indicator.oi_levels(candles, options=options)
     signals = indicator.oi_signals(candles, options=options)
     dens = indicator.density(levels, bins=bins)
     scene = charts.Scene(candles, levels, dens, oi=signals, symbol=symbol,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ __all__ = [
     "method_options",
     "number_list",
     "out_folder",
+    "positive_number",
     "timeframe",
     "utc_time",
     "whole_number",
@@ -105,6 +107,21 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
         if value < low or (high is not None and value > high):
             span = f">= {low}" if high is None else f"from {low} to {high}"
             raise argparse.ArgumentTypeError(f"{value} is out of range: give a number {span}")
+        return value
+
+    return parse
+
+
+def positive_number(what: str) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number > 0 (``what`` says what it measures)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {what}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {what} > 0")
         return value
 
     return parse

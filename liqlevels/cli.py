@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "liqlevels._cmd_data",
     "liqlevels._cmd_map",
     "liqlevels._cmd_compare",
+    "liqlevels._cmd_live",
 )
 
 

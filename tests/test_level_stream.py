@@ -285,6 +285,7 @@ def test_live_levels_are_the_live_rows_and_give_the_same_density():
             levels = stream.levels()
             assert_frame_equal(stream.live_levels(),
                                levels[levels["end"].isna()].reset_index(drop=True))
+            assert stream.live_count == int(levels["end"].isna().sum())
     assert 0 < len(stream.live_levels()) < len(stream.levels())
     assert_frame_equal(indicator.density(stream.live_levels()),
                        indicator.density(stream.levels()))
