@@ -14,6 +14,7 @@ from ._liquidations import (
     normalise_liquidations,
     read_liquidations,
 )
+from ._live import FeedStatus, LiveBar, LiveFeed, LiveLiquidations, LiveTrades
 from ._readers import read_klines, read_metrics, read_trades
 from ._tradingview import TradingViewExport, read_tradingview_export
 
@@ -21,8 +22,13 @@ __all__ += [
     "LIQUIDATION_COLUMNS",
     "FeedError",
     "FeedSettings",
+    "FeedStatus",
     "FeedWarning",
     "LiquidationLog",
+    "LiveBar",
+    "LiveFeed",
+    "LiveLiquidations",
+    "LiveTrades",
     "TradingViewExport",
     "archive_candles",
     "archive_symbol",
