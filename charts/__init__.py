@@ -1,11 +1,12 @@
 """Drawing out: candles with liquidation lines and price-axis profiles, as a lightweight-charts
-window, a self-contained HTML file or a PNG.
+window, a self-contained HTML file, a PNG, or a live page that moves (:class:`LivePage`).
 
 ``charts`` receives finished frames (from :mod:`indicator`) and computes nothing about markets.
 """
 
 from ..vocab import ChartsWarning
 from ._liqmap import LiquidationMapChart, liquidation_map_chart, liquidation_profile
+from ._live import LivePage
 from ._palette import LEVERAGE_COLORS, TIER_COLORS, leverage_color
 from ._profile import Profile, density_profile, price_profile
 from ._scene import Scene
@@ -15,6 +16,7 @@ __all__ = [
     "TIER_COLORS",
     "ChartsWarning",
     "LiquidationMapChart",
+    "LivePage",
     "Profile",
     "Scene",
     "density_profile",

@@ -135,8 +135,8 @@ def level_payload(
 
     ``levels`` is checked by ``indicator.check_levels`` for the columns drawn
     (:data:`LINE_COLUMNS`). Returns columns ``s``/``e`` (bar positions), ``p`` (price), ``k``
-    (style index), the ``styles``, the leverages for the legend, and ``total``/``drawn``
-    line counts.
+    (style index), ``lv`` (1 while the line is live, so drawn to the last bar; 0 once ended),
+    the ``styles``, the leverages for the legend, and ``total``/``drawn`` line counts.
     """
     lines = _NO_LINES if levels is None else check_levels(levels, LINE_COLUMNS)
     s, e, keep = _line_positions(lines.start, lines.end, index_ns)
@@ -150,6 +150,7 @@ def level_payload(
         "e": e[chosen].tolist(),
         "p": _floats(lines.price[chosen]),
         "k": k.tolist(),
+        "lv": (lines.end[chosen] == np.iinfo(np.int64).min).astype(np.int8).tolist(),
         "styles": styles,
         "leverages": _legend_leverages(lines.leverage),
         "total": int(keep.sum()),

@@ -424,7 +424,8 @@
   /**
    * Draw a scene (the JSON charts.Scene writes) on an existing chart and candle series; the
    * legend goes in `container`, the OI panes (if the scene has them) in the flex box `panes`.
-   * Returns {counts: {candles, lines, bars}, lines, profiles, oi: [pane charts]}.
+   * Returns {counts: {candles, lines, bars}, lines, profiles, oi: [pane charts], legend (its
+   * element), times (bar times, epoch seconds)}.
    */
   function mount(chart, series, scene, container, panes) {
     var withPanes = !!(scene.oi && panes);
@@ -442,10 +443,11 @@
     var oi = withPanes ? addOiPanes(panes, times, scene.oi, scene.theme) : [];
     if (withPanes) syncTimeScales([chart].concat(oi));
     frame(chart, times.length, scene.view);
-    buildLegend(container, scene);
+    var legend = buildLegend(container, scene);
     var bars = profiles.reduce(function (a, p) { return a + p.count(); }, 0);
     var counts = { candles: times.length, lines: lines.count(), bars: bars };
-    return { counts: counts, lines: lines, profiles: profiles, oi: oi };
+    return { counts: counts, lines: lines, profiles: profiles, oi: oi, legend: legend,
+             times: times };
   }
 
   /** Publish counts for tests and tools: window.__liqlevels and data-* on the container. */
@@ -481,6 +483,8 @@
   }
 
   root.LiqLevels = {
+    buildLegend: buildLegend,
+    frame: frame,
     LevelLines: LevelLines,
     Polyline: Polyline,
     PriceProfile: PriceProfile,
