@@ -354,6 +354,11 @@ def _read_day(path: Path) -> pd.DataFrame:
             f"out of the log folder to read the rest") from exc
 
 
+def _ns(times: pd.Series) -> np.ndarray:
+    """Epoch nanoseconds of a tz-aware time column."""
+    return pd.DatetimeIndex(times).asi8
+
+
 def _day_name(ns: int) -> str:
     return pd.Timestamp(ns - ns % _DAY_NS, tz="UTC").strftime("%Y-%m-%d")
 
@@ -493,9 +498,9 @@ class LiquidationLog:
         if not self._pending:
             return 0
         new = pd.concat(self._pending, ignore_index=True)
-        days = [_day_name(int(ns)) for ns in new["time"].to_numpy().astype(np.int64)]
+        days = pd.Series(_ns(new["time"]) // _DAY_NS).map(lambda d: _day_name(int(d) * _DAY_NS))
         written, touched = 0, set()
-        for (exchange, day), part in new.groupby([new["exchange"], pd.Series(days)], sort=True):
+        for (exchange, day), part in new.groupby([new["exchange"], days], sort=True):
             old = self._day(exchange, day)
             merged = pd.concat([old, part], ignore_index=True).drop_duplicates(list(_KEY))
             touched.add((exchange, day))
@@ -572,7 +577,7 @@ def read_liquidations(root: str | os.PathLike, *, since: object = None, until: o
               for path in sorted(folder.iterdir()) if _wanted(path, lo, hi)]
     out = pd.concat(frames, ignore_index=True) if frames else _typed(
         pd.DataFrame({c: [] for c in LIQUIDATION_COLUMNS}))
-    ns = out["time"].to_numpy().astype(np.int64)
+    ns = _ns(out["time"])
     keep = np.ones(len(out), dtype=bool)
     if lo is not None:
         keep &= ns >= lo
