@@ -175,22 +175,24 @@ def _problem(row: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _rows_of(exchange: Any, item: Any, parse: Callable) -> tuple[list[tuple], str | None]:
-    """The item's rows ``(ms, symbol, side, price, coins)`` and why it is bad (or ``None``)."""
+def _rows_of(exchange: Any, item: Any, parse: Callable) -> tuple[list[tuple], int, str | None]:
+    """The item's good rows ``(ms, symbol, side, price, coins)``, how many liquidations in it
+    are bad (an OKX message holds several) and why the first is (or ``None``)."""
     if not isinstance(item, dict):
-        return [], f"not a dict but {type(item).__name__}"
+        return [], 1, f"not a dict but {type(item).__name__}"
     symbol = item.get("symbol")
     market = exchange.markets.get(symbol) if isinstance(symbol, str) else None
     if market is None:
-        return [], f"symbol {symbol!r} is not among the loaded markets (reload them)"
-    rows = []
+        return [], 1, f"symbol {symbol!r} is not among the loaded markets (reload them)"
+    rows, bad, first = [], 0, None
     for ms, side, price, contracts in parse(item):
         row = (ms, side, price, _base_quantity(contracts, price, market))
         why = _problem(row)
         if why:
-            return [], why
-        rows.append((row[0], symbol, row[1], row[2], row[3]))
-    return rows, None
+            bad, first = bad + 1, first or why
+        else:
+            rows.append((row[0], symbol, row[1], row[2], row[3]))
+    return rows, bad, first
 
 
 def _check_unknown_venue(exchange: Any, items: list) -> None:
@@ -253,13 +255,13 @@ def normalise_liquidations(exchange: Any, items: list[dict]) -> pd.DataFrame:
     parse = _VENUES.get(venue, _unified)
     rows, bad, first = [], 0, ""
     for item in items:
-        got, why = _rows_of(exchange, item, parse)
-        if why:
-            bad, first = bad + 1, first or f"{_short(item)} ({why})"
+        got, n_bad, why = _rows_of(exchange, item, parse)
+        if n_bad:
+            bad, first = bad + n_bad, first or f"{_short(item)} ({why})"
         rows.extend(got)
     if bad:
-        warnings.warn(f"{exchange.id}: dropped {bad} of {len(items)} liquidation(s) that "
-                      f"cannot be read; the first: {first}", FeedWarning, stacklevel=2)
+        warnings.warn(f"{exchange.id}: dropped {bad} of {len(rows) + bad} liquidation(s) "
+                      f"that cannot be read; the first: {first}", FeedWarning, stacklevel=2)
     return _frame_of_rows(exchange.id, rows)
 
 

@@ -186,6 +186,14 @@ def test_okx_every_detail_is_kept_though_ccxt_keeps_the_first_only() -> None:
     assert frame["quantity"].to_numpy() == pytest.approx([2.5, 0.13], rel=1e-15)
 
 
+def test_a_bad_okx_detail_is_dropped_alone() -> None:
+    message = okx_message(("short", "buy", "0", "96000.1", T0), ("long", "sell", "2", "9.5", T0))
+    exchange, items = through_ccxt("okx", message)
+    with pytest.warns(FeedWarning, match=r"dropped 1 of 2 .*no positive quantity"):
+        frame = normalise_liquidations(exchange, items)
+    assert frame["side"].tolist() == ["long"]
+
+
 def test_ccxt_side_means_opposite_things_across_venues() -> None:
     """Why the side is derived from ``info``: a long liquidated reads "sell" in ccxt for
     Binance and OKX but "buy" for Bybit. If ccxt unifies this, revisit feeds/_liquidations."""
