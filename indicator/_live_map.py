@@ -435,8 +435,9 @@ class LiveTradeMap:
         if found is None:
             return empty_frame("map")
         (lev, code, k), sums, size = found
-        out = pd.DataFrame({**_edges(k, code, size), "leverage": lev, "notional": sums})
-        return out[list(MAP_COLUMNS)]
+        edges = _edges(k, code, size)
+        columns = {**edges, "leverage": lev, "notional": sums}
+        return pd.DataFrame({name: columns[name] for name in MAP_COLUMNS}, copy=False)
 
     def depth(self, *, price: float | None = None) -> DepthFrame:
         """The depth of :func:`depth` over :meth:`levels`, with this map's bin size.
@@ -464,6 +465,5 @@ class LiveTradeMap:
         cumulative = np.empty_like(sums)
         cumulative[is_long] = np.cumsum(sums[is_long][::-1])[::-1]  # outward: downward
         cumulative[~is_long] = np.cumsum(sums[~is_long])  # outward: upward
-        out = pd.DataFrame({**_edges(k, code, size), "notional": sums,
-                            "cumulative": cumulative})
-        return out[list(DEPTH_COLUMNS)]
+        columns = {**_edges(k, code, size), "notional": sums, "cumulative": cumulative}
+        return pd.DataFrame({name: columns[name] for name in DEPTH_COLUMNS}, copy=False)
