@@ -204,6 +204,18 @@ def test_ccxt_side_means_opposite_things_across_venues() -> None:
     assert all(i[0]["contractSize"] is None for i in (binance, bybit, okx))
 
 
+@pytest.mark.parametrize(("venue", "message"), [
+    ("binanceusdm", binance_message("BUY")), ("bybit", bybit_message(("Sell", "1", "9", T0))),
+    ("okx", okx_message(("net", "buy", "3", "96000", T0)))])
+def test_the_rest_instance_of_the_same_venue_reads_alike(venue, message) -> None:
+    """The live feed passes its REST (sync) ccxt instance; the venue rule is the same."""
+    pro, items = through_ccxt(venue, message)
+    rest = getattr(ccxt, venue)()
+    rest.set_markets(*_MARKETS[venue])
+    assert_frame_equal(normalise_liquidations(rest, items), normalise_liquidations(pro, items))
+    assert normalise_liquidations(rest, items)["side"].iloc[0] == "short"
+
+
 def test_frames_are_sorted_by_time_with_the_schema_dtypes() -> None:
     exchange, items = through_ccxt("binanceusdm", binance_message("BUY", ts=T0 + 900),
                                    binance_message("SELL", symbol="SOLUSDT", ap="231.5", ts=T0))
