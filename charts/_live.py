@@ -35,7 +35,7 @@ import ipaddress
 import json
 import threading
 import time as _time
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
@@ -105,14 +105,14 @@ def _check_port(port: Any) -> int:
     return port
 
 
-def _check_max_bars(max_bars: Any) -> int | None:
-    if max_bars is None:
+def _check_max_bars(value: Any, name: str = "max_bars") -> int | None:
+    if value is None:
         return None
-    if isinstance(max_bars, bool) or not isinstance(max_bars, int):
-        raise TypeError(f"max_bars={max_bars!r} must be a whole number or None for all")
-    if max_bars < 1:
-        raise ValueError(f"max_bars={max_bars!r} must be >= 1")
-    return max_bars
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}={value!r} must be a whole number or None for all")
+    if value < 1:
+        raise ValueError(f"{name}={value!r} must be >= 1")
+    return value
 
 
 class _Client:
@@ -152,8 +152,9 @@ class LivePage:
     ----------
     scene : charts.Scene
         The starting picture: candles, lines, density and map profiles, title. Its OI panes
-        are not drawn live (the live calls carry no per-bar OI). Its lines cap
-        (``max_lines``) is kept: the drawn count when the scene cut lines, else 500.
+        are not drawn live (the live calls carry no per-bar OI). A profile labelled as
+        :func:`density_profile` labels it is the one :meth:`density` replaces; one labelled
+        as :func:`liquidation_profile` labels it, the one :meth:`trade_map` replaces.
     host : str, default "127.0.0.1"
         Where to listen. Only loopback addresses (and ``localhost``) unless
         ``allow_remote=True``: the page has no authentication.
@@ -162,6 +163,10 @@ class LivePage:
     max_bars : int or None, default None
         Keep at most this many newest bars (lines ended and liquidations before them go
         too); trimmed in steps of a tenth, each step sending pages a snapshot. None keeps all.
+    max_lines : int, None or "scene", default "scene"
+        Draw the newest ``max_lines`` lines, as Scene's ``max_lines`` (None: all). "scene"
+        reads it off the scene: the drawn count when the scene cut lines, else 500 (Scene's
+        default); pass the scene's value when it was built with ``max_lines=None``.
     allow_remote : bool, default False
         Allow a non-loopback ``host``.
 
@@ -172,12 +177,16 @@ class LivePage:
     """
 
     def __init__(self, scene: Scene, *, host: str = "127.0.0.1", port: int = 0,
-                 max_bars: int | None = None, allow_remote: bool = False) -> None:
+                 max_bars: int | None = None, max_lines: int | Literal["scene"] | None = "scene",
+                 allow_remote: bool = False) -> None:
         if not isinstance(scene, Scene):
             raise TypeError(f"scene is a {type(scene).__name__}; pass a charts.Scene")
+        if max_lines != "scene":
+            max_lines = _check_max_bars(max_lines, "max_lines")
         self.host = _check_host(host, allow_remote)
         self.port = _check_port(port)
-        self._state = LiveState(scene._scene, max_bars=_check_max_bars(max_bars))
+        self._state = LiveState(scene._scene, max_bars=_check_max_bars(max_bars),
+                                max_lines=max_lines)
         self._html = _PAGE.format(
             title=html.escape(scene.page_title + " (live)", quote=True), csp=_CSP,
             background=html.escape(scene._scene["theme"]["background"], quote=True),

@@ -98,7 +98,8 @@ class LiveState:
     take an open page to the new state; an empty list when nothing visible changed.
     """
 
-    def __init__(self, scene: dict[str, Any], *, max_bars: int | None = None) -> None:
+    def __init__(self, scene: dict[str, Any], *, max_bars: int | None = None,
+                 max_lines: int | str | None = "scene") -> None:
         self.max_bars = max_bars
         self._base = {k: scene[k] for k in ("title", "subtitle", "theme")}
         self._visible = scene["view"]["bars"]
@@ -113,6 +114,8 @@ class LiveState:
         self._markers: dict[tuple[int, str], list[float]] = {}
         self._pending: list[tuple[float, str, float]] = []
         self._init_lines(scene["lines"])
+        if max_lines != "scene":
+            self.cap = max_lines
         self._trim()
 
     # ------------------------------------------------------------------------ lines
@@ -124,6 +127,7 @@ class LiveState:
         self._index: dict[tuple, list[int]] = {}
         self._next = 0
         self._legend = {x["label"]: x["color"] for x in lines["leverages"]}
+        self._hidden = lines["total"] - lines["drawn"]  # cut by the scene's cap: never seen
         self._born_levs: dict[int, int] = {}
         self._first = self.times[0] if self.times else None
         n = len(self.times)
@@ -224,7 +228,7 @@ class LiveState:
             "add": [self._wire(i) for i in after if i not in before],
             "del": sorted(before.difference(after)),
             "end": [], "live": [],
-            "total": len(self._order),
+            "total": len(self._order) + self._hidden,
         }
         for i in after:
             if i in before and self._lines[i].end != ends[i]:
@@ -400,7 +404,7 @@ class LiveState:
             "s": s, "e": e, "p": _floats(np.asarray(p, dtype=np.float64)), "k": k, "lv": lv,
             "id": list(ids),
             "styles": [{"color": c, "width": w, "dash": d} for (c, w, d) in table],
-            "leverages": self.leverages(), "total": len(self._order) if n else 0,
+            "leverages": self.leverages(), "total": len(self._order) + self._hidden if n else 0,
             "drawn": len(ids),
         }
 
@@ -448,6 +452,6 @@ def _check_liquidations(frame: Any) -> tuple[list[float], list[str], list[float]
     bad = ~(np.isfinite(notional) & (notional >= 0))
     if bad.any():
         row = int(bad.argmax())
-        raise ValueError(f"liquidations['notional'] is {notional[row]!r} at row {row}; it must "
-                         f"be a finite amount >= 0 (quote currency)")
+        raise ValueError(f"liquidations['notional'] is {float(notional[row])!r} at row {row}; "
+                         f"it must be a finite amount >= 0 (quote currency)")
     return secs, sides, notional.tolist()
