@@ -35,6 +35,7 @@ LIQUIDATION_COLUMNS: tuple[str, ...] = ("time", "side", "notional")
 SIDE_COLORS: dict[str, str] = {"long": "#40d6a0", "short": "#ec70ce"}
 _DENSITY_LABEL = "live lines by price"   # density_profile's default label
 _MAP_LABEL = "liquidation map"           # liquidation_profile's default label
+_MAP_WIDTH = 0.2                         # the map profile's share of the pane, left edge
 _PRICE_TOL = 1e-6                        # relative; the scene's prices carry 9 digits
 _SCENE_CAP = 500                         # Scene's default max_lines
 
@@ -352,8 +353,8 @@ class LiveState:
             payload = frame.payload()
         elif slot == "density":
             payload = density_profile(frame).payload()
-        else:
-            payload = liquidation_profile(frame).payload()
+        else:  # on the left edge, so the two profiles never cover each other
+            payload = dict(liquidation_profile(frame, width=_MAP_WIDTH).payload(), edge="left")
         at = next((k for k, (s, _) in enumerate(self._profiles) if s == slot), None)
         if payload is None:
             if at is None:
@@ -368,7 +369,8 @@ class LiveState:
         return [{"t": "prof", "slot": slot, "p": payload, "pw": self._profile_width()}]
 
     def _profile_width(self) -> float:
-        return max((p["width"] for _, p in self._profiles), default=0)
+        """The room to keep right of the last bar: the widest right-edge profile's share."""
+        return max((p["width"] for _, p in self._profiles if p["edge"] != "left"), default=0)
 
     def set_status(self, text: Any) -> list[dict]:
         if not isinstance(text, str):

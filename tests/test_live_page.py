@@ -288,6 +288,18 @@ class Live:
         run(self.loop, self.live.stop())
 
 
+def trade_map(candles: pd.DataFrame, n: int = 4000, seed: int = 4) -> pd.DataFrame:
+    """A liquidation map from made-up trades along the candles (the real pipeline)."""
+    rng = np.random.default_rng(seed)
+    at = np.sort(rng.integers(0, len(candles), n))
+    trades = pd.DataFrame({
+        "time": candles.index[at] + pd.to_timedelta(rng.integers(0, 59, n), unit="s"),
+        "price": candles["close"].to_numpy()[at] * (1 + rng.normal(0, 3e-4, n)),
+        "quantity": rng.lognormal(0.0, 1.6, n), "side": rng.choice(["buy", "sell"], n)})
+    levels = indicator.trade_levels(trades, mode="top_n", threshold=150)
+    return indicator.liquidation_map(levels, price=float(candles["close"].iloc[-1]))
+
+
 def line(t, side, lev, price, tier=1, end=None) -> Line:
     return Line(t, end, side, lev, price, price, tier, 10.0)
 
@@ -464,10 +476,7 @@ def test_screenshot_shows_lines_profiles_markers_and_status(loop, browser, tmp_p
     candles, stream, live = _stream_page(loop, browser, n_first=240, size=(1400, 800))
     try:
         _feed(live, candles, stream, range(240, 330))
-        levels_map = pd.DataFrame({
-            "price_low": np.arange(96.0, 101.0, 0.25), "price_high": np.arange(96.25, 101.25, 0.25),
-            "side": ["long"] * 10 + ["short"] * 10, "leverage": [25, 100] * 10,
-            "notional": np.linspace(2e5, 9e5, 20)})
+        levels_map = trade_map(candles.iloc[:330])
         live.call("trade_map", levels_map)
         last = candles.index[329]
         minute = pd.Timedelta(minutes=1)

@@ -97,7 +97,8 @@
     var series = chart.addCandlestickSeries();
     var h = L.mount(chart, series, scene, main, null);
     m = { chart: chart, series: series, handle: h, scene: scene, times: h.times,
-          lines: {}, profs: [], markers: {}, legend: h.legend, legendKey: '' };
+          lines: {}, profs: [], markers: {}, legend: h.legend, legendKey: '',
+          pw: scene.view.profileWidth };
     var d = scene.lines;
     for (var i = 0; i < d.s.length; i++) {
       m.lines[d.id[i]] = { s: d.s[i], e: d.lv[i] ? -1 : d.e[i], p: d.p[i], st: d.styles[d.k[i]] };
@@ -221,7 +222,19 @@
       m.series.attachPrimitive(prim);
       if (msg.slot === 'density') m.profs.unshift(entry); else m.profs.push(entry);
     }
+    keepRoom(msg.pw);
     refreshLegend();
+  }
+
+  /* Room right of the last bar for the right-edge profiles, as LiqLevels.frame leaves it,
+   * kept when a profile comes or goes while the view follows the latest bar. */
+  function keepRoom(pw) {
+    if (pw === m.pw) return;
+    m.pw = pw;
+    var ts = m.chart.timeScale(), r = ts.getVisibleLogicalRange(), n = m.times.length;
+    if (!r || !n || r.to < n - 1) return;
+    var shown = Math.max(1, n - 1 - r.from), room = pw > 0 ? pw / (1 - pw) : 0;
+    ts.setVisibleLogicalRange({ from: r.from, to: n - 1 + Math.ceil(shown * room) + 3 });
   }
 
   function onMarks(msg) {
