@@ -10,7 +10,8 @@
   var L = root.LiqLevels;
   var state = root.liqlevelsLive = {
     connected: false, reconnects: 0, snapshots: 0, seq: 0, candles: 0, last: null,
-    lines: 0, live: 0, markers: 0, bars: 0, status: '', lagMs: null, error: null
+    lines: 0, live: 0, markers: 0, bars: 0, status: '', lagMs: null, applyMs: null,
+    error: null
   };
   var main = document.getElementById('liqlevels-main');
   var m = null;            /* the mounted picture */
@@ -252,6 +253,7 @@
   };
 
   function apply(batch) {
+    var t0 = performance.now();
     for (var i = 0; i < batch.length; i++) {
       var msg = batch[i];
       if (msg.t !== 'snap' && !m) continue;
@@ -261,6 +263,7 @@
     }
     state.candles = m ? m.times.length : 0;
     renderStatus();
+    state.applyMs = performance.now() - t0;
   }
 
   /* ---------------------------------------------------------------- the connection */
