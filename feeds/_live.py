@@ -305,7 +305,11 @@ class LiveFeed:
         FeedError
             REST still failing after retries.
         """
-        frame = await asyncio.to_thread(self._fetch_history)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", FeedWarning)
+            frame = await asyncio.to_thread(self._fetch_history)
+        for warning in said:  # said where history() was called, not from the thread
+            warnings.warn(warning.message, warning.category, stacklevel=2)
         if len(frame):
             self._last_final = int(frame.index[-1].value // 1_000_000)
         self._history_done = True
@@ -587,11 +591,11 @@ class LiveFeed:
         return float(amount[0])
 
     async def _open_interest(self) -> None:
-        pro = self._twin("open_interest")
-        if not pro.has.get("fetchOpenInterest"):
+        if not self._pro.has.get("fetchOpenInterest"):
             self._status("open_interest", "unsupported", f"{self.exchange_id} has no current "
                          f"open interest in ccxt; forming bars carry NaN")
             return
+        pro = self._twin("open_interest")
         params = {"interval": "5m"} if pro.id == "bybit" else {}
         failures = 0
         while True:
@@ -676,8 +680,7 @@ class LiveFeed:
 
     # -- liquidations -----------------------------------------------------------------------
     async def _liquidations(self) -> None:
-        pro = self._twin("liquidations")
-        if not pro.has.get("watchLiquidations"):
+        if not self._pro.has.get("watchLiquidations"):
             self._status("liquidations", "unsupported",
                          f"{self.exchange_id} streams no liquidations in ccxt")
             return

@@ -20,9 +20,10 @@ Usage::
 
 Control methods are thread-safe and return once the frames are written; ``wait_*`` are
 awaitables polled in the caller's loop (the server runs its own loop in a thread).
-Faults: :meth:`drop` (close all sockets), :meth:`refuse` (answer the next handshakes with
-HTTP 503), :meth:`silence` (accept but send nothing, pongs included), ``repeat=`` (send a
-message more than once), :meth:`send_klines` (messages in any order). Logs:
+Faults: :meth:`drop` (close all sockets, or one kind's), :meth:`refuse` (answer the next
+handshakes with HTTP 503), :meth:`fail_subscriptions` (close a socket that subscribes to one
+kind: that stream alone fails), :meth:`silence` (accept but send nothing, pongs included),
+``repeat=`` (send a message more than once), :meth:`send_klines` (messages in any order). Logs:
 :attr:`subscriptions` (``(kind, topic)`` per subscribe, in order) and :attr:`connections`
 (handshakes accepted).
 """
@@ -89,6 +90,7 @@ class FakeWebsocket:
         self._sockets: dict[web.WebSocketResponse, set[str]] = {}
         self._refuse = 0
         self._silent = False
+        self._failing: set[str | None] = set()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -153,9 +155,19 @@ class FakeWebsocket:
         return ex
 
     # -- faults -----------------------------------------------------------------------
-    def drop(self) -> None:
-        """Close every open socket now (the clients see the connection end)."""
-        self._call(self._close_all())
+    def drop(self, kind: str | None = None) -> None:
+        """Close every open socket now, or those subscribed to ``kind`` ("kline",
+        "trade", "liquidation"): the clients see the connection end."""
+        self._call(self._close_all(kind))
+
+    def fail_subscriptions(self, kind: str | None, on: bool = True) -> None:
+        """While on, a socket that subscribes to ``kind`` is closed at once (that stream
+        cannot connect; the others can)."""
+        with self._lock:
+            if on:
+                self._failing.add(kind)
+            else:
+                self._failing.discard(kind)
 
     def refuse(self, count: int) -> None:
         """Answer the next ``count`` handshakes with HTTP 503."""
@@ -322,10 +334,12 @@ class FakeWebsocket:
                     break
         return len(targets)
 
-    async def _close_all(self) -> None:
+    async def _close_all(self, kind: str | None = None) -> None:
         with self._lock:
-            sockets = list(self._sockets)
-            self._sockets.clear()
+            sockets = [ws for ws, topics in self._sockets.items()
+                       if kind is None or any(_kind(t) == kind for t in topics)]
+            for ws in sockets:
+                self._sockets.pop(ws, None)
         for ws in sockets:
             await ws.close(code=1001, message=b"going away")
 
@@ -366,16 +380,23 @@ class FakeWebsocket:
         else:
             await self._okx(ws, message)
 
-    def _subscribe(self, ws: web.WebSocketResponse, topics: list[str]) -> None:
+    async def _subscribe(self, ws: web.WebSocketResponse, topics: list[str]) -> bool:
+        """Record a subscription; False (and the socket closed) when its kind is failing."""
         with self._lock:
-            if ws in self._sockets:
-                self._sockets[ws].update(topics)
             self.subscriptions += [(_kind(topic), topic) for topic in topics]
+            failing = any(_kind(t) in self._failing for t in topics)
+            if ws in self._sockets and not failing:
+                self._sockets[ws].update(topics)
+            if failing:
+                self._sockets.pop(ws, None)
+        if failing:
+            await ws.close(code=1011, message=b"subscription failed")
+        return not failing
 
     async def _binance(self, ws: web.WebSocketResponse, message: dict) -> None:
         if message.get("method") == "SUBSCRIBE":
-            self._subscribe(ws, list(message.get("params", [])))
-            await self._reply(ws, {"result": None, "id": message.get("id")})
+            if await self._subscribe(ws, list(message.get("params", []))):
+                await self._reply(ws, {"result": None, "id": message.get("id")})
 
     async def _bybit(self, ws: web.WebSocketResponse, message: dict) -> None:
         op = message.get("op")
@@ -384,13 +405,14 @@ class FakeWebsocket:
         if op == "ping":
             await self._reply(ws, {**reply, "ret_msg": "pong"})
         elif op == "subscribe":
-            self._subscribe(ws, list(message.get("args", [])))
-            await self._reply(ws, reply)
+            if await self._subscribe(ws, list(message.get("args", []))):
+                await self._reply(ws, reply)
 
     async def _okx(self, ws: web.WebSocketResponse, message: dict) -> None:
         if message.get("op") == "subscribe":
             args = list(message.get("args", []))
-            self._subscribe(ws, [_okx_topic(arg) for arg in args])
+            if not await self._subscribe(ws, [_okx_topic(arg) for arg in args]):
+                return
             for arg in args:
                 await self._reply(ws, {"event": "subscribe", "arg": arg, "connId": "fake"})
 
