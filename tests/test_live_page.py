@@ -354,6 +354,16 @@ def test_candles_lines_and_markers_follow_python_step_by_step(loop, browser):
             ["aboveBar", SIDE_COLORS["short"], "S 30K"]]  # the third waits for its bar
         live.call("bar", t10 + 2 * hour, 100.6, 101.0, 100.1, 100.3)
         assert len(live.check()["markers"]) == 3
+        # profiles: an all-zero density draws nothing, a real one draws its rows, None removes
+        zeros = pd.DataFrame({"price_low": [99.0, 100.0], "price_high": [100.0, 101.0],
+                              "long": [0, 0], "short": [0, 0]})
+        live.call("density", zeros)
+        assert live.check()["profiles"] == [{"slot": "density", "label": "live lines by price",
+                                             "bars": 0}]
+        live.call("density", zeros.assign(long=[3, 0], short=[0, 2]))
+        assert live.check()["profiles"][0]["bars"] == 2
+        live.call("density", None)
+        assert live.check()["profiles"] == []
         live.call("status", "okx <b>feed</b> 12 trades/s")
         got = live.check()
         assert "okx <b>feed</b> 12 trades/s" in got["status"] and "live" in got["status"]
@@ -398,6 +408,27 @@ def _feed(live, candles, stream, rows, step=None):
         run(live.loop, both())
         if step:
             step(i)
+
+
+@pytest.mark.browser
+def test_a_page_far_behind_gets_a_snapshot_instead_of_the_backlog(loop, browser, monkeypatch):
+    from liqlevels.charts import _live
+
+    monkeypatch.setattr(_live, "_MAX_PENDING", 5)
+    c = make_candles(30)
+    live = Live(loop, browser, charts.Scene(c))
+    try:
+        hour = pd.Timedelta(hours=1)
+
+        async def burst():  # all queued before the sender runs once
+            for k in range(1, 21):
+                live.live.bar(c.index[-1] + k * hour, 100.0, 105.0, 99.0, 100.0 + k / 10)
+        run(loop, burst())
+        live.wait("liqlevelsLive.snapshots >= 2")
+        got = live.check()
+        assert len(got["times"]) == 50 and live.page.evaluate("liqlevelsLive.seq") == live.live.seq
+    finally:
+        live.close()
 
 
 @pytest.mark.browser
