@@ -181,9 +181,11 @@ class LiveFeed:
         Seconds a trade is held so that trades arriving out of order are sent in time order
         (0.5): a trade is released once a trade ``reorder`` s later has arrived, or after
         ``reorder`` s of wall time; a trade arriving later than that is dropped, and said.
-    silence : float, optional
-        Seconds without a kline or trade message after which the stream reports an
-        "error" status and reconnects (default twice the bar length, at least 30 s).
+    silence : float
+        Seconds without a kline or trade message after which that stream reports an
+        "error" status and redials (60; exchanges push klines every second or so while
+        the market trades). Liquidations can be rare: their stream is never redialled for
+        silence.
     backoff, max_backoff : float
         Seconds before the first retry of a failed stream, doubling up to ``max_backoff``.
 
@@ -199,7 +201,7 @@ class LiveFeed:
                  cache_dir: Any = None, trades: bool = False, liquidations: bool = False,
                  api_url: str | None = None, ws_url: str | None = None,
                  rest: ccxt.Exchange | None = None, oi_interval: float = 10.0,
-                 reorder: float = 0.5, silence: float | None = None, backoff: float = 1.0,
+                 reorder: float = 0.5, silence: float = 60.0, backoff: float = 1.0,
                  max_backoff: float = 30.0) -> None:
         self._pro = self._pro_instance(exchange)
         self._rest = rest if rest is not None else self._rest_twin(self._pro)
@@ -214,16 +216,19 @@ class LiveFeed:
             raise TypeError(f"symbol must be a ccxt symbol such as 'BTC/USDT:USDT', got "
                             f"{symbol!r}")
         to_ms(since, "since")
-        for name, value in (("oi_interval", oi_interval), ("reorder", reorder),
-                            ("backoff", backoff), ("max_backoff", max_backoff)):
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}={value!r} must be a finite number of seconds >= 0")
+        for name, value, least in (("oi_interval", oi_interval, 0.01), ("reorder", reorder, 0),
+                                   ("silence", silence, 0.01), ("backoff", backoff, 0),
+                                   ("max_backoff", max_backoff, 0)):
+            if not (isinstance(value, int | float) and not isinstance(value, bool)
+                    and math.isfinite(value) and value >= least):
+                raise ValueError(f"{name}={value!r} must be a finite number of seconds >= "
+                                 f"{least:g}")
         self.exchange_id, self.symbol, self.timeframe = self._pro.id, symbol, timeframe
         self._since, self._cache_dir = since, cache_dir
         self._want_trades, self._want_liquidations = trades, liquidations
         self._oi_interval, self._reorder, self._backoff = oi_interval, reorder, backoff
         self._max_backoff = max_backoff
-        self._silence = silence if silence is not None else max(30.0, 2 * self.step / 1000)
+        self._silence = float(silence)
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._instances: dict[str, Any] = {}
@@ -343,12 +348,11 @@ class LiveFeed:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        for pro in self._instances.values():
-            with contextlib.suppress(Exception):
-                await pro.close()
-        if self._pro not in self._instances.values():
-            with contextlib.suppress(Exception):
-                await self._pro.close()
+        instances = list(self._instances.values())
+        if self._pro not in instances:
+            instances.append(self._pro)
+        # each close waits ccxt's timeout_on_exit: all at once
+        await asyncio.gather(*(pro.close() for pro in instances), return_exceptions=True)
 
     async def __aenter__(self) -> LiveFeed:
         return self

@@ -514,6 +514,28 @@ def test_a_feed_made_from_an_id_and_urls_streams_from_them(tmp_path) -> None:
     run(scenario())
 
 
+def test_a_synchronous_instance_lends_its_rest_addresses_and_clock(tmp_path) -> None:
+    async def scenario() -> None:
+        with fake_exchange("binanceusdm") as (rest, server), FakeWebsocket(server) as ws:
+            server.now -= 60 * MIN
+            feed = feeds.LiveFeed(rest, SYMBOL, "1m", since=server.now - 20 * MIN,
+                                  cache_dir=tmp_path, ws_url=ws.base_url, backoff=0.05)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FeedWarning)
+                history = await feed.history()
+            rec = Recorder(feed)
+            try:
+                assert history.index[-1] == stamp(server.now - MIN)
+                await ws.wait_subscribed("kline")
+                ws.send_kline(server.now, "1m")
+                await rec.wait(lambda: rec.has_bar(server.now), "a bar")
+            finally:
+                rec.task.cancel()
+                await feed.close()
+
+    run(scenario())
+
+
 def test_unknown_exchange_timeframe_and_symbol_teach(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"'binanceusd' is not a ccxt exchange.*binanceusdm"):
         feeds.LiveFeed("binanceusd", SYMBOL, "1m")
@@ -523,8 +545,10 @@ def test_unknown_exchange_timeframe_and_symbol_teach(tmp_path) -> None:
         feeds.LiveFeed("bybit", SYMBOL, "2m")
     with pytest.raises(ValueError, match="bitstamp has no open-interest history"):
         feeds.LiveFeed("bitstamp", "BTC/USD", "1m")
-    with pytest.raises(ValueError, match=r"reorder=-1 must be a finite number"):
+    with pytest.raises(ValueError, match=r"reorder=-1 must be a finite number of seconds >= 0"):
         feeds.LiveFeed("bybit", SYMBOL, "1m", reorder=-1)
+    with pytest.raises(ValueError, match=r"silence=0 must be a finite number of seconds >= 0.01"):
+        feeds.LiveFeed("bybit", SYMBOL, "1m", silence=0)
 
     async def scenario() -> None:
         with fake_exchange("bybit") as (rest, server), FakeWebsocket(server) as ws:
