@@ -152,8 +152,9 @@ class LiveFeed:
     ----------
     exchange : str or ccxt.pro.Exchange
         A ccxt id (``"binanceusdm"``, ``"bybit"``, ``"okx"``) or a configured ccxt.pro
-        instance (its addresses, options and clock are copied to one twin per stream: each
-        stream has its own connection and fails on its own).
+        instance (used for the klines; its addresses, timeout and clock are copied to one
+        twin per other stream, so each stream has its own connection and fails on its own).
+        A synchronous ccxt instance is taken too: its REST addresses and clock carry over.
     symbol : str
         ccxt symbol of a swap or future, e.g. ``"BTC/USDT:USDT"``.
     timeframe : str
@@ -539,8 +540,8 @@ class LiveFeed:
         if count > 1 or seen is None or seen[0] != start:
             unseen = count - (1 if seen is not None and seen[0] >= start else 0)
             self._status("klines", "backfilled",
-                         f"{unseen} missed bar(s) backfilled over REST ({_stamp(start):%H:%M} "
-                         f"to {_stamp(until - self.step):%H:%M} UTC)" + (
+                         f"{unseen} missed bar(s) backfilled over REST ({_when(start)} to "
+                         f"{_when(until - self.step)} UTC)" + (
                              f"; {missing} not on REST yet, kept as last streamed"
                              if missing else ""))
 
@@ -556,8 +557,8 @@ class LiveFeed:
             except (FeedError, ccxt.BaseError, OSError) as exc:
                 failures += 1
                 delay = self._delay(failures)
-                self._status("klines", "retrying", f"REST backfill {_stamp(start):%H:%M} to "
-                             f"{_stamp(until):%H:%M} UTC failed ({_first_line(exc)}); "
+                self._status("klines", "retrying", f"REST backfill {_when(start)} to "
+                             f"{_when(until)} UTC failed ({_first_line(exc)}); "
                              f"retrying in {delay:g} s")
                 await asyncio.sleep(delay)
 
@@ -714,6 +715,10 @@ class _UnsupportedError(Exception):
 
 def _stamp(ms: int) -> pd.Timestamp:
     return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+
+def _when(ms: int) -> str:
+    return f"{_stamp(ms):%Y-%m-%d %H:%M}"
 
 
 def _trades_frame(rows: list) -> pd.DataFrame:
