@@ -168,7 +168,21 @@ class LivePage:
         reads it off the scene: the drawn count when the scene cut lines, else 500 (Scene's
         default); pass the scene's value when it was built with ``max_lines=None``.
     allow_remote : bool, default False
-        Allow a non-loopback ``host``.
+        Allow a non-loopback ``host`` (and any Host header). Otherwise only requests naming
+        this host and port (or ``localhost``/``127.0.0.1`` with it) are served, and the socket
+        only to its own page (``Origin``), so no other web site open in the same browser can
+        read it, not even by rebinding its name to 127.0.0.1.
+
+    Attributes
+    ----------
+    url : str
+        ``http://127.0.0.1:PORT/`` once started ("" before).
+    clients : int
+        Pages connected now.
+    sent : int
+        Messages written to pages so far (each page counted; snapshots included).
+    seq : int
+        Sequence number of the latest message (see :meth:`applied`).
 
     Raises
     ------
@@ -184,6 +198,7 @@ class LivePage:
         if max_lines != "scene":
             max_lines = _check_max_bars(max_lines, "max_lines")
         self.host = _check_host(host, allow_remote)
+        self.allow_remote = bool(allow_remote)
         self.port = _check_port(port)
         self._state = LiveState(scene._scene, max_bars=_check_max_bars(max_bars),
                                 max_lines=max_lines)
@@ -243,7 +258,17 @@ class LivePage:
             await client.ws.close(code=1001, message=b"server stopping")
         await runner.cleanup()
 
+    def _our_host(self, request: web.Request) -> bool:
+        """The Host a browser sends for our own URL (a name rebound to 127.0.0.1 by another
+        site's DNS sends that site's name, and is refused)."""
+        if self.allow_remote:
+            return True
+        host = self.url.split("//", 1)[1].rstrip("/")
+        return request.host in (host, f"localhost:{self.port}", f"127.0.0.1:{self.port}")
+
     async def _page(self, request: web.Request) -> web.Response:
+        if not self._our_host(request):
+            raise web.HTTPMisdirectedRequest(text="unknown host")
         return web.Response(text=self._html, content_type="text/html",
                             headers={"Cache-Control": "no-store",
                                      "X-Content-Type-Options": "nosniff"})
@@ -254,7 +279,7 @@ class LivePage:
         return origin is None or origin == f"http://{request.host}"
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
-        if not self._same_origin(request):
+        if not (self._our_host(request) and self._same_origin(request)):
             raise web.HTTPForbidden(text="the live page's socket serves its own page only")
         ws = web.WebSocketResponse(compress=False, heartbeat=20.0)
         await ws.prepare(request)
@@ -374,7 +399,9 @@ class LivePage:
 
     def trade_map(self, frame: Any) -> None:
         """Replace the trade-based map profile: :func:`indicator.liquidation_map` output
-        (drawn as :func:`charts.liquidation_profile`) or a :class:`Profile`; None removes it."""
+        (drawn as :func:`charts.liquidation_profile`, on the pane's left edge at width 0.2 so
+        it never covers the density on the right) or a :class:`Profile` (drawn as built);
+        None removes it."""
         with self._lock:
             self._queue(self._state.profile("map", frame))
 

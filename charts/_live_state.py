@@ -112,6 +112,9 @@ class LiveState:
         self._format = c["format"]
         self.status = ""
         self._profiles: list[list[Any]] = [[self._slot_of(p), p] for p in scene["profiles"]]
+        for slot_payload in self._profiles:  # the map on the left, as trade_map() draws it
+            if slot_payload[0] == "map":
+                slot_payload[1] = dict(slot_payload[1], edge="left")
         self._markers: dict[tuple[int, str], list[float]] = {}
         self._pending: list[tuple[float, str, float]] = []
         self._init_lines(scene["lines"])
@@ -201,46 +204,56 @@ class LiveState:
                                 f"indicator.LevelStream.update returns")
         if not (change.born or change.ended or change.undone):
             return []
-        before = set(self._drawn())
-        ends = {i: self._lines[i].end for i in before}
+        capped = self.cap is not None
+        before = set(self._drawn()) if capped else set()  # O(cap); all lines drawn otherwise
         legend = self.leverages()
+        old_end: dict[int, int | None] = {}
+        removed: set[int] = set()
+
+        def set_end(i: int | None, end: int | None) -> None:
+            if i is not None:
+                old_end.setdefault(i, self._lines[i].end)
+                self._lines[i].end = end
+
         if change.undone is not None:
             for line in change.undone.born:
                 found = self._find(self._as_line(line))
                 if found is not None:
                     self._remove(found)
+                    removed.add(found)
             for line in change.undone.ended:
-                found = self._find(self._as_line(line))
-                if found is not None:
-                    self._lines[found].end = None
-        for line in change.born:
-            self._add(self._as_line(line))
+                set_end(self._find(self._as_line(line)), None)
+        born = [self._add(self._as_line(line)) for line in change.born]
         for line in change.ended:
             kept = self._as_line(line)
-            found = self._find(kept)
-            if found is not None:
-                self._lines[found].end = kept.end
-        return [self._lines_message(before, ends, legend)]
-
-    def _lines_message(self, before: set[int], ends: dict, legend: list) -> dict[str, Any]:
-        after = self._drawn()
+            set_end(self._find(kept), kept.end)
+        if capped:
+            after = set(self._drawn())
+            add = [i for i in self._drawn() if i not in before]
+            gone = sorted(before.difference(after))
+            drawn_before = before.__contains__
+        else:
+            add, gone = [i for i in born if i in self._lines], sorted(removed)
+            drawn_before = self._lines.__contains__
         msg: dict[str, Any] = {
-            "t": "lines",
-            "add": [self._wire(i) for i in after if i not in before],
-            "del": sorted(before.difference(after)),
-            "end": [], "live": [],
-            "total": len(self._order) + self._hidden,
+            "t": "lines", "add": [self._wire(i) for i in add], "del": gone, "end": [],
+            "live": [], "total": len(self._order) + self._hidden,
         }
-        for i in after:
-            if i in before and self._lines[i].end != ends[i]:
-                if self._lines[i].end is None:
-                    msg["live"].append(i)
-                else:
-                    msg["end"].append([i, self._lines[i].end])
+        shown = set(add)
+        for i, was in old_end.items():
+            line = self._lines.get(i)
+            if line is None or i in shown or not drawn_before(i) or line.end == was:
+                continue
+            if capped and i not in after:
+                continue
+            if line.end is None:
+                msg["live"].append(i)
+            else:
+                msg["end"].append([i, line.end])
         now = self.leverages()
         if now != legend:
             msg["leverages"] = now
-        return msg
+        return [msg]
 
     def leverages(self) -> list[dict[str, str]]:
         """The legend's leverages: the scene's and those of the lines born since."""

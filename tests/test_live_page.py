@@ -24,7 +24,7 @@ from test_charts import CHROMIUM, make_candles, make_levels, pixels
 
 from liqlevels import charts, indicator
 from liqlevels.charts._browser import CHROMIUM_ARGS
-from liqlevels.charts._live_state import SIDE_COLORS
+from liqlevels.charts._live_state import SIDE_COLORS, LiveState
 from liqlevels.feeds import sample_candles
 from liqlevels.indicator._level_stream import Change, Line
 
@@ -93,6 +93,77 @@ def test_snapshot_is_a_fresh_scene_after_every_bar_and_resend(max_lines, resend)
         assert lines["drawn"] == 40 < lines["total"]
 
 
+class Mirror:
+    """The page's bookkeeping of live.js in plain Python: messages in, lines by bar out."""
+
+    def __init__(self, snap: dict) -> None:
+        self.apply(snap)
+
+    def apply(self, msg: dict) -> None:
+        if msg["t"] == "snap":
+            c, ln = msg["scene"]["candles"], msg["scene"]["lines"]
+            self.times = np.cumsum([c["t0"], *c["dt"]]).tolist() if c["n"] else []
+            self.lines = {i: [self.times[s], None if lv else self.times[e], p, ln["styles"][k]]
+                          for i, s, e, p, k, lv in zip(ln["id"], ln["s"], ln["e"], ln["p"],
+                                                       ln["k"], ln["lv"], strict=True)}
+        elif msg["t"] == "bar" and (not self.times or msg["b"][0] > self.times[-1]):
+            self.times.append(msg["b"][0])
+        elif msg["t"] == "lines":
+            for i in msg["del"]:
+                del self.lines[i]
+            for i, s, e, p, color, width, dash in msg["add"]:
+                self.lines[i] = [s, e, p, {"color": color, "width": width, "dash": dash}]
+            for i, e in msg["end"]:
+                self.lines[i][1] = e
+            for i in msg["live"]:
+                self.lines[i][1] = None
+
+    def view(self) -> list[tuple]:
+        def at(t):
+            return max(0, int(np.searchsorted(self.times, t, side="right")) - 1)
+        n = len(self.times)
+        return sorted((at(s), max(at(s), n - 1 if e is None else at(e)), round(p, 6),
+                       tuple(st.values())) for s, e, p, st in self.lines.values())
+
+
+def snapshot_view(scene: dict) -> list[tuple]:
+    ln = scene["lines"]
+    return sorted((s, e, round(p, 6), tuple(ln["styles"][k].values()))
+                  for s, e, p, k in zip(ln["s"], ln["e"], ln["p"], ln["k"], strict=True))
+
+
+@pytest.mark.parametrize("max_lines", [500, 40, None])
+def test_messages_take_a_page_to_the_snapshot(max_lines):
+    """Replaying each call's messages on the snapshot before it gives the snapshot after."""
+    candles = sample_candles(n=400, timeframe="1m", seed=13)
+    stream = indicator.LevelStream(ma_length=20)
+    for t, row in candles.iloc[:120].iterrows():
+        stream.update(t, **row[FIELDS].to_dict())
+    state = LiveState(scene_of(candles.iloc[:120], stream, max_lines=max_lines)._scene,
+                      max_lines=max_lines)
+    page = Mirror(state.snapshot())
+    sent = {"lines": 0, "end": 0, "live": 0, "del": 0}
+    for i in range(120, len(candles)):
+        t, row = candles.index[i], candles.iloc[i]
+        final = row[FIELDS].to_dict()
+        versions = [forming(row, candles["open_interest"].iloc[i - 1])] if i % 2 else []
+        if i % 4 == 1:  # a spike taken back: what it ended is live again
+            versions.append(dict(final, high=final["high"] * 1.004, low=final["low"] * 0.996))
+        for values in [*versions, final]:
+            change = stream.update(t, **values)
+            msgs = state.bar(t, values["open"], values["high"], values["low"], values["close"])
+            msgs += state.levels(change)
+            for msg in msgs:
+                page.apply(msg)
+                if msg["t"] == "lines":
+                    sent["lines"] += 1
+                    for key in ("end", "live", "del"):
+                        sent[key] += len(msg[key])
+            assert page.view() == snapshot_view(state.snapshot()["scene"])
+    # every kind of change was sent (the newest 40 lines are too young to end here)
+    assert all(v > 0 for k, v in sent.items() if k != "end" or max_lines != 40), sent
+
+
 def test_max_bars_keeps_the_newest_bars_as_a_scene_of_them_would():
     candles = sample_candles(n=300, timeframe="1m", seed=8)
     stream = indicator.LevelStream(ma_length=20)
@@ -112,6 +183,29 @@ def test_max_bars_keeps_the_newest_bars_as_a_scene_of_them_would():
                             max_lines=None)._scene
         assert_same_as_scene(live.snapshot()["scene"], want)
     assert sizes == set(range(60, 67))
+
+
+def test_a_page_started_empty_takes_its_first_bar_and_price_format():
+    c = make_candles(3)
+    c[["open", "high", "low", "close"]] *= 1e-7  # about 0.00001: more decimals than 2
+    live = charts.LivePage(charts.Scene(c.iloc[:0]))
+    assert live.snapshot()["scene"]["candles"]["n"] == 0
+    live.bar(c.index[0], *c.iloc[0][["open", "high", "low", "close"]])
+    snap = live.snapshot()["scene"]
+    assert snap["candles"] == charts.Scene(c.iloc[:1])._scene["candles"]
+    assert snap["candles"]["format"]["precision"] == 9
+
+
+def test_a_map_given_with_the_scene_is_the_one_trade_map_replaces():
+    c = make_candles(20)
+    levels_map = pd.DataFrame({"price_low": [90.0], "price_high": [91.0], "side": ["long"],
+                               "leverage": [10], "notional": [5e5]})
+    live = charts.LivePage(charts.Scene(c, profiles=[charts.liquidation_profile(levels_map)]))
+    (prof,) = live.snapshot()["scene"]["profiles"]
+    assert (prof["slot"], prof["edge"]) == ("map", "left")
+    live.trade_map(levels_map.assign(leverage=25))
+    (prof,) = live.snapshot()["scene"]["profiles"]
+    assert prof["names"] == ["25x"]
 
 
 def test_degenerate_and_missing_profiles():
@@ -490,8 +584,23 @@ def test_other_sites_cannot_read_the_socket(loop, browser):
             except aiohttp.WSServerHandshakeError as exc:
                 return exc.status
 
+    async def rebound():  # another site's name resolved to 127.0.0.1
+        port = live.live.port
+        async with aiohttp.ClientSession() as session:
+            url = live.url
+            headers = {"Host": f"evil.example:{port}"}
+            async with session.get(url, headers=headers) as page:
+                status = page.status
+            try:
+                async with session.ws_connect(url + "ws", headers={
+                        **headers, "Origin": f"http://evil.example:{port}"}):
+                    return status, 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return status, exc.status
+
     try:
         assert run(loop, probe("http://evil.example")) == 403
+        assert run(loop, rebound()) == (421, 403)
         text = run(loop, probe(live.url.rstrip("/")))
         assert text.startswith('[{"t":"snap"') and '": ' not in text  # compact JSON
         assert json.loads(text)[0]["scene"]["candles"]["n"] == 5
