@@ -203,7 +203,7 @@ class LivePage:
         self._state = LiveState(scene._scene, max_bars=_check_max_bars(max_bars),
                                 max_lines=max_lines)
         self._html = _PAGE.format(
-            title=html.escape(scene.page_title + " (live)", quote=True), csp=_CSP,
+            title=html.escape(scene.page_title, quote=True), csp=_CSP,
             background=html.escape(scene._scene["theme"]["background"], quote=True),
             library=lightweight_charts_js(), ours=our_js("liqlevels.js"), live=our_js("live.js"))
         self._lock = threading.Lock()

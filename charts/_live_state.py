@@ -38,6 +38,7 @@ _MAP_LABEL = "liquidation map"           # liquidation_profile's default label
 _MAP_WIDTH = 0.2                         # the map profile's share of the pane, left edge
 _PRICE_TOL = 1e-6                        # relative; the scene's prices carry 9 digits
 _SCENE_CAP = 500                         # Scene's default max_lines
+_MAX_WAITING = 10_000                    # liquidations held for a bar not yet sent
 
 
 @dataclass
@@ -323,6 +324,8 @@ class LiveState:
         where = self._bar_of(t)
         if where == "later":
             self._pending.append((t, side, notional))
+            if len(self._pending) > _MAX_WAITING:  # bars that never come: keep the newest
+                del self._pending[:len(self._pending) - _MAX_WAITING]
         elif where is not None:
             agg = self._markers.setdefault((where, side), [0, 0.0])
             agg[0] += 1

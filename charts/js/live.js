@@ -59,7 +59,7 @@
     dot.style.background = state.connected ? '#40d6a0' : '#ff5252';
     var parts = [state.connected ? 'live' : 'disconnected'];
     if (state.last) parts.push('last bar ' + utc(state.last.time));
-    if (state.lagMs !== null) parts.push('lag ' + state.lagMs + ' ms');
+    if (state.connected && state.lagMs !== null) parts.push('lag ' + state.lagMs + ' ms');
     parts.push('reconnects ' + state.reconnects);
     var line = el('div');
     line.appendChild(dot);
