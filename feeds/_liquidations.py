@@ -13,6 +13,9 @@ means different things per venue (checked against ccxt 4.5's ``pro/binance.py``,
 - **OKX** (``liquidation-orders``): ccxt's ``side`` is the order side of the *first* of the
   message's ``details`` only, the others are dropped. Each detail also carries ``posSide``.
 
+Quantities: ccxt's Binance ``contracts`` is ``l``, the order's last fill; liqlevels takes
+``z``, all that filled, which goes with the average fill price ``ap``.
+
 So for these three the rows are derived from the raw message in ``info`` (every OKX detail,
 not only the first), never from ccxt's ``side``; ccxt's ``contractSize``, ``baseValue`` and
 ``quoteValue`` are ``None`` in these structures (ccxt's ``safe_liquidation`` is called without
@@ -56,8 +59,6 @@ LIQUIDATION_COLUMNS = ("time", "exchange", "symbol", "side", "price", "quantity"
 _KEY = ("time", "exchange", "symbol", "side", "price", "quantity")  # what makes a row a duplicate
 _DAY_FILE = re.compile(r"(\d{4}-\d{2}-\d{2})\.parquet")
 _DAY_NS = 86_400 * 10**9
-
-Row = tuple[int, str, str, str, float | None, float | None]  # ms, exchange, symbol, side, px, qty
 
 
 # -- the side rules -----------------------------------------------------------------------------
