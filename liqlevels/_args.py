@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -15,6 +16,7 @@ from .vocab import DIRECTIONS, MA_TYPES, timeframe_ms, to_timestamp
 
 __all__ = [
     "add_method_options",
+    "base_url",
     "check_window",
     "method_options",
     "number_list",
@@ -108,6 +110,21 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
             span = f">= {low}" if high is None else f"from {low} to {high}"
             raise argparse.ArgumentTypeError(f"{value} is out of range: give a number {span}")
         return value
+
+    return parse
+
+
+def base_url(*schemes: str) -> Callable[[str], str]:
+    """An argparse ``type``: ``SCHEME://HOST[:PORT]`` with one of ``schemes`` (paths are the
+    exchange's own and are kept, so none is taken here)."""
+
+    def parse(text: str) -> str:
+        parts = urlsplit(text)
+        if parts.scheme not in schemes or not parts.hostname or parts.path.strip("/"):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a base URL like {schemes[0]}://127.0.0.1:8080 (scheme "
+                f"{' or '.join(schemes)}, a host, an optional port, no path)")
+        return text.rstrip("/")
 
     return parse
 

@@ -13,6 +13,7 @@ import pandas as pd
 from ._app import Outputs, file_stem, render, safe_name
 from ._args import (
     add_method_options,
+    base_url,
     check_window,
     method_options,
     out_folder,
@@ -169,5 +170,6 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bars", type=whole_number(1, 5_000_000), default=600,
                         help="without --since: this many bars back from now (600)")
     parser.add_argument("--cache-dir", type=Path, help="cache folder (the user cache dir)")
-    parser.add_argument("--api-url", help="send the exchange's REST requests to this base URL "
-                        "instead (a proxy, a mirror or a test server)")
+    parser.add_argument("--api-url", type=base_url("http", "https"),
+                        help="send the exchange's REST requests to this base URL instead (a "
+                        "proxy, a mirror or a test server)")

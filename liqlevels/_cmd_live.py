@@ -15,6 +15,7 @@ import pandas as pd
 from ._app import file_stem, render, safe_name
 from ._args import (
     add_method_options,
+    base_url,
     method_options,
     number_list,
     out_folder,
@@ -63,9 +64,11 @@ def _add_market_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bars", type=whole_number(1, 5_000_000), default=600,
                         help="without --since: warm-up bars back from now (600)")
     parser.add_argument("--cache-dir", type=Path, help="cache folder (the user cache dir)")
-    parser.add_argument("--api-url", help="send the REST requests to this base URL instead")
-    parser.add_argument("--ws-url", help="open the websockets at this base URL instead "
-                        "(ws://HOST:PORT; a proxy, a mirror or a test server)")
+    parser.add_argument("--api-url", type=base_url("http", "https"),
+                        help="send the REST requests to this base URL instead")
+    parser.add_argument("--ws-url", type=base_url("ws", "wss"),
+                        help="open the websockets at this base URL instead (ws://HOST:PORT; "
+                        "a proxy, a mirror or a test server)")
 
 
 def _add_live_options(parser: argparse.ArgumentParser) -> None:
@@ -151,7 +154,7 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
         label = f"{args.symbol} {args.timeframe} ({args.exchange}) live"
         scene = charts.Scene(candles, state.levels(), state.density(), symbol=label,
                              max_lines=args.max_lines or None)
-        page = charts.LivePage(scene)
+        page = charts.LivePage(scene, max_bars=max(2 * len(candles), 5_000))
         url = await page.start()
         print(f"live page: {url}  (Ctrl-C to stop)", flush=True)
         if not args.no_browser:
