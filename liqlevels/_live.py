@@ -123,6 +123,7 @@ class _Loop:
         self.density_at = time.monotonic()
         self.density_every = 0.25  # s: the histogram is rebuilt at most this often
         self.map_dirty = False
+        self.flushed_at = time.monotonic()
 
     def handle(self, event: Any) -> None:
         kind = type(event).__name__
@@ -180,6 +181,11 @@ class _Loop:
     def tick(self) -> None:
         if self.density_dirty:
             self._refresh_density()
+        log = self.log
+        if log is not None and log.pending and \
+                time.monotonic() - self.flushed_at >= log.flush_every:
+            log.flush()  # rows wait for no next liquidation: a quiet stream still lands
+            self.flushed_at = time.monotonic()
         if self.map_dirty and self.page is not None:
             self.page.trade_map(self.state.trade_levels_map())
         self.map_dirty = False

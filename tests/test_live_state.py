@@ -192,3 +192,34 @@ def test_run_live_stops_cleanly_on_sigint():
                               duration=10)
 
     assert asyncio.run(main()).reason == "interrupted"
+
+
+@dataclass(frozen=True)
+class Liquidations:
+    frame: pd.DataFrame
+
+
+Liquidations.__name__ = "LiveLiquidations"
+
+
+def test_a_quiet_liquidation_stream_still_lands_in_the_log(tmp_path):
+    """One liquidation and then silence: the loop's tick flushes the log, so the row is on
+    disk before the log is closed."""
+    from liqlevels.feeds import LiquidationLog, read_liquidations
+
+    state = LiveState(indicator.OIOptions())
+    state.warm_up(sample_candles(50))
+    frame = pd.DataFrame({
+        "time": [pd.Timestamp("2026-06-01 12:00:00.5", tz="UTC")], "exchange": ["binanceusdm"],
+        "symbol": ["BTC/USDT:USDT"], "side": ["short"], "price": [70_000.0],
+        "quantity": [0.5], "notional": [35_000.0]})
+    log = LiquidationLog(tmp_path, flush_every=0.1)
+    try:
+        run = asyncio.run(run_live(_ScriptedFeed([Liquidations(frame)]), state, log=log,
+                                   status=StatusLine(io.StringIO()), duration=0.6, tick=0.05))
+        assert run.liquidations == 1 and log.pending == 0
+        got = read_liquidations(tmp_path)
+        assert got["side"].tolist() == ["short"] and got["notional"].tolist() == [35_000.0]
+    finally:
+        log.close()
+    assert state.liquidations == 1 and state.liquidated_notional == 35_000.0
