@@ -92,12 +92,15 @@ class Live:
 
 @contextlib.asynccontextmanager
 async def live(venue: str, tmp_path, timeframe: str = "1m", *, bars: int = 60,
-               **options: Any) -> AsyncIterator[Live]:
-    """A feed on fresh fakes whose clock is an hour before the data's end, at a bar open."""
+               align: int | None = None, **options: Any) -> AsyncIterator[Live]:
+    """A feed on fresh fakes whose clock is an hour before the data's end, at a bar open
+    (one whose close is a multiple of ``align`` ms, when given)."""
     step = STEPS[timeframe]
     with fake_exchange(venue) as (rest, server), FakeWebsocket(server) as ws:
         server.now -= 60 * MIN
         server.now -= server.now % step
+        if align:
+            server.now -= (server.now + step) % align
         since = server.now - bars * step
         defaults = {"backoff": 0.05, "max_backoff": 0.2, "oi_interval": 0.2}
         feed = feeds.LiveFeed(ws.pro_exchange(), SYMBOL, timeframe, since=since,
@@ -292,6 +295,85 @@ def test_rest_faults_during_a_backfill_are_retried(venue: str, tmp_path, waits,
             for bar in finals:
                 assert_bar_is(bar, expected.loc[bar.time])
             check_contract(lv.rec.bars, lv.history.index[-1])
+
+    run(scenario())
+
+
+def test_refused_reconnects_are_retried_until_the_socket_comes_back(tmp_path) -> None:
+    async def scenario() -> None:
+        async with live("binanceusdm", tmp_path) as lv:
+            t = lv.server.now
+            await lv.ws.wait_subscribed("kline")
+            lv.ws.send_kline(t, "1m")
+            await lv.rec.wait(lambda: lv.rec.has_bar(t), "the forming bar")
+            lv.ws.refuse(3)
+            lv.ws.drop()
+            lv.server.now = t + 2 * MIN
+            await lv.ws.wait_subscribed("kline", 2)
+            lv.ws.send_kline(t + 2 * MIN, "1m")
+            await lv.rec.wait(lambda: lv.rec.has_bar(t + 2 * MIN), "the bar after")
+            retried = lv.rec.statuses("klines", "retrying")
+            assert len(retried) >= 3 and "503" in retried[1].detail, retried
+            assert lv.rec.statuses("klines", "reconnected")[-1].reconnects == 1
+            finals = [b.time for b in lv.rec.bars if b.final]
+            assert finals == [stamp(t), stamp(t + MIN)]
+            check_contract(lv.rec.bars, lv.history.index[-1])
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_open_interest_in_coins_forming_from_polls_final_from_rest(venue: str,
+                                                                  tmp_path) -> None:
+    """BTC: OKX counts it in contracts of 0.01 BTC; the feed says coins. A final bar whose
+    snapshot REST does not have yet takes the last poll at or before its close."""
+    async def scenario() -> None:
+        async with live(venue, tmp_path, align=5 * MIN) as lv:
+            t = lv.server.now
+            close = t + MIN  # a five-minute mark: a new snapshot
+            coins = lambda at: float(  # noqa: E731
+                dict(lv.server.content["SOL"].open_interest(5 * MIN)[:, :2])[at])
+            await lv.ws.wait_subscribed("kline")
+            await asyncio.sleep(0.3)  # a poll or two
+            lv.ws.send_kline(t, "1m")
+            await lv.rec.wait(lambda: lv.rec.has_bar(t), "the forming bar")
+            assert lv.rec.bars[0].open_interest == coins(close - 5 * MIN)
+            lv.server.fail(lv.server.OI, Fault.empty())  # REST has no snapshot for it yet
+            lv.server.now = close
+            await asyncio.sleep(0.5)  # a poll or two at the new clock
+            lv.ws.send_kline(close, "1m")
+            await lv.rec.wait(lambda: lv.rec.has_bar(close), "the next bar")
+            assert lv.server.pending_faults(lv.server.OI) == 0
+            final = next(b for b in lv.rec.bars if b.final)
+            assert final.open_interest == coins(close)
+            assert_bar_is(final, batch(lv, close).loc[stamp(t)])  # as the batch has it now
+
+    run(scenario())
+
+
+def test_open_interest_of_contracts_is_in_coins(tmp_path) -> None:
+    async def scenario() -> None:
+        with fake_exchange("okx") as (rest, server), FakeWebsocket(server) as ws:
+            server.now -= 60 * MIN
+            feed = feeds.LiveFeed(ws.pro_exchange(), "BTC/USDT:USDT", "1m", rest=rest,
+                                  since=server.now - 20 * MIN, cache_dir=tmp_path,
+                                  oi_interval=0.1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FeedWarning)
+                history = await feed.history()
+            rec = Recorder(feed)
+            try:
+                await ws.wait_subscribed("kline")
+                await asyncio.sleep(0.3)
+                ws.send_kline(server.now, "1m", base="BTC")
+                await rec.wait(lambda: rec.bars, "a bar")
+            finally:
+                rec.task.cancel()
+                await feed.close()
+        snaps = server.content["BTC"].open_interest(5 * MIN)
+        latest = snaps[snaps[:, 0] <= server.now][-1, 1]
+        assert rec.bars[0].open_interest == pytest.approx(latest, rel=1e-9)
+        assert history["open_interest"].iloc[-1] == pytest.approx(latest, rel=1e-9)
 
     run(scenario())
 
