@@ -174,10 +174,11 @@ class LiveFeed:
         The synchronous ccxt instance for REST (history, backfills); default a twin of
         ``exchange``.
     oi_interval : float
-        Seconds between open-interest polls (``fetch_open_interest``; 10): the forming bar
-        carries the latest value; a closed bar takes REST's history snapshot at its close,
-        or when REST has none yet the last poll in ``(close - oi period, close]``, as the
-        batch join does.
+        Seconds between open-interest polls (``fetch_open_interest``; 10, and one poll
+        about a second before each bar closes): the forming bar carries the latest value; a
+        closed bar takes REST's history snapshot at its close (as :func:`fetch_candles`
+        joins it), or, when REST has none yet, the last poll in ``(close - oi period,
+        close]``, as the batch join does. No exchange streams open interest through ccxt.
     reorder : float
         Seconds a trade is held so that trades arriving out of order are sent in time order
         (0.5): a trade is released once a trade ``reorder`` s later has arrived, or after
@@ -595,6 +596,15 @@ class LiveFeed:
         amount, _ = join_open_interest(np.array([ts]), self.step, snaps, tolerance)
         return float(amount[0])
 
+    def _oi_pause(self) -> float:
+        """Seconds to the next poll: ``oi_interval``, or less so that one poll lands about a
+        second before the bar closes (the snapshot a closed bar falls back on)."""
+        now = int(self._rest.milliseconds())
+        to_close = (now - now % self.step + self.step - now) / 1000
+        if 1.0 < to_close < self._oi_interval + 1.0:
+            return to_close - 1.0 if to_close - 1.0 > 0.05 else self._oi_interval
+        return self._oi_interval
+
     async def _open_interest(self) -> None:
         if not self._pro.has.get("fetchOpenInterest"):
             self._status("open_interest", "unsupported", f"{self.exchange_id} has no current "
@@ -612,7 +622,7 @@ class LiveFeed:
                     self._polled.append((stamp, coins))
                     del self._polled[:-1000]
                 failures = 0
-                await asyncio.sleep(self._oi_interval)
+                await asyncio.sleep(self._oi_pause())
             except ccxt.NotSupported as exc:
                 self._status("open_interest", "unsupported", _first_line(exc))
                 return
