@@ -334,13 +334,14 @@ def test_open_interest_in_coins_forming_from_polls_final_from_rest(venue: str,
             coins = lambda at: float(  # noqa: E731
                 dict(lv.server.content["SOL"].open_interest(5 * MIN)[:, :2])[at])
             await lv.ws.wait_subscribed("kline")
-            await asyncio.sleep(0.3)  # a poll or two
+            await lv.rec.wait(lambda: polls(lv.server) >= 2, "a finished poll")
             lv.ws.send_kline(t, "1m")
             await lv.rec.wait(lambda: lv.rec.has_bar(t), "the forming bar")
             assert lv.rec.bars[0].open_interest == coins(close - 5 * MIN)
             lv.server.fail(lv.server.OI, Fault.empty())  # REST has no snapshot for it yet
             lv.server.now = close
-            await asyncio.sleep(0.5)  # a poll or two at the new clock
+            done = polls(lv.server) + 2
+            await lv.rec.wait(lambda: polls(lv.server) >= done, "a poll at the new clock")
             lv.ws.send_kline(close, "1m")
             await lv.rec.wait(lambda: lv.rec.has_bar(close), "the next bar")
             assert lv.server.pending_faults(lv.server.OI) == 0
@@ -349,6 +350,13 @@ def test_open_interest_in_coins_forming_from_polls_final_from_rest(venue: str,
             assert_bar_is(final, batch(lv, close).loc[stamp(t)])  # as the batch has it now
 
     run(scenario())
+
+
+def polls(server: Any) -> int:
+    """Current open-interest requests the REST fake has seen (fetch_open_interest)."""
+    paths = {"/fapi/v1/openInterest", "/api/v5/public/open-interest"}
+    return sum(1 for r in server.calls() if r.path in paths or (
+        r.path == "/v5/market/open-interest" and "startTime" not in r.params))
 
 
 def test_open_interest_of_contracts_is_in_coins(tmp_path) -> None:
@@ -364,7 +372,7 @@ def test_open_interest_of_contracts_is_in_coins(tmp_path) -> None:
             rec = Recorder(feed)
             try:
                 await ws.wait_subscribed("kline")
-                await asyncio.sleep(0.3)
+                await rec.wait(lambda: polls(server) >= 2, "a finished poll")
                 ws.send_kline(server.now, "1m", base="BTC")
                 await rec.wait(lambda: rec.bars, "a bar")
             finally:

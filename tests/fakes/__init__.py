@@ -9,6 +9,13 @@ Usage::
         frame = feeds.fetch_candles(exchange, "SOL/USDT:USDT", "1h", cache_dir=tmp_path)
 
 Servers listen on 127.0.0.1 with an ephemeral port and stop when the ``with`` block ends.
+
+Websocket streams (klines, trades, liquidations) in each venue's own format, for the real
+ccxt.pro code, sharing a REST fake's data and clock::
+
+    with fake_exchange("okx") as (rest, server), FakeWebsocket(server) as ws:
+        pro = ws.pro_exchange()              # ccxt.pro.okx pointed at both fakes
+        ws.send_kline(server.now, "1m")      # once ccxt has subscribed (ws.wait_subscribed)
 """
 
 from ._archive import (
