@@ -231,7 +231,7 @@ class LiveFeed:
         self._oi_interval, self._reorder, self._backoff = oi_interval, reorder, backoff
         self._max_backoff = max_backoff
         self._silence = float(silence)
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._instances: dict[str, Any] = {}
         self._woken: dict[str, asyncio.Event] = {}
@@ -332,18 +332,23 @@ class LiveFeed:
         """Bar updates, trades, liquidations and status changes, as they come.
 
         Starts the streams on first use (calling :meth:`history` first if it was not);
-        every stream retries on its own with backoff, reporting :class:`FeedStatus`.
+        every stream retries on its own with backoff, reporting :class:`FeedStatus`. Ends
+        when :meth:`close` is called.
         """
         if not self._history_done:
             await self.history()
-        if not self._tasks:
+        if not self._tasks and not self._closed:
             self._start()
-        while True:
-            yield await self._queue.get()
+        while not self._closed or not self._queue.empty():
+            item = await self._queue.get()
+            if item is None:  # close() was called
+                return
+            yield item
 
     async def close(self) -> None:
-        """Stop every stream and close the sockets and sessions."""
+        """Stop every stream and close the sockets and sessions; :meth:`events` ends."""
         self._closed = True
+        self._queue.put_nowait(None)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

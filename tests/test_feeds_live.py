@@ -626,6 +626,17 @@ def test_a_synchronous_instance_lends_its_rest_addresses_and_clock(tmp_path) -> 
     run(scenario())
 
 
+def test_close_ends_the_events(tmp_path) -> None:
+    async def scenario() -> None:
+        async with live("okx", tmp_path) as lv:
+            await lv.ws.wait_subscribed("kline")
+            await lv.feed.close()
+            await asyncio.wait_for(lv.rec.task, 5)  # the iteration ended by itself
+            assert lv.ws.connections >= 1
+
+    run(scenario())
+
+
 def test_unknown_exchange_timeframe_and_symbol_teach(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"'binanceusd' is not a ccxt exchange.*binanceusdm"):
         feeds.LiveFeed("binanceusd", SYMBOL, "1m")
