@@ -264,6 +264,75 @@ def test_repeated_and_out_of_order_klines(venue: str, tmp_path) -> None:
     run(scenario())
 
 
+def levels_equal_batch(history: pd.DataFrame, bars: list[LiveBar], batch_: pd.DataFrame,
+                       ma_length: int = 20) -> pd.DataFrame:
+    """LevelStream fed the history then the live bars equals oi_levels on the batch's bars
+    plus the forming one."""
+    stream = indicator.LevelStream(ma_length=ma_length)
+    for time, row in history.iterrows():
+        stream.update(time, **dict(row[list(FIELDS)]))
+    for bar in bars:
+        stream.update(bar.time, **{name: getattr(bar, name) for name in FIELDS})
+    forming = bars[-1]
+    candles = pd.concat([history, batch_.loc[batch_.index > history.index[-1]]])
+    candles = candles.loc[candles.index < forming.time, list(FIELDS)]
+    candles.loc[forming.time] = [getattr(forming, n) for n in FIELDS]
+    levels = stream.levels()
+    pd.testing.assert_frame_equal(levels, indicator.oi_levels(candles, ma_length=ma_length))
+    return levels
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_message_sequences_keep_the_bar_contract(seed: int, tmp_path) -> None:
+    """Forming updates, repeats, stale and out-of-order bars, clock jumps and drops in a
+    seeded random order: then one newer bar, and every bar between is final exactly once,
+    as REST has it, and the levels equal the batch's."""
+    rng = np.random.default_rng(seed)
+    venue = VENUES[seed % 3]
+
+    async def scenario() -> None:
+        async with live(venue, tmp_path, bars=80) as lv:
+            t0 = lv.server.now
+            drops = 0
+            await lv.ws.wait_subscribed("kline")
+            for _ in range(12):
+                now = lv.server.now
+                bar = now - now % MIN
+                action = rng.choice(["forming", "repeat", "stale", "clock", "newer-older",
+                                     "drop"], p=[0.3, 0.1, 0.15, 0.25, 0.1, 0.1])
+                if action == "forming":
+                    lv.ws.send_kline(bar, "1m")
+                elif action == "repeat":
+                    lv.ws.send_kline(bar, "1m", repeat=2)
+                elif action == "stale":
+                    lv.ws.send_kline(bar - int(rng.integers(1, 4)) * MIN, "1m", final=True)
+                elif action == "clock":
+                    lv.server.now += int(rng.integers(1, 3)) * MIN
+                elif action == "newer-older":
+                    lv.server.now = bar + MIN
+                    lv.ws.send_klines([(bar + MIN, False), (bar, True)], "1m")
+                else:
+                    lv.ws.drop()
+                    drops += 1
+                    await lv.ws.wait_subscribed("kline", drops + 1)
+                await asyncio.sleep(float(rng.uniform(0.0, 0.05)))
+            end = lv.server.now - lv.server.now % MIN + MIN
+            lv.server.now = end
+            lv.ws.send_kline(end, "1m")
+            await lv.rec.wait(lambda: lv.rec.has_bar(end), "the closing bar")
+            bars, history = lv.rec.bars, lv.history
+            expected = batch(lv, end)
+
+        check_contract(bars, history.index[-1])
+        finals = [b for b in bars if b.final]
+        assert [b.time for b in finals] == [stamp(t) for t in range(t0, end, MIN)]
+        for bar in finals:
+            assert_bar_is(bar, expected.loc[bar.time])
+        levels_equal_batch(history, bars, expected)
+
+    run(scenario())
+
+
 @pytest.mark.parametrize("venue", VENUES)
 def test_rest_faults_during_a_backfill_are_retried(venue: str, tmp_path, waits,
                                                    monkeypatch) -> None:
