@@ -241,6 +241,10 @@ class LiveFeed:
         self._last_final: int | None = None  # open time (ms) of the last final bar
         self._forming: list | None = None  # [ts, o, h, l, c, v] of the forming bar
         self._polled: list[tuple[int, float]] = []  # (ms, coins) open-interest polls
+        self._held: list[tuple] = []  # trades held: (ts, seq, price, coins, side, arrived)
+        self._seen: set = set()  # trade ids and liquidations already taken
+        self._seen_order: deque = deque()
+        self._released, self._seq = -1, 0  # time (ms) of the last trade sent; a counter
         self._history_done = False
         self._closed = False
 
@@ -640,10 +644,6 @@ class LiveFeed:
 
     # -- trades -----------------------------------------------------------------------------
     async def _trades(self) -> None:
-        self._held: list[tuple] = []  # (ts, seq, price, coins, side, arrived)
-        self._seen: set = set()
-        self._seen_order: deque = deque()
-        self._released, self._seq = -1, 0
         await self._pump("trades", lambda pro: pro.watch_trades(self.symbol),
                          self._drain_trades, wait=lambda: self._reorder if self._held else None)
 
@@ -658,11 +658,15 @@ class LiveFeed:
         return True
 
     async def _drain_trades(self, pro: Any) -> None:
-        now, late = time.monotonic(), 0
+        now, late, bad = time.monotonic(), 0, 0
         for trade in list((getattr(pro, "trades", None) or {}).get(self.symbol) or []):
             key = trade.get("id") or (trade.get("timestamp"), trade.get("price"),
                                       trade.get("amount"), trade.get("side"))
             if not self._fresh(("trade", key)):
+                continue
+            if not _whole(trade, ("timestamp", "price", "amount")) or trade.get("side") not in (
+                    "buy", "sell"):
+                bad += 1
                 continue
             ts = int(trade["timestamp"])
             if ts < self._released:
@@ -674,6 +678,9 @@ class LiveFeed:
         if late:
             self._status("trades", "error", f"{late} trade(s) arrived more than "
                                             f"{self._reorder:g} s out of order; dropped")
+        if bad:
+            self._status("trades", "error", f"{bad} trade(s) without a time, price, amount "
+                                            f"or side; dropped")
         out, self._held = self._release(self._held, now)
         if out:
             self._released = out[-1][0]
@@ -706,9 +713,6 @@ class LiveFeed:
             return
         from ._liquidations import normalise_liquidations
 
-        self._seen = getattr(self, "_seen", set())
-        self._seen_order = getattr(self, "_seen_order", deque())
-
         async def drain(pro: Any) -> None:
             mine = [item for item in list(getattr(pro, "liquidations", None) or [])
                     if item.get("symbol") == self.symbol
@@ -730,6 +734,16 @@ class _UnsupportedError(Exception):
 
 def _stamp(ms: int) -> pd.Timestamp:
     return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+
+def _whole(item: dict, keys: tuple[str, ...]) -> bool:
+    """True when every key holds a finite number (a price and amount also > 0)."""
+    for key in keys:
+        value = item.get(key)
+        if not isinstance(value, int | float) or not math.isfinite(value) or (
+                key != "timestamp" and value <= 0):
+            return False
+    return True
 
 
 def _when(ms: int) -> str:

@@ -527,6 +527,22 @@ def test_trades_are_deduplicated_and_time_ordered(venue: str, tmp_path) -> None:
     run(scenario())
 
 
+def test_a_malformed_trade_is_dropped_and_said(tmp_path) -> None:
+    async def scenario() -> None:
+        async with live("bybit", tmp_path, trades=True, reorder=0.1) as lv:
+            await lv.ws.wait_subscribed("trade")
+            good, bad = _trades(lv.server.now)[:2]
+            lv.ws.send_trades([good, {**bad, "price": 0.0}])
+            await lv.rec.wait(lambda: lv.rec.statuses("trades", "error"), "a status")
+            await lv.rec.wait(lambda: lv.rec.of(LiveTrades), "the good trade")
+            await asyncio.sleep(0.3)
+            frame = pd.concat([e.frame for e in lv.rec.of(LiveTrades)])
+            assert list(frame["price"]) == [good["price"]]
+            assert "without a time, price" in lv.rec.statuses("trades", "error")[0].detail
+
+    run(scenario())
+
+
 def test_trades_match_the_trade_map_input(tmp_path) -> None:
     """The frames feed indicator.LiveTradeMap, chunk by chunk, as the batch would."""
     async def scenario() -> None:
