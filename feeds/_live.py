@@ -135,7 +135,11 @@ def _pro_class(exchange_id: str) -> type:
 
 
 def _copy_clock(source: Any, target: Any) -> None:
-    """A clock set on the instance (tests pin it) goes to the twins too."""
+    """A testnet stays a testnet (its own cache folder), and a clock set on the instance
+    (tests pin it) goes to the twins too."""
+    if getattr(source, "isSandboxModeEnabled", False) and not getattr(
+            target, "isSandboxModeEnabled", False):
+        target.set_sandbox_mode(True)
     if "milliseconds" in vars(source):
         target.milliseconds = source.milliseconds
 
@@ -260,9 +264,9 @@ class LiveFeed:
         if isinstance(exchange, ccxt.Exchange):  # a synchronous instance: its pro twin
             pro = _pro_class(exchange.id)({"enableRateLimit": True,
                                            "timeout": exchange.timeout})
+            _copy_clock(exchange, pro)
             pro.urls["api"] = {**copy.deepcopy(exchange.urls["api"]),
                                "ws": pro.urls["api"]["ws"]}
-            _copy_clock(exchange, pro)
             return pro
         raise TypeError(f"exchange must be a ccxt id such as 'binanceusdm' or a ccxt.pro "
                         f"instance, got {type(exchange).__name__}")
@@ -270,8 +274,8 @@ class LiveFeed:
     @staticmethod
     def _rest_twin(pro: Any) -> ccxt.Exchange:
         rest = getattr(ccxt, pro.id)({"enableRateLimit": True, "timeout": pro.timeout})
-        rest.urls["api"] = copy.deepcopy(pro.urls["api"])
         _copy_clock(pro, rest)
+        rest.urls["api"] = copy.deepcopy(pro.urls["api"])
         return rest
 
     def _twin(self, stream: str) -> Any:
@@ -280,8 +284,8 @@ class LiveFeed:
             pro = self._pro if not self._instances else type(self._pro)(
                 {"enableRateLimit": self._pro.enableRateLimit, "timeout": self._pro.timeout})
             if pro is not self._pro:
-                pro.urls = copy.deepcopy(self._pro.urls)
                 _copy_clock(self._pro, pro)
+                pro.urls = copy.deepcopy(self._pro.urls)
             if self._rest.markets and not pro.markets:
                 pro.set_markets(self._rest.markets, self._rest.currencies)
             self._hook(stream, pro)

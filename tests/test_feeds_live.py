@@ -663,6 +663,17 @@ def test_api_url_and_ws_url_move_every_address_and_keep_paths() -> None:
         point_urls(binance, "ws://h/path", websocket=True)
 
 
+def test_a_testnet_instance_keeps_its_rest_twin_on_the_testnet() -> None:
+    from liqlevels.feeds._fetch import _cache_name
+
+    pro = ccxt.pro.bybit()
+    pro.set_sandbox_mode(True)
+    feed = feeds.LiveFeed(pro, SYMBOL, "1m")
+    assert feed._rest.urls["api"]["public"] == pro.urls["api"]["public"]
+    assert "testnet" in feed._rest.urls["api"]["public"]
+    assert _cache_name(feed._rest) == "bybit-sandbox"  # never mixed with the real market
+
+
 def test_a_feed_made_from_an_id_and_urls_streams_from_them(tmp_path) -> None:
     # a feed made from an id runs on the real clock: a market that reaches past it
     now = pd.Timestamp.now(tz="UTC")
