@@ -24,8 +24,8 @@ Faults: :meth:`drop` (close all sockets, or one kind's), :meth:`refuse` (answer 
 handshakes with HTTP 503), :meth:`fail_subscriptions` (close a socket that subscribes to one
 kind: that stream alone fails), :meth:`silence` (accept but send nothing, pongs included),
 ``repeat=`` (send a message more than once), :meth:`send_klines` (messages in any order). Logs:
-:attr:`subscriptions` (``(kind, topic)`` per subscribe, in order) and :attr:`connections`
-(handshakes accepted).
+:attr:`subscriptions` (``(kind, topic)`` per subscribe, in order), :attr:`connections`
+(handshakes accepted) and :attr:`refused`.
 """
 
 from __future__ import annotations
@@ -87,8 +87,10 @@ class FakeWebsocket:
                       FakeOKX: "okx"}[type(rest)]
         self.subscriptions: list[tuple[str, str]] = []
         self.connections = 0
+        self.refused = 0
         self._sockets: dict[web.WebSocketResponse, set[str]] = {}
         self._refuse = 0
+        self._refuse_until = 0.0
         self._silent = False
         self._failing: set[str | None] = set()
         self._lock = threading.Lock()
@@ -169,10 +171,12 @@ class FakeWebsocket:
             else:
                 self._failing.discard(kind)
 
-    def refuse(self, count: int) -> None:
-        """Answer the next ``count`` handshakes with HTTP 503."""
+    def refuse(self, count: int = 0, *, seconds: float = 0.0) -> None:
+        """Answer the next ``count`` handshakes, and every handshake for the next
+        ``seconds``, with HTTP 503."""
         with self._lock:
             self._refuse = count
+            self._refuse_until = time.monotonic() + seconds
 
     def silence(self, on: bool = True) -> None:
         """Send nothing (data, replies or pongs) while on; what is asked is lost."""
@@ -345,8 +349,11 @@ class FakeWebsocket:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
+            refused = self._refuse > 0 or time.monotonic() < self._refuse_until
             if self._refuse > 0:
                 self._refuse -= 1
+            if refused:
+                self.refused += 1
                 return web.Response(status=503, text="503 Service Unavailable")
             self.connections += 1
         ws = web.WebSocketResponse(autoping=True)
