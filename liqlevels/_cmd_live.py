@@ -154,7 +154,8 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
         label = f"{args.symbol} {args.timeframe} ({args.exchange}) live"
         scene = charts.Scene(candles, state.levels(), state.density(), symbol=label,
                              max_lines=args.max_lines or None)
-        page = charts.LivePage(scene, max_bars=max(2 * len(candles), 5_000))
+        page = charts.LivePage(scene, max_bars=max(2 * len(candles), 5_000),
+                               max_lines=args.max_lines or None)
         url = await page.start()
         print(f"live page: {url}  (Ctrl-C to stop)", flush=True)
         if not args.no_browser:
