@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -30,6 +31,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 from fakes import FakeWebsocket, fake_exchange
 
 from liqlevels import charts, feeds
