@@ -124,6 +124,7 @@ class _Loop:
         self.density_every = 0.25  # s: the histogram is rebuilt at most this often
         self.map_dirty = False
         self.flushed_at = time.monotonic()
+        status.live_lines = state.stream.live_count  # the warm-up's, until a bar changes it
 
     def handle(self, event: Any) -> None:
         kind = type(event).__name__
