@@ -16,15 +16,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-__all__ = ["lightweight_charts_js", "our_js", "page", "scene_json"]
+__all__ = ["document", "lightweight_charts_js", "our_js", "page", "scene_json"]
 
-_PAGE = """<!DOCTYPE html>
+_DOCUMENT = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="liqlevels">
-<title>{title}</title>
+<meta name="generator" content="{generator}">
+{csp}<title>{title}</title>
 <style>
 html, body {{ margin: 0; height: 100%; overflow: hidden; background: {background}; }}
 #liqlevels {{ position: absolute; inset: 0; display: flex; flex-direction: column; }}
@@ -34,13 +34,23 @@ html, body {{ margin: 0; height: 100%; overflow: hidden; background: {background
 </head>
 <body>
 <div id="liqlevels"><div id="liqlevels-main"></div><div id="liqlevels-panes"></div></div>
-<script type="application/json" id="liqlevels-scene">{scene}</script>
-<script>{library}</script>
-<script>{ours}</script>
-<script>{boot}</script>
+{scripts}
 </body>
 </html>
 """
+
+
+def document(*, title: str, background: str, scripts: list[str], generator: str = "liqlevels",
+             csp: str | None = None) -> str:
+    """The page around the chart: head, styles, the chart's elements, then ``scripts``
+    (whole ``<script>`` elements, already checked). The static and the live page share it."""
+    meta = "" if csp is None else (
+        f'<meta http-equiv="Content-Security-Policy" content="{html.escape(csp, quote=True)}">\n')
+    return _DOCUMENT.format(generator=html.escape(generator, quote=True), csp=meta,
+                            title=html.escape(title, quote=True),
+                            background=html.escape(background, quote=True),
+                            scripts="\n".join(scripts))
+
 
 # Inside <script> the HTML parser only cares about "</script" and "<!--"; escaping every "<"
 # (and ">", "&", the JS line separators) in the JSON keeps any string from ending the block.
@@ -88,11 +98,9 @@ def our_js(name: str) -> str:
 
 def page(scene: dict[str, Any], *, title: str, background: str) -> str:
     """The whole HTML page for a scene."""
-    return _PAGE.format(
-        title=html.escape(title, quote=True),
-        background=html.escape(background, quote=True),
-        scene=scene_json(scene),
-        library=lightweight_charts_js(),
-        ours=our_js("liqlevels.js"),
-        boot=our_js("page.js"),
-    )
+    return document(title=title, background=background, scripts=[
+        f'<script type="application/json" id="liqlevels-scene">{scene_json(scene)}</script>',
+        f"<script>{lightweight_charts_js()}</script>",
+        f"<script>{our_js('liqlevels.js')}</script>",
+        f"<script>{our_js('page.js')}</script>",
+    ])

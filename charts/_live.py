@@ -30,7 +30,6 @@ the primitives' data set) and ``{"f": q}`` after the next animation frame (drawn
 from __future__ import annotations
 
 import asyncio
-import html
 import ipaddress
 import json
 import threading
@@ -39,38 +38,13 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
-from ._html import lightweight_charts_js, our_js
+from ._html import document, lightweight_charts_js, our_js
 from ._live_state import LiveState
 from ._scene import Scene
 
 __all__ = ["LivePage"]
 
 _MAX_PENDING = 5000   # messages queued for one page before they are replaced by a snapshot
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="liqlevels live">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<title>{title}</title>
-<style>
-html, body {{ margin: 0; height: 100%; overflow: hidden; background: {background}; }}
-#liqlevels {{ position: absolute; inset: 0; display: flex; flex-direction: column; }}
-#liqlevels-main {{ position: relative; flex: 1 1 0; min-height: 0; }}
-#liqlevels-panes {{ display: none; }}
-</style>
-</head>
-<body>
-<div id="liqlevels"><div id="liqlevels-main"></div><div id="liqlevels-panes"></div></div>
-<script>{library}</script>
-<script>{ours}</script>
-<script>{live}</script>
-</body>
-</html>
-"""
-
-
 # Nothing but the inlined scripts and styles, and the page's own socket.
 _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
         "connect-src 'self'; img-src data:")
@@ -202,10 +176,12 @@ class LivePage:
         self.port = _check_port(port)
         self._state = LiveState(scene._scene, max_bars=_check_max_bars(max_bars),
                                 max_lines=max_lines)
-        self._html = _PAGE.format(
-            title=html.escape(scene.page_title, quote=True), csp=_CSP,
-            background=html.escape(scene._scene["theme"]["background"], quote=True),
-            library=lightweight_charts_js(), ours=our_js("liqlevels.js"), live=our_js("live.js"))
+        self._html = document(
+            title=scene.page_title, csp=_CSP, generator="liqlevels live",
+            background=scene._scene["theme"]["background"],
+            scripts=[f"<script>{lightweight_charts_js()}</script>",
+                     f"<script>{our_js('liqlevels.js')}</script>",
+                     f"<script>{our_js('live.js')}</script>"])
         self._lock = threading.Lock()
         self._clients: set[_Client] = set()
         self._acks: asyncio.Event | None = None

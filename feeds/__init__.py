@@ -14,7 +14,7 @@ from ._liquidations import (
     normalise_liquidations,
     read_liquidations,
 )
-from ._live import FeedStatus, LiveBar, LiveFeed, LiveLiquidations, LiveTrades
+from ._live import FeedStatus, LiveBar, LiveFeed, LiveLiquidations, LiveTrades, point_urls
 from ._readers import read_klines, read_metrics, read_trades
 from ._tradingview import TradingViewExport, read_tradingview_export
 
@@ -36,6 +36,7 @@ __all__ += [
     "download_archive",
     "fetch_candles",
     "normalise_liquidations",
+    "point_urls",
     "read_klines",
     "read_liquidations",
     "read_metrics",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -91,18 +90,12 @@ def exchange_for(args: argparse.Namespace) -> Any:
         return args.exchange
     import ccxt
 
+    from .feeds import point_urls
+
     if args.exchange not in ccxt.exchanges:
         return args.exchange  # feeds names it and suggests the closest ids
     exchange = getattr(ccxt, args.exchange)({"enableRateLimit": True})
-
-    def swap(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: swap(item) for key, item in value.items()}
-        if isinstance(value, str):
-            return re.sub(r"^https?://[^/]+", args.api_url.rstrip("/"), value)
-        return value
-
-    exchange.urls["api"] = swap(exchange.urls["api"])
+    point_urls(exchange, args.api_url, websocket=False)
     return exchange
 
 
@@ -157,19 +150,27 @@ def register(subparsers: Any) -> None:
     chart.set_defaults(func=run_guarded(_run_chart))
 
 
-def add_fetch_options(parser: argparse.ArgumentParser) -> None:
-    """Exchange, timeframe and range options, shared by chart and fetch."""
+def add_fetch_options(parser: argparse.ArgumentParser, *, default_timeframe: str = "1h",
+                      live: bool = False) -> None:
+    """Exchange, timeframe and range options, shared by chart, fetch and live (``live``: no
+    ``--until``, the range is the warm-up before now; ``--ws-url`` as well)."""
     parser.add_argument("--exchange", default="binanceusdm",
                         help="ccxt exchange id (binanceusdm; also bybit, okx, ...)")
-    parser.add_argument("--timeframe", type=timeframe, default="1h",
-                        help="bar length: 1m, 5m, 1h, ... (1h)")
+    parser.add_argument("--timeframe", type=timeframe, default=default_timeframe,
+                        help=f"bar length: 1m, 5m, 1h, ... ({default_timeframe})")
+    first = "first warm-up bar" if live else "first bar"
     parser.add_argument("--since", type=utc_time,
-                        help="first bar (UTC), e.g. 2026-06-01 or 2026-06-01T12:00")
-    parser.add_argument("--until", type=utc_time,
-                        help="end of the range (UTC, exclusive); default now")
+                        help=f"{first} (UTC), e.g. 2026-06-01 or 2026-06-01T12:00")
+    if not live:
+        parser.add_argument("--until", type=utc_time,
+                            help="end of the range (UTC, exclusive); default now")
     parser.add_argument("--bars", type=whole_number(1, 5_000_000), default=600,
                         help="without --since: this many bars back from now (600)")
     parser.add_argument("--cache-dir", type=Path, help="cache folder (the user cache dir)")
     parser.add_argument("--api-url", type=base_url("http", "https"),
                         help="send the exchange's REST requests to this base URL instead (a "
                         "proxy, a mirror or a test server)")
+    if live:
+        parser.add_argument("--ws-url", type=base_url("ws", "wss"),
+                            help="open the websockets at this base URL instead (ws://HOST:PORT;"
+                            " a proxy, a mirror or a test server)")

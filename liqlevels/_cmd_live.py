@@ -15,15 +15,13 @@ import pandas as pd
 from ._app import file_stem, render, safe_name
 from ._args import (
     add_method_options,
-    base_url,
     method_options,
     number_list,
     out_folder,
     positive_number,
-    timeframe,
-    utc_time,
     whole_number,
 )
+from ._cmd_chart import add_fetch_options
 from ._errors import run_guarded
 from .vocab import MODES, path_under
 
@@ -48,27 +46,10 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     live.add_argument("symbol", help="ccxt unified symbol, e.g. BTC/USDT:USDT")
-    _add_market_options(live)
+    add_fetch_options(live, default_timeframe="5m", live=True)
     add_method_options(live)
     _add_live_options(live)
     live.set_defaults(func=run_guarded(_run_live))
-
-
-def _add_market_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exchange", default="binanceusdm",
-                        help="ccxt exchange id (binanceusdm; also bybit, okx)")
-    parser.add_argument("--timeframe", type=timeframe, default="5m",
-                        help="bar length: 1m, 5m, 1h, ... (5m)")
-    parser.add_argument("--since", type=utc_time,
-                        help="first warm-up bar (UTC); default --bars back from now")
-    parser.add_argument("--bars", type=whole_number(1, 5_000_000), default=600,
-                        help="without --since: warm-up bars back from now (600)")
-    parser.add_argument("--cache-dir", type=Path, help="cache folder (the user cache dir)")
-    parser.add_argument("--api-url", type=base_url("http", "https"),
-                        help="send the REST requests to this base URL instead")
-    parser.add_argument("--ws-url", type=base_url("ws", "wss"),
-                        help="open the websockets at this base URL instead (ws://HOST:PORT; "
-                        "a proxy, a mirror or a test server)")
 
 
 def _add_live_options(parser: argparse.ArgumentParser) -> None:

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from ._live_state import Alert, LiveState
+from .feeds import FeedStatus, LiveBar, LiveLiquidations, LiveTrades
 
 __all__ = ["LiveRun", "StatusLine", "run_live"]
 
@@ -127,17 +128,16 @@ class _Loop:
         status.live_lines = state.stream.live_count  # the warm-up's, until a bar changes it
 
     def handle(self, event: Any) -> None:
-        kind = type(event).__name__
         self.status.message()
-        if kind == "LiveBar":
+        if isinstance(event, LiveBar):
             self._bar(event)
-        elif kind == "LiveTrades":
+        elif isinstance(event, LiveTrades):
             self.state.trades(event.frame)
             self.run.trades += len(event.frame)
             self.map_dirty = self.map_dirty or bool(len(event.frame))
-        elif kind == "LiveLiquidations":
+        elif isinstance(event, LiveLiquidations):
             self._liquidations(event.frame)
-        elif kind == "FeedStatus":
+        elif isinstance(event, FeedStatus):
             self.status.event(event.stream, event.event, event.detail, event.reconnects)
             if self.page is not None:
                 self.page.status(self.status.line())

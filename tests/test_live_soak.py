@@ -15,7 +15,6 @@ import asyncio
 import gc
 import io
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,29 +23,12 @@ from pandas.testing import assert_frame_equal
 from liqlevels import charts, indicator
 from liqlevels._live import LiveRun, StatusLine, _Loop
 from liqlevels._live_state import LiveState
-from liqlevels.feeds import sample_candles
+from liqlevels.feeds import LiveBar, LiveTrades, sample_candles
 
 BARS = 50_000
 TRADES = 1_000_000
 CHUNK = 100
 WARM = 600
-
-
-@dataclass(frozen=True)
-class LiveBar:
-    time: pd.Timestamp
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    open_interest: float
-    final: bool
-
-
-@dataclass(frozen=True)
-class LiveTrades:
-    frame: pd.DataFrame
 
 
 def _rss() -> int:

@@ -8,7 +8,6 @@ import asyncio
 import io
 import os
 import signal
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,35 +17,12 @@ from pandas.testing import assert_frame_equal
 from liqlevels import indicator
 from liqlevels._live import StatusLine, run_live
 from liqlevels._live_state import LiveState
-from liqlevels.feeds import sample_candles
+from liqlevels.feeds import LiveBar, LiveLiquidations, sample_candles
 
 COLS = ("open", "high", "low", "close", "volume", "open_interest")
 
 
-@dataclass(frozen=True)
-class Bar:
-    """A feed bar as ``feeds.LiveBar`` carries it (the loop reads these fields)."""
-
-    time: pd.Timestamp
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    open_interest: float
-    final: bool
-
-
-@dataclass(frozen=True)
-class Trades:
-    frame: pd.DataFrame
-
-
-Trades.__name__ = "LiveTrades"  # the loop dispatches on the feed's class names
-Bar.__name__ = "LiveBar"
-
-
-def _versions(candles: pd.DataFrame, seed: int) -> list[Bar]:
+def _versions(candles: pd.DataFrame, seed: int) -> list[LiveBar]:
     """Each bar sent as one to three forming versions, then closed with its real values."""
     rng = np.random.default_rng(seed)
     out = []
@@ -57,8 +33,8 @@ def _versions(candles: pd.DataFrame, seed: int) -> list[Bar]:
             high = max(bar["high"] * (1 - rng.uniform(0, 0.01)), low)
             o, c = (min(max(x, low), high) for x in (bar["open"], bar["close"]))
             oi = bar["open_interest"] * rng.uniform(0.9, 1.1)
-            out.append(Bar(time, o, high, low, c, bar["volume"] / 2, oi, False))
-        out.append(Bar(time, **bar, final=True))
+            out.append(LiveBar(time, o, high, low, c, bar["volume"] / 2, oi, False))
+        out.append(LiveBar(time, **bar, final=True))
     return out
 
 
@@ -114,8 +90,8 @@ def _cluster_state(within: float) -> LiveState:
     return state
 
 
-def _bar(time: str, close: float) -> Bar:
-    return Bar(pd.Timestamp(time, tz="UTC"), close, close * 1.0001, close * 0.9999, close, 1,
+def _bar(time: str, close: float) -> LiveBar:
+    return LiveBar(pd.Timestamp(time, tz="UTC"), close, close * 1.0001, close * 0.9999, close, 1,
                300, True)
 
 
@@ -194,14 +170,6 @@ def test_run_live_stops_cleanly_on_sigint():
     assert asyncio.run(main()).reason == "interrupted"
 
 
-@dataclass(frozen=True)
-class Liquidations:
-    frame: pd.DataFrame
-
-
-Liquidations.__name__ = "LiveLiquidations"
-
-
 def test_a_quiet_liquidation_stream_still_lands_in_the_log(tmp_path):
     """One liquidation and then silence: the loop's tick flushes the log, so the row is on
     disk before the log is closed."""
@@ -215,7 +183,7 @@ def test_a_quiet_liquidation_stream_still_lands_in_the_log(tmp_path):
         "quantity": [0.5], "notional": [35_000.0]})
     log = LiquidationLog(tmp_path, flush_every=0.1)
     try:
-        run = asyncio.run(run_live(_ScriptedFeed([Liquidations(frame)]), state, log=log,
+        run = asyncio.run(run_live(_ScriptedFeed([LiveLiquidations(frame)]), state, log=log,
                                    status=StatusLine(io.StringIO()), duration=0.6, tick=0.05))
         assert run.liquidations == 1 and log.pending == 0
         got = read_liquidations(tmp_path)
