@@ -9,18 +9,21 @@ from ._features import features
 from ._frames import (
     DENSITY_COLUMNS,
     DEPTH_COLUMNS,
+    HEATMAP_COLUMNS,
     LEVEL_COLUMNS,
     MAP_COLUMNS,
     TRADE_LEVEL_COLUMNS,
     AnyLevels,
     DensityFrame,
     DepthFrame,
+    HeatmapFrame,
     LevelArrays,
     MapFrame,
     OILevels,
     TradeLevels,
     check_levels,
 )
+from ._heatmap import MAX_HEATMAP_CELLS, heatmap
 from ._level_stream import LevelStream
 from ._live_map import LiveTradeMap
 from ._map import depth, liquidation_map
@@ -29,6 +32,7 @@ from ._options import OI_OPTION_NAMES, OIOptions
 from ._selection import TradeArrays, check_threshold, trade_arrays
 from ._stream import TradeSelection
 from ._trade_candles import trade_candles
+from ._trade_ends import trade_level_ends
 from ._trade_levels import check_trade_options, trade_levels
 from ._validate import CANDLE_COLUMNS, validate_candles
 
@@ -36,14 +40,17 @@ __all__ = [
     "CANDLE_COLUMNS",
     "DENSITY_COLUMNS",
     "DEPTH_COLUMNS",
+    "HEATMAP_COLUMNS",
     "LEVEL_COLUMNS",
     "MAP_COLUMNS",
+    "MAX_HEATMAP_CELLS",
     "OI_OPTION_NAMES",
     "SIGNAL_COLUMNS",
     "TRADE_LEVEL_COLUMNS",
     "AnyLevels",
     "DensityFrame",
     "DepthFrame",
+    "HeatmapFrame",
     "LevelArrays",
     "LevelStream",
     "LiqLevelsWarning",
@@ -62,11 +69,13 @@ __all__ = [
     "density",
     "depth",
     "features",
+    "heatmap",
     "liquidation_map",
     "oi_levels",
     "oi_signals",
     "trade_arrays",
     "trade_candles",
+    "trade_level_ends",
     "trade_levels",
     "validate_candles",
 ]

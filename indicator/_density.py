@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..vocab import DENSITY_WEIGHTS, DensityWeight, check_choice, to_timestamp
-from ._frames import NAT, DensityFrame, LevelArrays, OILevels, check_levels, empty_frame
+from ._frames import NAT, AnyLevels, DensityFrame, LevelArrays, check_levels, empty_frame
 
-__all__ = ["MAX_DENSITY_BINS", "active_mask", "density"]
+__all__ = ["MAX_DENSITY_BINS", "active_mask", "density", "weighted_lines"]
 
 #: The most bins a density may have (150 is the default; a chart has a few hundred pixels).
 MAX_DENSITY_BINS = 1_000_000
@@ -25,14 +26,45 @@ def _live(lines: LevelArrays, at: Any) -> np.ndarray:
     return (lines.start <= stamp) & (open_ | (lines.end > stamp))
 
 
-def active_mask(levels: OILevels, at: Any = None) -> np.ndarray:
+def weighted_lines(
+    levels: Any, weight: str, columns: tuple[str, ...] = ("side", "price")
+) -> tuple[LevelArrays, np.ndarray | None]:
+    """The lines' ``start``, ``end`` and ``columns``, checked, with their weights.
+
+    Either levels frame: a frame without an ``end`` column (trade levels before
+    :func:`trade_level_ends`) reads as all NaT, every line live from its start on. The weights
+    (``None`` for ``"count"``) are ``|oi_delta|`` for ``"oi_delta"``; for ``"notional"`` the
+    ``notional`` column when there is one (trade levels), else ``|oi_delta| * entry`` (OI
+    levels: quote currency). ``weight`` must already be checked.
+    """
+    has_end = isinstance(levels, pd.DataFrame) and "end" in levels.columns
+    needed = ("start", *columns) + (("end",) if has_end else ())
+    if weight == "oi_delta":
+        needed += ("oi_delta",)
+    elif weight == "notional":
+        trade = isinstance(levels, pd.DataFrame) and "notional" in levels.columns
+        needed += ("notional",) if trade else ("oi_delta", "entry")
+    lines = check_levels(levels, needed)
+    if not has_end:
+        lines = replace(lines, end=np.full(len(lines.start), NAT, dtype=np.int64))
+    if weight == "count":
+        return lines, None
+    if weight == "oi_delta":
+        return lines, np.abs(lines.oi_delta)
+    if lines.notional is not None:
+        return lines, lines.notional
+    return lines, np.abs(lines.oi_delta) * lines.entry
+
+
+def active_mask(levels: AnyLevels, at: Any = None) -> np.ndarray:
     """Which lines are live after bar ``at`` closes: ``start <= at`` and (``end`` is NaT or
     ``end > at``); ``at=None`` means after the last bar (``end`` is NaT).
 
     ``at`` is a time as :func:`liqlevels.vocab.to_timestamp` reads it (naive means UTC, an
     integer is epoch milliseconds). Returns a bool array, one value per row of ``levels``.
+    A frame without ``end`` (trade levels) reads as all NaT: every line live from its start.
     """
-    return _live(check_levels(levels, ("start", "end")), at)
+    return _live(weighted_lines(levels, "count", ())[0], at)
 
 
 def _check_bins(bins: Any) -> int:
@@ -51,7 +83,7 @@ def _histogram(price: np.ndarray, weights: np.ndarray | None, nbins: int,
 
 
 def density(
-    levels: OILevels,
+    levels: AnyLevels,
     *,
     at: Any = None,
     bins: int = 150,
@@ -62,22 +94,25 @@ def density(
     Parameters
     ----------
     levels : pandas.DataFrame
-        The frame :func:`oi_levels` returns (``start, end, side, price`` are used, and
-        ``oi_delta`` for ``weight="oi_delta"``).
+        Either levels frame: :func:`oi_levels`' or :func:`trade_levels`' (``start, end, side,
+        price`` are used, and the weight's columns). A frame without ``end`` (trade levels
+        before :func:`trade_level_ends`) reads as all NaT: every line live from its start.
     at : time, optional
         A bar time: a string, datetime, Timestamp or epoch milliseconds; naive means UTC.
         ``None`` means after the last bar (lines whose ``end`` is NaT).
     bins : int, default 150
         Equal-width price bins from the lowest to the highest live price (one bin when all
         live prices are equal), 1 to 1,000,000. The top edge belongs to the last bin.
-    weight : {"count", "oi_delta"}, default "count"
-        Count lines, or sum ``|oi_delta|`` (OI units) of the lines.
+    weight : {"count", "oi_delta", "notional"}, default "count"
+        Count lines, sum ``|oi_delta|`` (OI units, OI levels only), or sum the notional
+        (quote currency): the ``notional`` column of trade levels, ``|oi_delta| * entry``
+        for OI levels.
 
     Returns
     -------
     pandas.DataFrame
         ``price_low, price_high`` (bin edges, price) and ``long, short`` (int counts, or
-        float sums for ``weight="oi_delta"``); empty when no line is live.
+        float sums for the other weights); empty when no line is live.
 
     Raises
     ------
@@ -87,15 +122,14 @@ def density(
     """
     weight = check_choice("weight", weight, DENSITY_WEIGHTS)
     bins = _check_bins(bins)
-    needed = ("start", "end", "side", "price") + (("oi_delta",) if weight == "oi_delta" else ())
-    lines = check_levels(levels, needed)
+    lines, weights = weighted_lines(levels, weight)
     live = _live(lines, at)
     dtype = np.int64 if weight == "count" else np.float64
     price = lines.price[live]
     if price.size == 0:
         return empty_frame("density", long=dtype, short=dtype)
     short = lines.short[live]
-    w = None if lines.oi_delta is None else np.abs(lines.oi_delta[live])
+    w = None if weights is None else weights[live]
     lo, hi = float(price.min()), float(price.max())
     nbins = 1 if lo == hi else bins
     edges = np.array([lo, hi]) if lo == hi else np.linspace(lo, hi, bins + 1)

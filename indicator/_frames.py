@@ -23,6 +23,7 @@ from ._validate import MAX_LEVERAGE
 __all__ = [
     "DENSITY_COLUMNS",
     "DEPTH_COLUMNS",
+    "HEATMAP_COLUMNS",
     "LEVEL_COLUMNS",
     "MAP_COLUMNS",
     "NAT",
@@ -35,6 +36,7 @@ __all__ = [
     "DepthFrame",
     "FrameKind",
     "FrameSchema",
+    "HeatmapFrame",
     "LevelArrays",
     "MapFrame",
     "OILevels",
@@ -69,7 +71,7 @@ _F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
 # Schemas
 # --------------------------------------------------------------------------------------------
 
-FrameKind = Literal["oi_levels", "trade_levels", "density", "map", "depth"]
+FrameKind = Literal["oi_levels", "trade_levels", "density", "map", "depth", "heatmap"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,10 @@ SCHEMAS: dict[str, FrameSchema] = {
             ("price_low", _F64), ("price_high", _F64), ("side", STR), ("notional", _F64),
             ("cumulative", _F64),
         ), "indicator.depth"),
+        FrameSchema("heatmap", (
+            ("time", UTC_NS), ("price_low", _F64), ("price_high", _F64), ("long", _I64),
+            ("short", _I64),
+        ), "indicator.heatmap"),
     )
 }
 
@@ -116,6 +122,7 @@ TRADE_LEVEL_COLUMNS: tuple[str, ...] = SCHEMAS["trade_levels"].columns
 DENSITY_COLUMNS: tuple[str, ...] = SCHEMAS["density"].columns
 MAP_COLUMNS: tuple[str, ...] = SCHEMAS["map"].columns
 DEPTH_COLUMNS: tuple[str, ...] = SCHEMAS["depth"].columns
+HEATMAP_COLUMNS: tuple[str, ...] = SCHEMAS["heatmap"].columns
 
 # Which frame a function takes or returns, said in its signature.
 OILevels = Annotated[pd.DataFrame, SCHEMAS["oi_levels"]]
@@ -127,6 +134,9 @@ AnyLevels = Annotated[pd.DataFrame, (SCHEMAS["oi_levels"], SCHEMAS["trade_levels
 DensityFrame = Annotated[pd.DataFrame, SCHEMAS["density"]]
 MapFrame = Annotated[pd.DataFrame, SCHEMAS["map"]]
 DepthFrame = Annotated[pd.DataFrame, SCHEMAS["depth"]]
+HeatmapFrame = Annotated[pd.DataFrame, SCHEMAS["heatmap"]]
+"""The frame :func:`heatmap` returns: live lines per time and price bin (float sums but for
+``weight="count"``)."""
 
 
 def empty_frame(kind: FrameKind, **dtypes: Any) -> pd.DataFrame:

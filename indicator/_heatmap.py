@@ -1,0 +1,194 @@
+"""The liquidation heatmap: live lines per time and price bin (docs/heatmap.md).
+
+For every time of a grid, the lines live after the bar at that time closes (docs/method.md
+section 2's rule), summed per side in the liquidation map's aligned price bins. Cost
+O(lines + cells), no loop over times x lines: each line is live over one run of grid
+positions (two ``searchsorted``), so it adds its weight at the run's first position and
+takes it off at the position after; a cumulative sum along time over the (time, bin)
+difference array gives every cell. The difference array is built a slab of times at a time
+with ``bincount`` on the flattened index, so memory stays bounded whatever the grid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..vocab import DENSITY_WEIGHTS, DensityWeight, check_choice, first_true, row_label
+from ._density import weighted_lines
+from ._frames import NAT, AnyLevels, HeatmapFrame, empty_frame, utc_times
+from ._map import _bin_index, _check_bins, _check_positive, default_bin_size
+
+__all__ = ["MAX_HEATMAP_CELLS", "heatmap"]
+
+#: The most (time, price bin) cells a heatmap may span: 50M cells are already some 40 s of
+#: work and gigabytes of output; a chart shows a few hundred thousand.
+MAX_HEATMAP_CELLS = 50_000_000
+_SLAB_ENTRIES = 1 << 22  # (time, column) entries per slab of the difference array
+
+
+def _grid(times: Any) -> np.ndarray:
+    """``times`` as int64 epoch ns, checked: a tz-aware, strictly increasing DatetimeIndex."""
+    if isinstance(times, (pd.DataFrame, pd.Series)):
+        raise TypeError(f"times must be a DatetimeIndex, got a {type(times).__name__}; pass "
+                        f"candles.index (or pd.DatetimeIndex(series))")
+    if not isinstance(times, pd.DatetimeIndex):
+        raise TypeError(f"times must be a tz-aware pandas DatetimeIndex, got "
+                        f"{type(times).__name__}; use pd.DatetimeIndex(values, tz='UTC') or "
+                        f"pd.date_range(start, end, freq='1h', tz='UTC')")
+    if times.tz is None:
+        raise ValueError("times is naive; it must be tz-aware UTC: use times.tz_localize('UTC')")
+    row = first_true(np.asarray(times.isna()))
+    if row is not None:
+        raise ValueError(f"times has NaT at position {row}; drop it: times.dropna()")
+    ns = times.as_unit("ns").asi8
+    row = first_true(np.diff(ns) <= 0)
+    if row is not None:
+        what = "repeated" if ns[row + 1] == ns[row] else "out of order"
+        raise ValueError(f"times is {what} at {row_label(times, row + 1)}; it must be strictly "
+                         f"increasing: use times.unique().sort_values()")
+    return ns
+
+
+def _runs(start: np.ndarray, end: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's live grid positions ``[first, stop)``: ``start <= grid[i]`` and (``end``
+    NaT or ``end > grid[i]``)."""
+    first = np.searchsorted(grid, start, side="left")
+    stop = np.searchsorted(grid, end, side="left")
+    stop[end == NAT] = len(grid)
+    return first, stop
+
+
+def _slabs(first: np.ndarray, stop: np.ndarray, column: np.ndarray, weights: np.ndarray,
+           n_times: int, n_columns: int):
+    """Yield ``(offset, sums)``: the cells of ``rows`` consecutive grid times at a time, from
+    the difference array (+weight at ``first``, -weight at ``stop``) cumulated along time."""
+    ends = stop < n_times
+    at = np.concatenate([first, stop[ends]])
+    col = np.concatenate([column, column[ends]])
+    w = np.concatenate([weights, -weights[ends]])
+    order = np.argsort(at, kind="stable")
+    at, col, w = at[order], col[order], w[order]
+    rows = max(1, _SLAB_ENTRIES // n_columns)
+    carry = np.zeros(n_columns)
+    for lo in range(0, n_times, rows):
+        hi = min(lo + rows, n_times)
+        a, b = np.searchsorted(at, [lo, hi])
+        flat = (at[a:b] - lo) * n_columns + col[a:b]
+        sums = np.bincount(flat, w[a:b], minlength=(hi - lo) * n_columns)
+        sums = sums.reshape(hi - lo, n_columns)
+        np.cumsum(sums, axis=0, out=sums)
+        sums += carry
+        carry = sums[-1].copy()
+        yield lo, sums
+
+
+def _cells(first, stop, column, weights, n_times, n_bins):
+    """Non-empty cells: grid position, bin number (of the kept bins), long and short sums."""
+    counts = _slabs(first, stop, column, np.ones(len(first)), n_times, 2 * n_bins)
+    sums = (None if weights is None
+            else _slabs(first, stop, column, weights, n_times, 2 * n_bins))
+    parts = []
+    for lo, count in counts:
+        count = count.reshape(-1, n_bins, 2)
+        total = count if sums is None else next(sums)[1].reshape(-1, n_bins, 2)
+        live = count > 0.5  # whole numbers, exact in float64
+        t, b = np.nonzero(live.any(axis=2))
+        cell = np.where(live[t, b], total[t, b], 0.0)  # a side with no live line is exactly 0
+        parts.append((t + lo, b, cell[:, 0], cell[:, 1]))
+    return [np.concatenate(p) for p in zip(*parts, strict=True)]
+
+
+def heatmap(
+    levels: AnyLevels,
+    times: pd.DatetimeIndex,
+    *,
+    bin_size: float | None = None,
+    weight: DensityWeight = "count",
+) -> HeatmapFrame:
+    """Live lines per time and price bin: the density of every time at once (docs/heatmap.md).
+
+    At each time ``t`` of ``times`` the lines live after the bar at ``t`` closes (``start <=
+    t`` and (``end`` is NaT or ``end > t``), as :func:`density`) are summed per side in price
+    bins aligned to multiples of ``bin_size``: bin ``k`` is ``[k * bin_size, (k + 1) *
+    bin_size)``, as :func:`liquidation_map` bins.
+
+    Parameters
+    ----------
+    levels : pandas.DataFrame
+        Either levels frame (``start, side, price`` are used, ``end`` when there is one,
+        ``entry`` for the default bin size, and the weight's columns). A frame without
+        ``end`` (trade levels; see :func:`trade_level_ends`) reads as all NaT: every line
+        live from its start on.
+    times : pandas.DatetimeIndex
+        The grid: tz-aware, strictly increasing; the candles' index or any coarser grid.
+    bin_size : float, optional
+        Bin width (quote currency). Default as :func:`liquidation_map`'s, over the frame's
+        entries: ``10 ** (floor(log10(max(entry) - min(entry))) - 2)``, or ``10 **
+        (floor(log10(entry)) - 4)`` when all entries are equal.
+    weight : {"count", "oi_delta", "notional"}, default "count"
+        Count lines, sum ``|oi_delta|`` (OI units; OI levels only), or sum the notional
+        (quote currency): the ``notional`` column of trade levels, ``|oi_delta| * entry``
+        for OI levels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long form, one row per non-empty cell (a cell holding at least one live line), by
+        ``time`` then ``price_low``: ``time`` (datetime64[ns, UTC], the grid time),
+        ``price_low, price_high`` (bin edges, price), ``long, short`` (int64 counts for
+        ``"count"``, else float64 sums; 0 for a side with no live line). ``attrs["bin_size"]``
+        holds the bin width used. Empty when no line is live at any time.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A levels frame that is not one, ``times`` not a tz-aware strictly increasing
+        DatetimeIndex, an unknown ``weight``, a ``bin_size`` not finite > 0 or too fine for
+        the levels' prices, or more than 50,000,000 (time, bin) cells: the message suggests a
+        coarser grid or a larger bin size.
+    """
+    weight = check_choice("weight", weight, DENSITY_WEIGHTS)
+    given = bin_size is not None
+    if given:
+        bin_size = _check_positive("bin_size", bin_size)
+    lines, weights = weighted_lines(levels, weight, ("side", "price") + (() if given else
+                                                                          ("entry",)))
+    grid = _grid(times)
+    dtype = np.int64 if weight == "count" else np.float64
+    empty = empty_frame("heatmap", long=dtype, short=dtype)
+    if len(lines.start) == 0 or len(grid) == 0:
+        return empty
+    size = bin_size if given else default_bin_size(lines.entry)
+    k = _check_bins(_bin_index(lines.price, size), lines.price, size, given)
+    first, stop = _runs(lines.start, lines.end, grid)
+    live = first < stop
+    if not live.any():
+        return empty
+    bins, column = np.unique(k[live], return_inverse=True)
+    _check_cells(len(grid), len(bins), size, given)
+    w = None if weights is None else weights[live]
+    t, b, long_, short = _cells(first[live], stop[live], 2 * column + lines.short[live], w,
+                                len(grid), len(bins))
+    out = pd.DataFrame({
+        "time": utc_times(grid[t]),
+        "price_low": bins[b] * size,
+        "price_high": (bins[b] + 1) * size,
+        "long": long_.astype(dtype),
+        "short": short.astype(dtype),
+    })
+    out.attrs["bin_size"] = size
+    return out
+
+
+def _check_cells(n_times: int, n_bins: int, size: float, given: bool) -> None:
+    cells = n_times * n_bins
+    if cells > MAX_HEATMAP_CELLS:
+        what = f"bin_size={size!r}" if given else f"the default bin size {size!r}"
+        raise ValueError(
+            f"the heatmap would span {n_times:,} times x {n_bins:,} price bins = {cells:,} "
+            f"cells, more than {MAX_HEATMAP_CELLS:,}; pass a coarser grid (e.g. times[::10] "
+            f"or candles.resample('1h').first().index) or a larger bin_size than {what}"
+        )
