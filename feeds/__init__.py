@@ -17,6 +17,7 @@ from ._liquidations import (
 from ._live import FeedStatus, LiveBar, LiveFeed, LiveLiquidations, LiveTrades, point_urls
 from ._readers import read_klines, read_metrics, read_trades
 from ._tradingview import TradingViewExport, read_tradingview_export
+from ._venues import fetch_venues
 
 __all__ += [
     "LIQUIDATION_COLUMNS",
@@ -35,6 +36,7 @@ __all__ += [
     "archive_trades",
     "download_archive",
     "fetch_candles",
+    "fetch_venues",
     "normalise_liquidations",
     "point_urls",
     "read_klines",
