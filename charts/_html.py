@@ -102,5 +102,6 @@ def page(scene: dict[str, Any], *, title: str, background: str) -> str:
         f'<script type="application/json" id="liqlevels-scene">{scene_json(scene)}</script>',
         f"<script>{lightweight_charts_js()}</script>",
         f"<script>{our_js('liqlevels.js')}</script>",
+        f"<script>{our_js('heatmap.js')}</script>",
         f"<script>{our_js('page.js')}</script>",
     ])

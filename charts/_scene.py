@@ -17,6 +17,7 @@ from ..vocab import ChartsWarning
 from . import _palette as pal
 from ._browser import screenshot
 from ._data import candle_payload, level_payload, oi_payload
+from ._heatmap import Heatmap, check_heatmap
 from ._html import page
 from ._profile import Profile, density_profile
 from ._window import WindowError, open_window, window_unavailable
@@ -110,6 +111,11 @@ class Scene:
         ``None`` draws all.
     visible_bars : int or None, default 500
         How many of the newest bars the first view shows; ``None`` fits all.
+    heatmap : pandas.DataFrame or Heatmap, optional
+        :func:`indicator.heatmap` output (``time, price_low, price_high, long, short``), or
+        :func:`charts.heatmap_layer` of it to name its weight: drawn behind the candles, one
+        column per time (to the next time), coloured by long + short with a colour scale in
+        the legend and a tooltip per cell. Times are placed on the bar open at that time.
 
     Raises
     ------
@@ -129,6 +135,7 @@ class Scene:
         title: str | None = "Liquidation levels on OI",
         max_lines: int | None = 500,
         visible_bars: int | None = 500,
+        heatmap: pd.DataFrame | Heatmap | None = None,
     ) -> None:
         max_lines = _check_count("max_lines", max_lines, allow_none=True)
         visible = _check_count("visible_bars", visible_bars, allow_none=True)
@@ -136,6 +143,7 @@ class Scene:
         self.title = _check_text("title", title)
         bars, index_ns = candle_payload(candles)
         profs = _profiles(density, profiles)
+        self._heatmap = check_heatmap(heatmap)
         self._scene: dict[str, Any] = {
             "title": self.symbol or self.title,
             "subtitle": self.title if self.symbol else "",
@@ -146,6 +154,8 @@ class Scene:
             "theme": _theme(),
             "view": {"bars": visible, "profileWidth": max((p.width for p in profs), default=0)},
         }
+        if self._heatmap is not None:
+            self._scene["heatmap"] = self._heatmap.payload(index_ns)
         self._bars = sum(p.bars for p in profs)
 
     @property
@@ -156,6 +166,14 @@ class Scene:
             "lines": self._scene["lines"]["drawn"],
             "bars": self._bars,
         }
+
+    @property
+    def heatmap_cells(self) -> int:
+        """Heatmap cells the page colours (total > 0, on the candles); 0 without one."""
+        heat = self._scene.get("heatmap")
+        if heat is None or not heat["vmax"] > 0:
+            return 0
+        return sum(1 for a, b in zip(heat["l"], heat["s"], strict=True) if a + b > 0)
 
     @property
     def page_title(self) -> str:

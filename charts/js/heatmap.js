@@ -1,0 +1,249 @@
+;/* liqlevels heatmap: a Lightweight Charts v4 custom series drawn behind the candles.
+ * data (packed columns, charts/_heatmap.py) -> pane view (one item per column) -> renderer.
+ * Text reaches the page only as textContent.
+ */
+(function (root) {
+  'use strict';
+
+  /* ------------------------------------------------------------------ colours */
+
+  function hexRgb(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
+
+  /* 256 fill styles along the ramp, opacity rising with the value. */
+  function colorTable(ramp, alpha) {
+    var stops = ramp.map(function (r) { return { at: r[0], rgb: hexRgb(r[1]) }; });
+    var table = new Array(256);
+    for (var i = 0; i < 256; i++) {
+      var f = i / 255, j = 1;
+      while (j < stops.length - 1 && stops[j].at < f) j++;
+      var a = stops[j - 1], b = stops[j], w = (f - a.at) / ((b.at - a.at) || 1);
+      var rgb = a.rgb.map(function (v, m) { return Math.round(v + (b.rgb[m] - v) * w); });
+      var op = alpha[0] + (alpha[1] - alpha[0]) * f;
+      table[i] = 'rgba(' + rgb.join(',') + ',' + op.toFixed(3) + ')';
+    }
+    return table;
+  }
+
+  /* ------------------------------------------------------------------ the data */
+
+  /** The packed heatmap with its totals and colour index per cell; `drawable` cells > 0. */
+  function HeatData(h) {
+    var n = h.k.length, tot = new Float64Array(n), shade = new Uint8Array(n), drawable = 0;
+    var ok = h.vmax > 0 && isFinite(h.vmax) && h.bin > 0;
+    for (var i = 0; i < n; i++) {
+      tot[i] = (h.l[i] || 0) + (h.s[i] || 0);
+      if (!ok || !(tot[i] > 0)) continue;
+      shade[i] = Math.min(255, Math.round(tot[i] / h.vmax * 255));
+      drawable++;
+    }
+    this.h = h;
+    this.total = tot;
+    this.shade = shade;
+    this.drawable = ok ? drawable : 0;
+    this.colors = colorTable(h.ramp, h.alpha);
+  }
+
+  /* The column holding bar `bar` (the last column starting at or before it), or -1. */
+  HeatData.prototype.column = function (bar) {
+    var b = this.h.b, lo = 0, hi = b.length - 1, found = -1;
+    if (!b.length || bar > this.h.n - 1) return -1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      if (b[mid] <= bar) { found = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    return found;
+  };
+
+  /* The cell of column `c` in bin `k`, or -1 (cells are sorted by bin). */
+  HeatData.prototype.cell = function (c, k) {
+    var k_ = this.h.k, lo = this.h.off[c], hi = this.h.off[c + 1] - 1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      if (k_[mid] === k) return mid;
+      if (k_[mid] < k) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+  };
+
+  /* ------------------------------------------------------------------ renderer */
+
+  function HeatRenderer(view) { this._view = view; }
+  HeatRenderer.prototype.draw = function (target, priceToCoordinate) {
+    var v = this._view, d = v.data;
+    if (!d || !d.drawable || !v.chart) return;
+    var ts = v.chart.timeScale(), range = ts.getVisibleLogicalRange();
+    if (!range) return;
+    target.useBitmapCoordinateSpace(function (scope) {
+      drawColumns(scope, d, ts, range, priceToCoordinate);
+    });
+  };
+
+  function drawColumns(scope, d, ts, range, toY) {
+    var h = d.h, hr = scope.horizontalPixelRatio, height = scope.bitmapSize.height;
+    var first = Math.max(0, d.column(Math.floor(range.from)));
+    var ys = binRows(scope, d, toY);
+    /* x of a bar edge: bars are evenly spaced (logicalToCoordinate takes whole bars only). */
+    var x0 = ts.logicalToCoordinate(0), step = ts.options().barSpacing;
+    if (!ys || x0 === null) return;
+    for (var c = first; c < h.b.length && h.b[c] - 0.5 <= range.to; c++) {
+      var end = c + 1 < h.b.length ? h.b[c + 1] : h.n;
+      var xa = Math.round((x0 + (h.b[c] - 0.5) * step) * hr);
+      var xb = Math.round((x0 + (end - 0.5) * step) * hr);
+      if (xb <= xa) xb = xa + 1;
+      for (var i = h.off[c]; i < h.off[c + 1]; i++) {
+        if (!(d.total[i] > 0)) continue;
+        var top = ys[h.k[i] + 1], bottom = ys[h.k[i]];
+        if (bottom < 0 || top > height) continue;
+        scope.context.fillStyle = d.colors[d.shade[i]];
+        scope.context.fillRect(xa, top, xb - xa, Math.max(1, bottom - top));
+      }
+    }
+  }
+
+  /* Bitmap rows of every bin edge p0 + j * bin (linear in price on a normal scale). */
+  function binRows(scope, d, toY) {
+    var h = d.h, vr = scope.verticalPixelRatio, top = 0;
+    for (var i = 0; i < h.k.length; i++) if (h.k[i] > top) top = h.k[i];
+    var rows = new Float64Array(top + 2);
+    for (var j = 0; j <= top + 1; j++) {
+      var y = toY(h.p0 + j * h.bin);
+      if (y === null) return null;
+      rows[j] = Math.round(y * vr);
+    }
+    return rows;
+  }
+
+  /* ------------------------------------------------------------------ pane view */
+
+  /** The custom series' view: one item per column ({time, c}); the renderer reads `data`. */
+  function HeatSeries() {
+    this.data = null;
+    this.chart = null;
+    this._renderer = new HeatRenderer(this);
+  }
+  HeatSeries.prototype.renderer = function () { return this._renderer; };
+  HeatSeries.prototype.update = function () {};
+  HeatSeries.prototype.priceValueBuilder = function (item) {
+    var d = this.data, h = d && d.h;
+    if (!h || h.off[item.c + 1] === h.off[item.c]) return [NaN];
+    return [h.p0 + h.k[h.off[item.c]] * h.bin, h.p0 + (h.k[h.off[item.c + 1] - 1] + 1) * h.bin];
+  };
+  HeatSeries.prototype.isWhitespace = function (item) { return item.c === undefined; };
+  HeatSeries.prototype.defaultOptions = function () {
+    return Object.assign({}, root.LightweightCharts.customSeriesDefaultOptions, {
+      lastValueVisible: false, priceLineVisible: false,
+      autoscaleInfoProvider: function () { return null; }  /* the candles set the scale */
+    });
+  };
+  HeatSeries.prototype.destroy = function () { this.data = null; };
+
+  /* ------------------------------------------------------------------ page parts */
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+
+  function num(v) {
+    var a = Math.abs(v), units = [[1e9, 'B'], [1e6, 'M'], [1e3, 'K']];
+    for (var i = 0; i < units.length; i++) {
+      if (a >= units[i][0]) return (v / units[i][0]).toFixed(2).replace(/\.?0+$/, '') + units[i][1];
+    }
+    return Number.isInteger(v) ? String(v) : v.toPrecision(3).replace(/\.?0+$/, '');
+  }
+
+  var CSS = [
+    '.ll-heat-scale{display:flex;align-items:center;gap:6px;margin-top:2px}',
+    '.ll-heat-bar{display:inline-block;width:140px;height:9px;border-radius:2px}',
+    '.ll-heat-tip{position:absolute;z-index:4;pointer-events:none;display:none;',
+    'font:12px/1.4 -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;',
+    'background:rgba(14,17,23,0.92);border:1px solid rgba(255,255,255,0.18);',
+    'border-radius:4px;padding:5px 8px;white-space:pre}'
+  ].join('');
+
+  /* The colour scale, its unit and the bin size: rows appended to the chart's legend. */
+  function scaleLegend(legend, d, fmt) {
+    var h = d.h, box = el('div', 'll-heat');
+    var what = 'heatmap: long + short ' + h.unit + ' per ' + fmt(h.bin) + ' price bin';
+    box.appendChild(el('div', 'll-sub', what));
+    var row = el('div', 'll-heat-scale');
+    if (d.drawable) {
+      var bar = el('span', 'll-heat-bar');
+      var stops = [0, 64, 128, 191, 255].map(function (i) { return d.colors[i]; });
+      bar.style.background = 'linear-gradient(to right,' + stops.join(',') + ')';
+      row.appendChild(el('span', null, '0'));
+      row.appendChild(bar);
+      row.appendChild(el('span', null, (h.clipped ? '\u2265 ' : '') + num(h.vmax) + ' ' + h.unit));
+    } else {
+      row.appendChild(el('span', 'll-sub', 'nothing to draw'));
+    }
+    box.appendChild(row);
+    legend.appendChild(box);
+    return box;
+  }
+
+  function when(t) { return new Date(t * 1000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC'; }
+
+  function tipText(d, c, i, fmt) {
+    var h = d.h, lo = h.p0 + h.k[i] * h.bin, u = ' ' + h.unit;
+    var sides = h.l[i] > 0 && h.s[i] > 0 ? 'long and short' : (h.l[i] > 0 ? 'long' : 'short');
+    return [when(h.t[c]), 'price ' + fmt(lo) + ' \u2013 ' + fmt(lo + h.bin),
+      sides + ': ' + num(d.total[i]) + u,
+      'long ' + num(h.l[i] || 0) + u + ' \u00b7 short ' + num(h.s[i] || 0) + u].join('\n');
+  }
+
+  /* The cell under the crosshair, as a tooltip beside the mouse. */
+  function hover(chart, candles, d, box, theme, fmt) {
+    var tip = el('div', 'll-heat-tip');
+    tip.style.color = theme.text;
+    box.appendChild(tip);
+    chart.subscribeCrosshairMove(function (p) {
+      var hit = p.point && p.logical !== undefined ? cellAt(candles, d, p) : null;
+      if (!hit) { tip.style.display = 'none'; return; }
+      tip.textContent = tipText(d, hit.c, hit.i, fmt);
+      tip.style.display = 'block';
+      var flip = p.point.x + 16 + tip.offsetWidth > box.clientWidth;
+      tip.style.left = (flip ? p.point.x - 16 - tip.offsetWidth : p.point.x + 16) + 'px';
+      tip.style.top = Math.max(0, p.point.y - tip.offsetHeight - 10) + 'px';
+    });
+    return tip;
+  }
+
+  function cellAt(candles, d, p) {
+    var c = d.column(Math.round(p.logical)), price = candles.coordinateToPrice(p.point.y);
+    if (c < 0 || price === null || !d.drawable) return null;
+    var i = d.cell(c, Math.floor((price - d.h.p0) / d.h.bin));
+    return i >= 0 && d.total[i] > 0 ? { c: c, i: i } : null;
+  }
+
+  /* ------------------------------------------------------------------ set-up */
+
+  /** Add the heatmap series; call before the candle series so it is drawn under them. */
+  function add(chart) {
+    var view = new HeatSeries();
+    view.chart = chart;
+    return { view: view, series: chart.addCustomSeries(view) };
+  }
+
+  /**
+   * Fill it from scene.heatmap once LiqLevels.mount drew the candles (`handle`): data, price
+   * format, colour scale in the legend, tooltip in `box`. Returns {columns, cells, tip}.
+   */
+  function fill(layer, scene, handle, candles, box) {
+    var h = scene.heatmap, d = new HeatData(h), times = handle.times;
+    var fmt = function (p) { return candles.priceFormatter().format(p); };
+    layer.view.data = d;
+    layer.series.applyOptions({ priceFormat: scene.candles.format });
+    layer.series.setData(h.b.map(function (b, c) { return { time: times[b], c: c }; }));
+    scaleLegend(handle.legend, d, fmt);
+    var tip = hover(layer.view.chart, candles, d, box, scene.theme, fmt);
+    var style = document.createElement('style');
+    style.textContent = CSS;
+    document.head.appendChild(style);
+    return { columns: h.b.length, cells: d.drawable, tip: tip };
+  }
+
+  root.LiqHeatmap = { add: add, fill: fill, HeatData: HeatData, colorTable: colorTable };
+})(window);
