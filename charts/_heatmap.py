@@ -152,7 +152,10 @@ def heatmap_layer(frame: Any, *, weight: Weight | None = None) -> Heatmap:
         at = int(order[row + 1])
         raise ValueError(f"heatmap {row_label(frame.index, at)} repeats the cell at time "
                          f"{frame['time'].iloc[at]} and price_low {low[at]!r}; one row per cell")
-    tidy = pd.DataFrame({c: frame[c].to_numpy()[order] for c in HEATMAP_COLUMNS})
+    tidy = frame[list(HEATMAP_COLUMNS)]
+    if (np.diff(order) != 1).any():
+        tidy = tidy.iloc[order]
+    tidy = tidy.reset_index(drop=True)
     return Heatmap(frame=tidy, weight=weight, bin_size=size)
 
 

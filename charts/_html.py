@@ -97,11 +97,10 @@ def our_js(name: str) -> str:
 
 
 def page(scene: dict[str, Any], *, title: str, background: str) -> str:
-    """The whole HTML page for a scene."""
+    """The whole HTML page for a scene (``heatmap.js`` only when the scene has a heatmap)."""
+    ours = ["liqlevels.js", *(["heatmap.js"] if scene.get("heatmap") else []), "page.js"]
     return document(title=title, background=background, scripts=[
         f'<script type="application/json" id="liqlevels-scene">{scene_json(scene)}</script>',
         f"<script>{lightweight_charts_js()}</script>",
-        f"<script>{our_js('liqlevels.js')}</script>",
-        f"<script>{our_js('heatmap.js')}</script>",
-        f"<script>{our_js('page.js')}</script>",
+        *(f"<script>{our_js(name)}</script>" for name in ours),
     ])

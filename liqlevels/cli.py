@@ -21,6 +21,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "liqlevels._cmd_map",
     "liqlevels._cmd_compare",
     "liqlevels._cmd_live",
+    "liqlevels._cmd_heatmap",
 )
 
 
