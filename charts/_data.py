@@ -128,29 +128,49 @@ _NO_LINES = LevelArrays(**{
 })
 
 
+def _columns(lines: LevelArrays, s: np.ndarray, e: np.ndarray, k: np.ndarray,
+             rows: np.ndarray) -> dict[str, Any]:
+    return {
+        "s": s[rows].tolist(),
+        "e": e[rows].tolist(),
+        "p": _floats(lines.price[rows]),
+        "k": k.tolist(),
+        "lv": (lines.end[rows] == np.iinfo(np.int64).min).astype(np.int8).tolist(),
+    }
+
+
+#: At most this many lines beyond ``max_lines`` travel to the page (the newest), so a page
+#: stays a few MB however long the history; the CSV holds them all.
+PAGE_LINES = 200_000
+
+
 def level_payload(
     levels: OILevels | None, index_ns: np.ndarray, max_lines: int | None
 ) -> dict[str, Any]:
-    """The lines to draw: the newest ``max_lines`` (all with ``None``) of those on the candles.
+    """The lines to draw: all those on the candles, at most ``max_lines`` in any one view.
 
     ``levels`` is checked by ``indicator.check_levels`` for the columns drawn
     (:data:`LINE_COLUMNS`). Returns columns ``s``/``e`` (bar positions), ``p`` (price), ``k``
-    (style index), ``lv`` (1 while the line is live, so drawn to the last bar; 0 once ended),
-    the ``styles``, the leverages for the legend, and ``total``/``drawn`` line counts.
+    (style index), ``lv`` (1 while the line is live, so drawn to the last bar; 0 once ended)
+    for the newest ``max_lines`` lines (all with ``None``), by ``start``; the older ones in
+    ``more`` (same columns, up to :data:`PAGE_LINES`), from which the page picks what each
+    view of the bars draws (``max``, spread over the bars in view); the ``styles``, the
+    leverages for the legend, and ``total``/``drawn`` line counts (``drawn`` at most ``max``).
     """
     lines = _NO_LINES if levels is None else check_levels(levels, LINE_COLUMNS)
     s, e, keep = _line_positions(lines.start, lines.end, index_ns)
     order = np.argsort(lines.start[keep], kind="stable")
-    chosen = np.flatnonzero(keep)[order]
-    if max_lines is not None:
-        chosen = chosen[chosen.size - min(max_lines, chosen.size):]
-    k, styles = _styles(lines.leverage[chosen], lines.tier[chosen], lines.short[chosen])
+    kept = np.flatnonzero(keep)[order]
+    cut = 0 if max_lines is None else kept.size - min(max_lines, kept.size)
+    older, chosen = kept[max(0, cut - PAGE_LINES):cut], kept[cut:]
+    both = np.concatenate([chosen, older])
+    k, styles = _styles(lines.leverage[both], lines.tier[both], lines.short[both])
+    out = _columns(lines, s, e, k[:chosen.size], chosen)
+    if older.size:
+        out["more"] = _columns(lines, s, e, k[chosen.size:], older)
     return {
-        "s": s[chosen].tolist(),
-        "e": e[chosen].tolist(),
-        "p": _floats(lines.price[chosen]),
-        "k": k.tolist(),
-        "lv": (lines.end[chosen] == np.iinfo(np.int64).min).astype(np.int8).tolist(),
+        **out,
+        "max": max_lines,
         "styles": styles,
         "leverages": _legend_leverages(lines.leverage),
         "total": int(keep.sum()),
@@ -178,6 +198,7 @@ def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str
     aligned = oi.set_axis(epoch_ns(oi.index)).reindex(index_ns)
     tier = aligned["tier"].to_numpy(dtype=np.float64)
     return {
+        "unit": "coins",
         "oi": _floats(candles["open_interest"].to_numpy(dtype=np.float64, na_value=np.nan)),
         "delta": _floats(aligned["oi_delta"].to_numpy(dtype=np.float64)),
         "baseline": _floats(aligned["baseline"].to_numpy(dtype=np.float64)),

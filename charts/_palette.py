@@ -80,12 +80,16 @@ def check_color(color: Any, name: str = "color") -> str:
 
 
 #: Leverage -> line colour, cool (low leverage, far from price) to hot (high, close to it).
+#: Chosen so that any two stay apart (CIEDE2000 >= 25) in normal vision and under simulated
+#: deuteranopia and protanopia (Machado et al. 2009), each well clear of the background:
+#: blue, mint, yellow, red-orange, magenta differ in lightness as well as hue
+#: (tests/test_charts_readability.py checks it).
 LEVERAGE_COLORS: dict[int, str] = {
-    5: "#3d7bff",
-    10: "#19c9e6",
-    25: "#f5d90a",
-    50: "#ff8a1f",
-    100: "#ff2e63",
+    5: "#5799f8",
+    10: "#78ffe8",
+    25: "#ffff00",
+    50: "#f04606",
+    100: "#e60088",
 }
 
 #: OI-delta bar colour by tier: 0 (no trigger) to 3 (large).

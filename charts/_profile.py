@@ -43,6 +43,9 @@ class Profile:
         Fraction of the pane's width the longest bar takes.
     edge : {"right", "left"}
         Pane edge the bars grow from.
+    unit : str
+        What the values count ("lines", "USD", "coins"...): shown on the profile's value
+        axis, in the legend and on hover.
     """
 
     price_low: np.ndarray
@@ -53,6 +56,7 @@ class Profile:
     label: str = ""
     width: float = 0.25
     edge: str = "right"
+    unit: str = "lines"
     _bars: int = field(default=0, repr=False)
 
     @property
@@ -71,6 +75,7 @@ class Profile:
             "label": self.label,
             "width": self.width,
             "edge": self.edge,
+            "unit": self.unit,
         }
 
 
@@ -101,6 +106,7 @@ def price_profile(
     label: str = "",
     width: float = 0.25,
     edge: Edge = "right",
+    unit: str = "lines",
 ) -> Profile:
     """A horizontal histogram on the price axis, one bar per row, stacked by column.
 
@@ -121,6 +127,9 @@ def price_profile(
         Fraction (0, 1] of the pane's width the longest bar takes.
     edge : {"right", "left"}, default "right"
         Pane edge the bars grow from.
+    unit : str, default "lines"
+        What the values count (``"lines"``, ``"USD"``, ``"coins"``...), shown as text on the
+        profile's value axis, in the legend and on hover.
 
     Returns
     -------
@@ -148,26 +157,34 @@ def price_profile(
     values = values.reshape(len(rows), len(names))
     if not isinstance(label, str):
         raise TypeError(f"label={label!r} must be a string")
+    if not isinstance(unit, str) or not unit.strip():
+        raise TypeError(f"unit={unit!r} must be a non-empty string such as 'lines' or 'USD'")
     return Profile(
         price_low=lo, price_high=hi, values=values, names=names, colors=palette, label=label,
-        width=_check_width(width), edge=check_choice("edge", edge, EDGES),
+        width=_check_width(width), edge=check_choice("edge", edge, EDGES), unit=unit,
         _bars=int((values.sum(axis=1) > 0).sum()),
     )
 
 
 def density_profile(
-    density: DensityFrame, *, label: str = "live lines by price", width: float = 0.25
+    density: DensityFrame, *, label: str = "live lines by price", width: float = 0.25,
+    unit: str = "lines",
 ) -> Profile:
     """The density frame of :func:`indicator.density` as a profile: long and short stacked.
 
     Parameters
     ----------
     density : pandas.DataFrame
-        ``price_low, price_high, long, short`` (lines per bin, or ``|oi_delta|`` in OI units).
+        ``price_low, price_high, long, short``: lines per bin, or the lines weighted (by
+        ``|oi_delta|`` in coins, or by notional in USD).
     label : str, default "live lines by price"
         Legend title.
     width : float, default 0.25
         Fraction of the pane's width the longest bar takes.
+    unit : str, default "lines"
+        What a bin's value counts, from how the density was weighted: ``"lines"``,
+        ``"coins"`` (OI delta), ``"USD"`` (notional). Shown on the profile's value axis, in
+        the legend and on hover.
 
     Returns
     -------
@@ -179,4 +196,5 @@ def density_profile(
         {"long": PROFILE_LONG, "short": PROFILE_SHORT},
         label=label,
         width=width,
+        unit=unit,
     )

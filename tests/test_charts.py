@@ -177,8 +177,9 @@ def test_newest_max_lines_by_start_and_none_draws_all():
     rows = [(c.index[i], pd.NaT, "long", 10, 90.0 + i, 1) for i in range(50)]
     lv = make_levels(rows[::-1])  # order must not matter: newest is by start
     capped = _data.level_payload(lv, _data.epoch_ns(c.index), 20)
-    assert capped["s"] == list(range(30, 50))
-    assert (capped["total"], capped["drawn"]) == (50, 20)
+    assert capped["s"] == list(range(30, 50))  # the newest, as a live page takes them
+    assert capped["more"]["s"] == list(range(30))  # the rest, for other views of the bars
+    assert (capped["total"], capped["drawn"], capped["max"]) == (50, 20, 20)
     every = _data.level_payload(lv, _data.epoch_ns(c.index), None)
     assert sorted(every["s"]) == list(range(50))
     assert charts.Scene(c, lv).counts["lines"] == 50  # default cap 500
@@ -232,6 +233,9 @@ def test_line_positions_match_a_plain_loop(n, spans, max_lines):
     # a bar time past the last bar is clipped to the last bar, as the page has no bar there
     want = [(b, min(e, n - 1)) for b, e in _reference_lines(starts, ends, n, max_lines)]
     assert list(zip(got["s"], got["e"], strict=True)) == want
+    every = [(b, min(e, n - 1)) for b, e in _reference_lines(starts, ends, n, None)]
+    more = got.get("more", {"s": [], "e": []})
+    assert list(zip(more["s"] + got["s"], more["e"] + got["e"], strict=True)) == every
     assert all(0 <= s <= e <= n - 1 for s, e in want)
 
 
@@ -768,7 +772,7 @@ def test_lines_are_capped_at_the_newest_500_unless_asked(browser, tmp_path):
     legend = page.page.evaluate("() => document.querySelector('.liqlevels-legend').textContent")
     page.close()
     assert page.state["lines"] == 500
-    assert "newest 500 of 4000 lines" in legend
+    assert "up to 500 of 4000 lines" in legend
     page = Loaded(browser, charts.Scene(c, lv, max_lines=None), tmp_path / "b.html")
     page.close()
     assert page.state["lines"] == 4000

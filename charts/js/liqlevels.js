@@ -14,36 +14,96 @@
     return groups;
   }
 
+  /* Lines by start (oldest first), from the payload's drawn lines and, when a cap left some
+   * out of the first view, the older ones in `more` (so any view can pick its own). */
+  function allLines(d) {
+    var m = d.more, n = d.s.length + (m ? m.s.length : 0), out = { s: [], e: [], p: [], k: [] };
+    var parts = m ? [m, d] : [d];
+    parts.forEach(function (x) {
+      for (var i = 0; i < x.s.length; i++) {
+        out.s.push(x.s[i]); out.e.push(x.e[i]); out.p.push(x.p[i]); out.k.push(x.k[i]);
+      }
+    });
+    var order = new Array(n);
+    for (var i = 0; i < n; i++) order[i] = i;
+    if (m) order.sort(function (a, b) { return out.s[a] - out.s[b] || a - b; });
+    return { s: order.map(function (i) { return out.s[i]; }),
+             e: order.map(function (i) { return out.e[i]; }),
+             p: order.map(function (i) { return out.p[i]; }),
+             k: order.map(function (i) { return out.k[i]; }) };
+  }
+
+  var SLICES = 10;
+
+  /**
+   * The lines to draw for bars [from, to]: all alive there when they fit in `max`; else the
+   * budget spread over the view, SLICES slices of time each taking its newest alive lines
+   * (newest slice first), the rest of the budget to the newest alive anywhere in view.
+   */
+  function chooseLines(all, from, to, max) {
+    var n = all.s.length, out = [], i;
+    var alive = function (j, a, b) { return all.s[j] <= b && all.e[j] >= a; };
+    if (max === null || max === undefined || n <= max) {
+      for (i = 0; i < n; i++) if (alive(i, from, to)) out.push(i);
+      return out;
+    }
+    var taken = new Uint8Array(n), count = 0, quota = Math.ceil(max / SLICES);
+    var span = (to - from) / SLICES;
+    for (var sl = SLICES - 1; sl >= 0 && count < max; sl--) {
+      var a = from + sl * span, b = a + span, got = 0;
+      for (i = n - 1; i >= 0 && got < quota && count < max; i--) {
+        if (!taken[i] && alive(i, a, b)) { taken[i] = 1; got++; count++; }
+      }
+    }
+    for (i = n - 1; i >= 0 && count < max; i--) {
+      if (!taken[i] && alive(i, from, to)) { taken[i] = 1; count++; }
+    }
+    for (i = 0; i < n; i++) if (taken[i]) out.push(i);
+    return out;
+  }
+
+  /* Lines drawn in view but priced beyond the pane: how many above and below, and nearest. */
+  function offscreen(all, chosen, top, bottom) {
+    var up = { n: 0, nearest: null }, down = { n: 0, nearest: null };
+    if (top === null || bottom === null) return { above: up, below: down };
+    for (var m = 0; m < chosen.length; m++) {
+      var p = all.p[chosen[m]];
+      if (p > top) { up.n++; if (up.nearest === null || p < up.nearest) up.nearest = p; }
+      else if (p < bottom) { down.n++; if (down.nearest === null || p > down.nearest) down.nearest = p; }
+    }
+    return { above: up, below: down };
+  }
+
   function LinesRenderer(source) { this._src = source; }
   LinesRenderer.prototype.draw = function (target) {
-    var src = this._src, d = src.data;
-    if (!src.chart || !src.series || !d || d.s.length === 0) return;
-    var ts = src.chart.timeScale(), range = ts.getVisibleLogicalRange();
-    if (!range) return;
+    var src = this._src, all = src.all;
+    if (!src.chart || !src.series || !all || all.s.length === 0 || !src.chosen) return;
+    var ts = src.chart.timeScale();
     target.useBitmapCoordinateSpace(function (scope) {
-      for (var g = 0; g < src.groups.length; g++) {
-        if (src.groups[g].length) strokeGroup(scope, src, d.styles[g], src.groups[g], range, ts);
+      var groups = groupByStyle(src.chosen.map(function (i) { return all.k[i]; }),
+                                src.data.styles.length);
+      for (var g = 0; g < groups.length; g++) {
+        if (groups[g].length) strokeGroup(scope, src, src.data.styles[g], groups[g], ts);
       }
     });
   };
 
-  function strokeGroup(scope, src, style, members, range, ts) {
+  function strokeGroup(scope, src, style, members, ts) {
     var ctx = scope.context, hr = scope.horizontalPixelRatio, vr = scope.verticalPixelRatio;
-    var d = src.data, height = scope.bitmapSize.height;
+    var all = src.all, height = scope.bitmapSize.height;
     var lw = Math.max(1, Math.round(style.width * vr)), half = (lw % 2) ? 0.5 : 0;
     ctx.lineWidth = lw;
     ctx.strokeStyle = style.color;
     ctx.setLineDash(style.dash ? [Math.round(6 * hr), Math.round(4 * hr)] : []);
     ctx.beginPath();
     for (var m = 0; m < members.length; m++) {
-      var i = members[m];
-      if (d.e[i] < range.from - 1 || d.s[i] > range.to + 1) continue;
-      var y = src.series.priceToCoordinate(d.p[i]);
+      var i = src.chosen[members[m]];
+      var y = src.series.priceToCoordinate(all.p[i]);
       if (y === null) continue;
       var yb = Math.round(y * vr) + half;
       if (yb < -lw || yb > height + lw) continue;
-      var xa = Math.round(ts.logicalToCoordinate(d.s[i]) * hr);
-      var xb = Math.round(ts.logicalToCoordinate(d.e[i]) * hr);
+      var xa = Math.round(ts.logicalToCoordinate(all.s[i]) * hr);
+      var xb = Math.round(ts.logicalToCoordinate(all.e[i]) * hr);
       if (xb - xa < 2) xb = xa + 2;
       ctx.moveTo(xa, yb);
       ctx.lineTo(xb, yb);
@@ -56,27 +116,87 @@
   LinesPaneView.prototype.zOrder = function () { return 'normal'; };
   LinesPaneView.prototype.renderer = function () { return this._renderer; };
 
-  /** Horizontal segments from bar s[i] to bar e[i] at price p[i], styled by styles[k[i]]. */
+  /* A label on the price axis at the pane's top or bottom edge: lines beyond the view. */
+  function EdgeAxisView(source, side) { this._src = source; this._side = side; }
+  EdgeAxisView.prototype.info = function () {
+    var o = this._src.beyond;
+    return o ? o[this._side] : { n: 0, nearest: null };
+  };
+  EdgeAxisView.prototype.visible = function () { return this.info().n > 0; };
+  EdgeAxisView.prototype.tickVisible = function () { return false; };
+  EdgeAxisView.prototype.coordinate = function () {
+    return this._side === 'above' ? 9 : Math.max(9, this._src.paneHeight - 9);
+  };
+  EdgeAxisView.prototype.text = function () {
+    var o = this.info(), fmt = this._src.series ? this._src.series.priceFormatter() : null;
+    var price = o.nearest === null ? '' : (fmt ? fmt.format(o.nearest) : String(o.nearest));
+    return (this._side === 'above' ? '\u25b2' : '\u25bc') + o.n + ' ' + price;
+  };
+  EdgeAxisView.prototype.textColor = function () { return '#0e1117'; };
+  EdgeAxisView.prototype.backColor = function () { return '#c7cbd4'; };
+
+  /**
+   * Horizontal segments from bar s[i] to bar e[i] at price p[i], styled by styles[k[i]]. With
+   * `max`, at most that many are drawn, chosen for the visible bars on every scroll and zoom
+   * (chooseLines); the price axis tells how many drawn lines lie above and below the view.
+   */
   function LevelLines(data) {
     this.chart = null;
     this.series = null;
+    this.chosen = null;
+    this.beyond = null;
+    this.paneHeight = 0;
+    this._key = '';
     this._views = [new LinesPaneView(this)];
+    this._axis = [new EdgeAxisView(this, 'above'), new EdgeAxisView(this, 'below')];
     this.setData(data);
   }
   LevelLines.prototype.setData = function (data) {
     this.data = data;
-    this.groups = groupByStyle(data.k, data.styles.length);
+    this.all = allLines(data);
+    this.max = data.max === undefined ? null : data.max;
+    this._key = '';
+    this.refresh();
     if (this._requestUpdate) this._requestUpdate();
   };
   LevelLines.prototype.attached = function (param) {
     this.chart = param.chart;
     this.series = param.series;
     this._requestUpdate = param.requestUpdate;
+    this.refresh();
   };
   LevelLines.prototype.detached = function () { this.chart = this.series = null; };
-  LevelLines.prototype.updateAllViews = function () {};
+  /* Re-choose the lines for the visible bars, and count those beyond the visible prices. */
+  LevelLines.prototype.refresh = function () {
+    if (!this.chart || !this.series) return;
+    var range = this.chart.timeScale().getVisibleLogicalRange();
+    if (!range) { this.chosen = []; this.beyond = null; return; }
+    var from = Math.floor(range.from) - 1, to = Math.ceil(range.to) + 1;
+    var key = from + ':' + to;
+    if (key !== this._key) {
+      this._key = key;
+      this.chosen = chooseLines(this.all, from, to, this.max);
+    }
+    this.paneHeight = this.chart.paneSize().height;
+    var top = this.series.coordinateToPrice(0);
+    var bottom = this.series.coordinateToPrice(this.paneHeight);
+    this.beyond = offscreen(this.all, this.chosen, top, bottom);
+  };
+  LevelLines.prototype.updateAllViews = function () { this.refresh(); };
   LevelLines.prototype.paneViews = function () { return this._views; };
-  LevelLines.prototype.count = function () { return this.data.s.length; };
+  LevelLines.prototype.priceAxisViews = function () { return this._axis; };
+  /** How many lines the current view draws. */
+  LevelLines.prototype.count = function () {
+    this.refresh();
+    return this.chosen ? this.chosen.length : this.all.s.length;
+  };
+  /** What the view shows, for tests and tools: the drawn lines and those beyond the view. */
+  LevelLines.prototype.state = function () {
+    this.refresh();
+    var all = this.all, chosen = this.chosen || [];
+    return { drawn: chosen.map(function (i) { return [all.s[i], all.e[i], all.p[i]]; }),
+             beyond: this.beyond };
+  };
 
   /* ---------------------------------------------------------- price-axis profile */
 
@@ -100,8 +220,39 @@
       for (var i = 0; i < p.lo.length; i++) {
         if (src.totals[i] > 0) fillRow(scope, src, i);
       }
+      if (src.showScale) drawScale(scope, src);
     });
   };
+
+  /* The profile's value axis along the pane's bottom: 0, half and the largest row, in its
+   * unit; what was written is kept in src.scaleLabels for tests and tools. */
+  function drawScale(scope, src) {
+    var p = src.data, ctx = scope.context, hr = scope.horizontalPixelRatio;
+    var vr = scope.verticalPixelRatio, w = scope.bitmapSize.width, full = w * p.width;
+    var right = p.edge !== 'left', base = right ? w : 0, dir = right ? -1 : 1;
+    var y = scope.bitmapSize.height - Math.round(4 * vr), size = Math.round(10 * vr);
+    var ticks = [0, src.max / 2, src.max], labels = [];
+    ctx.fillStyle = 'rgba(14,17,23,0.85)';
+    ctx.fillRect(right ? base - full - 4 * hr : 0, y - size - 8 * vr, full + 4 * hr, size + 12 * vr);
+    ctx.strokeStyle = src.textColor;
+    ctx.fillStyle = src.textColor;
+    ctx.lineWidth = Math.max(1, Math.round(vr));
+    ctx.beginPath();
+    ctx.moveTo(base, y);
+    ctx.lineTo(base + dir * full, y);
+    ctx.font = size + 'px -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif';
+    ticks.forEach(function (t, j) {
+      var x = Math.round(base + dir * (t / src.max) * full);
+      ctx.moveTo(x, y);
+      ctx.lineTo(x, y - 4 * vr);
+      var text = compact(t) + (j === 2 ? ' ' + (p.unit || 'lines') : '');
+      ctx.textAlign = j === 2 ? (right ? 'left' : 'right') : (j === 0 ? (right ? 'right' : 'left') : 'center');
+      ctx.fillText(text, x, y - 6 * vr);
+      labels.push(text);
+    });
+    ctx.stroke();
+    src.scaleLabels = labels;
+  }
 
   function rowBand(scope, series, lo, hi) {
     var vr = scope.verticalPixelRatio;
@@ -142,6 +293,9 @@
   }
   PriceProfile.prototype.setData = function (data) {
     var sums = rowTotals(data.v);
+    this.showScale = this.showScale === undefined ? true : this.showScale;
+    this.textColor = this.textColor || '#c7cbd4';
+    this.scaleLabels = [];
     this.data = data;
     this.totals = sums.totals;
     this.max = sums.max;
@@ -154,6 +308,24 @@
   PriceProfile.prototype.detached = function () { this.series = null; };
   PriceProfile.prototype.updateAllViews = function () {};
   PriceProfile.prototype.paneViews = function () { return this._views; };
+  /** The row at `price` (lo <= price < hi, the last row's hi included), or -1. */
+  PriceProfile.prototype.rowAt = function (price) {
+    var p = this.data;
+    for (var i = 0; i < p.lo.length; i++) {
+      if (price >= p.lo[i] && (price < p.hi[i] || (price === p.hi[i] && i === p.lo.length - 1))) {
+        return i;
+      }
+    }
+    return -1;
+  };
+  /** The text a hover shows for row i: bin, each column and the total, in the unit. */
+  PriceProfile.prototype.describe = function (i, fmt) {
+    var p = this.data, unit = p.unit || 'lines';
+    var parts = p.names.map(function (n, j) { return n + ' ' + compact(p.v[i][j]); });
+    var bin = fmt(p.lo[i]) + ' \u2013 ' + fmt(p.hi[i]);
+    return (p.label ? p.label + ': ' : '') + bin + ' \u00b7 ' + parts.join(' \u00b7 ') +
+      ' ' + unit;
+  };
   PriceProfile.prototype.count = function () {
     if (!(this.max > 0) || !isFinite(this.max)) return 0;
     return this.totals.filter(function (t) { return t > 0; }).length;
@@ -218,10 +390,13 @@
 
   /* -------------------------------------------------------------------- legend */
 
+  /* The legend is an opaque band above the plot (the container's top padding is reserved
+   * for it, see reserveBand), so it never hides a candle, a line or the price axis. */
   var CSS = [
-    '.liqlevels-legend{position:absolute;left:10px;top:8px;z-index:3;pointer-events:none;',
-    'font:12px/1.45 -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;',
-    'background:rgba(14,17,23,0.55);border-radius:4px;padding:6px 9px;max-width:60%}',
+    '.liqlevels-legend{position:absolute;left:0;right:0;top:0;z-index:3;pointer-events:none;',
+    'font:12px/1.45 -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;box-sizing:border-box;',
+    'border-bottom:1px solid rgba(255,255,255,0.10);padding:4px 10px;',
+    'display:flex;flex-wrap:wrap;align-items:center;gap:2px 22px}',
     '.liqlevels-legend .ll-title{font-size:14px;font-weight:600}',
     '.liqlevels-legend .ll-sub{opacity:0.75}',
     '.liqlevels-legend .ll-row{display:flex;flex-wrap:wrap;align-items:center;gap:4px 10px}',
@@ -230,7 +405,10 @@
     '.liqlevels-legend .ll-box{display:inline-block;width:10px;height:10px;border-radius:2px}',
     '.ll-pane{position:relative;min-height:0;border-top:1px solid rgba(255,255,255,0.08)}',
     '.ll-pane-label{position:absolute;left:10px;top:3px;z-index:3;pointer-events:none;',
-    'font:11px -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;opacity:0.75}'
+    'font:11px -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;opacity:0.75}',
+    '.ll-tip{position:absolute;z-index:4;pointer-events:none;display:none;white-space:nowrap;',
+    'font:12px -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;',
+    'border:1px solid rgba(255,255,255,0.25);border-radius:3px;padding:3px 7px}'
   ].join('');
 
   function el(tag, cls, text) {
@@ -278,7 +456,10 @@
       item(lineSwatch(theme.text, true), 'short'),
       el('span', 'll-sub', 'width = tier 1 / 2 / 3')
     ]);
-    if (lines.drawn < lines.total) {
+    if (lines.max !== undefined && lines.max !== null && lines.max < lines.total) {
+      row(box, [el('span', 'll-sub', 'up to ' + lines.max + ' of ' + lines.total +
+                   ' lines, spread over the bars in view')]);
+    } else if (lines.drawn < lines.total) {
       row(box, [el('span', 'll-sub', 'newest ' + lines.drawn + ' of ' + lines.total + ' lines')]);
     }
   }
@@ -290,22 +471,57 @@
     document.head.appendChild(style);
   }
 
+  /* The price step of a profile's bins (the most common hi - lo), as the axis formats it. */
+  function binSize(p) {
+    var counts = {}, best = null, n = 0;
+    for (var i = 0; i < p.lo.length; i++) {
+      var d = +(p.hi[i] - p.lo[i]).toPrecision(6);
+      counts[d] = (counts[d] || 0) + 1;
+      if (counts[d] > n) { n = counts[d]; best = d; }
+    }
+    return best;
+  }
+
+  function profileRow(box, p) {
+    var unit = p.unit || 'lines', bin = binSize(p);
+    var head = (p.label ? p.label + ' ' : '') + '(' + unit +
+      (bin ? ' per ' + (+bin.toPrecision(3)) + ' bin' : '') + ')';
+    var items = [el('span', 'll-sub', head)];
+    p.names.forEach(function (n, j) { items.push(item(boxSwatch(p.colors[j]), n)); });
+    row(box, items);
+  }
+
+  /* Keep the container's top padding equal to the band's height, so the chart sits under it
+   * (Lightweight Charts' autoSize measures the content box). Not in a window (body). */
+  function reserveBand(container, box) {
+    if (container === document.body) return;
+    var fit = function () {
+      if (box.isConnected) container.style.paddingTop = box.offsetHeight + 'px';
+    };
+    fit();
+    if (root.ResizeObserver) new root.ResizeObserver(fit).observe(box);
+  }
+
   function buildLegend(container, scene) {
     var box = el('div', 'liqlevels-legend');
     box.style.color = scene.theme.text;
-    if (scene.title) box.appendChild(el('div', 'll-title', scene.title));
-    if (scene.subtitle) box.appendChild(el('div', 'll-sub', scene.subtitle));
-    lineRows(box, scene.lines, scene.theme);
-    scene.profiles.forEach(function (p) {
-      var items = p.label ? [el('span', 'll-sub', p.label)] : [];
-      p.names.forEach(function (n, j) { items.push(item(boxSwatch(p.colors[j]), n)); });
-      row(box, items);
-    });
+    box.style.background = scene.theme.background;
+    var head = el('div');
+    if (scene.title) head.appendChild(el('div', 'll-title', scene.title));
+    if (scene.subtitle) head.appendChild(el('div', 'll-sub', scene.subtitle));
+    if (head.childNodes.length) box.appendChild(head);
+    var body = el('div');
+    lineRows(body, scene.lines, scene.theme);
+    box.appendChild(body);
+    var more = el('div');
+    scene.profiles.forEach(function (p) { profileRow(more, p); });
     if (scene.oi) {
       var tiers = scene.theme.tiers.map(function (c, t) { return item(boxSwatch(c), 'tier ' + t); });
-      row(box, [el('span', 'll-sub', 'OI delta')].concat(tiers));
+      row(more, [el('span', 'll-sub', 'OI delta')].concat(tiers));
     }
+    if (more.childNodes.length) box.appendChild(more);
     container.appendChild(box);
+    reserveBand(container, box);
     return box;
   }
 
@@ -356,7 +572,8 @@
     series.applyOptions({
       upColor: theme.up, downColor: theme.down, borderUpColor: theme.up,
       borderDownColor: theme.down, wickUpColor: theme.up, wickDownColor: theme.down,
-      priceLineVisible: false, priceFormat: format
+      priceLineVisible: true, priceLineSource: 0, priceLineWidth: 1, priceLineStyle: 2,
+      priceLineColor: theme.text, priceFormat: format
     });
     series.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.08 } });
   }
@@ -367,7 +584,7 @@
     for (var i = 0; i < units.length; i++) {
       if (a >= units[i][0]) return (v / units[i][0]).toFixed(2) + units[i][1];
     }
-    return a >= 100 ? v.toFixed(0) : v.toPrecision(3);
+    return a >= 100 || v === 0 ? v.toFixed(0) : String(+v.toPrecision(3));
   }
 
   function paneChart(parent, theme, weight, label, showTime) {
@@ -388,10 +605,11 @@
   function addOiPanes(parent, times, oi, theme) {
     var quiet = { priceLineVisible: false, lastValueVisible: false,
       priceFormat: { type: 'custom', formatter: compact, minMove: 1e-9 } };
-    var oiChart = paneChart(parent, theme, 2, 'open interest', false);
+    var unit = oi.unit || 'coins';
+    var oiChart = paneChart(parent, theme, 2, 'open interest (' + unit + ')', false);
     var line = oiChart.addLineSeries(Object.assign({ color: theme.oi, lineWidth: 1 }, quiet));
     line.setData(valueData(times, oi.oi));
-    var dChart = paneChart(parent, theme, 3, 'OI delta by tier, baseline', true);
+    var dChart = paneChart(parent, theme, 3, 'OI delta (' + unit + ' per bar) by tier, baseline', true);
     var colors = oi.tier.map(function (t) { return theme.tiers[Math.min(t || 0, 3)]; });
     var bars = dChart.addHistogramSeries(quiet);
     bars.setData(valueData(times, oi.delta, colors));
@@ -421,6 +639,36 @@
     chart.timeScale().setVisibleLogicalRange({ from: count - shown - 0.5, to: count - 1 + right });
   }
 
+  /* Over a profile's bars, a tip with the bin, each column's value and the unit. */
+  function profileHover(chart, series, profiles, container, theme) {
+    var tip = el('div', 'll-tip');
+    tip.style.background = theme.background;
+    tip.style.color = theme.text;
+    container.appendChild(tip);
+    chart.subscribeCrosshairMove(function (param) {
+      var pt = param.point, text = null, width = chart.timeScale().width();
+      if (pt && width > 0) {
+        var price = series.coordinateToPrice(pt.y), fmt = series.priceFormatter();
+        for (var j = 0; j < profiles.length && text === null && price !== null; j++) {
+          var pr = profiles[j], p = pr.data, right = p.edge !== 'left';
+          var inside = right ? pt.x >= width * (1 - p.width) : pt.x <= width * p.width;
+          var i = inside ? pr.rowAt(price) : -1;
+          if (i >= 0 && pr.totals[i] > 0) {
+            text = pr.describe(i, function (v) { return fmt.format(v); });
+          }
+        }
+      }
+      tip.textContent = text || '';
+      tip.style.display = text ? 'block' : 'none';
+      if (!text) return;
+      var top = chart.chartElement().offsetTop;
+      tip.style.top = (top + pt.y + 14) + 'px';
+      tip.style.right = Math.max(4, container.clientWidth - pt.x - 8) + 'px';
+      tip.style.left = 'auto';
+    });
+    return tip;
+  }
+
   /**
    * Draw a scene (the JSON charts.Scene writes) on an existing chart and candle series; the
    * legend goes in `container`, the OI panes (if the scene has them) in the flex box `panes`.
@@ -435,11 +683,14 @@
     series.setData(candleData(scene.candles, times));
     var lines = new LevelLines(scene.lines);
     series.attachPrimitive(lines);
-    var profiles = scene.profiles.map(function (p) {
+    var profiles = scene.profiles.map(function (p, j) {
       var prim = new PriceProfile(p);
+      prim.textColor = scene.theme.text;
+      prim.showScale = j === 0;  /* one value axis: the first profile's */
       series.attachPrimitive(prim);
       return prim;
     });
+    profileHover(chart, series, profiles, container, scene.theme);
     var oi = withPanes ? addOiPanes(panes, times, scene.oi, scene.theme) : [];
     if (withPanes) syncTimeScales([chart].concat(oi));
     frame(chart, times.length, scene.view);
