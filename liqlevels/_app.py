@@ -12,7 +12,9 @@ import pandas as pd
 from . import charts, indicator
 from .vocab import path_under, safe_filename
 
-__all__ = ["Outputs", "file_stem", "render", "safe_name"]
+__all__ = ["HEATMAP_TIMES", "Outputs", "file_stem", "heatmap_times", "render", "safe_name"]
+
+HEATMAP_TIMES = 2_000  # the chart's heatmap columns at most: every k-th bar beyond that
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Outputs:
     levels: pd.DataFrame
     density: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    heatmap: pd.DataFrame | None = None
 
 
 def safe_name(symbol: str, timeframe: str | None = None) -> str:
@@ -54,6 +57,21 @@ def _outputs(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
     return html, csv, png
 
 
+def heatmap_times(index: pd.DatetimeIndex, most: int = HEATMAP_TIMES) -> pd.DatetimeIndex:
+    """The heatmap's time grid: every bar, or every ``k``-th (the fewest ``k`` giving at most
+    ``most`` times), ending on the last bar so the newest column is current."""
+    k = max(1, -(-len(index) // most))
+    return index[::-1][::k][::-1]
+
+
+def heatmap_frame(levels: pd.DataFrame, index: pd.DatetimeIndex, weight: str) -> pd.DataFrame:
+    """:func:`indicator.heatmap` of ``levels`` on :func:`heatmap_times` of ``index``, its
+    weight named in ``attrs`` for the chart's legend."""
+    frame = indicator.heatmap(levels, heatmap_times(index), weight=weight)
+    frame.attrs["weight"] = weight
+    return frame
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -68,10 +86,12 @@ def render(
     symbol: str,
     options: indicator.OIOptions,
     bins: int = 150,
+    weight: str = "count",
     max_lines: int | None = 500,
     png: bool = True,
     show: bool = False,
     levels: pd.DataFrame | None = None,
+    heatmap: bool = False,
 ) -> Outputs:
     """Compute the levels and write ``NAME.html``, ``NAME.png`` and ``NAME-levels.csv``.
 
@@ -89,6 +109,10 @@ def render(
         The checked options of :func:`indicator.oi_levels`.
     bins : int
         Density bins.
+    weight : str
+        What each live line adds to the density histogram: ``"count"`` (1),
+        ``"oi_delta"`` (its open-interest change, coins); any of
+        :data:`liqlevels.vocab.DENSITY_WEIGHTS` (see :func:`indicator.density`).
     max_lines : int or None
         Newest lines drawn (the CSV always holds all of them); None draws all.
     png : bool
@@ -98,6 +122,10 @@ def render(
     levels : pandas.DataFrame, optional
         The levels already computed on ``candles`` with ``options`` (the live stream's,
         equal to ``oi_levels`` by construction); None computes them.
+    heatmap : bool
+        Also draw the live lines per time and price bin behind the candles
+        (:func:`indicator.heatmap` with ``weight``, on every bar or, beyond
+        :data:`HEATMAP_TIMES` bars, every ``k``-th one); ``Outputs.heatmap`` holds the frame.
 
     Raises
     ------
@@ -108,9 +136,10 @@ def render(
     if levels is None:
         levels = indicator.oi_levels(candles, options=options)
     signals = indicator.oi_signals(candles, options=options)
-    dens = indicator.density(levels, bins=bins)
+    dens = indicator.density(levels, bins=bins, weight=weight)
+    heat = heatmap_frame(levels, candles.index, weight) if heatmap else None
     scene = charts.Scene(candles, levels, dens, oi=signals, symbol=symbol,
-                         max_lines=max_lines)
+                         max_lines=max_lines, heatmap=heat)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = scene.to_html(html_path)
     _atomic_write_text(csv, levels.to_csv(index=False))
@@ -126,4 +155,5 @@ def render(
             warnings.simplefilter("always", charts.ChartsWarning)
             scene.show(html_path=html)
         notes.extend(str(w.message) for w in caught)
-    return Outputs(html=html, csv=csv, png=png_written, levels=levels, density=dens, notes=notes)
+    return Outputs(html=html, csv=csv, png=png_written, levels=levels, density=dens, notes=notes,
+                   heatmap=heat)

@@ -22,8 +22,9 @@ from ._args import (
 )
 from ._errors import run_guarded
 from .indicator import OIOptions
+from .vocab import DENSITY_WEIGHTS
 
-__all__ = ["add_fetch_options", "add_level_options", "fetch_for", "register"]
+__all__ = ["add_fetch_options", "add_level_options", "fetch_for", "register", "venue_label"]
 
 DEMO_EXAMPLES = """examples:
   liqlevels demo
@@ -34,6 +35,7 @@ CHART_EXAMPLES = """examples:
   liqlevels chart BTC/USDT:USDT
   liqlevels chart ETH/USDT:USDT --exchange bybit --timeframe 15m --since 2026-06-01
   liqlevels chart SOL/USDT:USDT --exchange okx --ma-type ema --thresholds 1.5,2.5,4 --show
+  liqlevels chart BTC/USDT:USDT --exchanges binanceusdm,bybit,okx --weight oi_delta
 """
 
 
@@ -44,6 +46,12 @@ def add_level_options(parser: argparse.ArgumentParser) -> None:
     draw = parser.add_argument_group("output")
     draw.add_argument("--bins", type=whole_number(1, 10_000), default=150,
                       help="density histogram bins (150)")
+    draw.add_argument("--weight", default="count", choices=DENSITY_WEIGHTS,
+                      help="what each line adds to the density histogram: 1 per line (count),"
+                      " its open-interest change (oi_delta), ... (count)")
+    draw.add_argument("--heatmap", action="store_true",
+                      help="also draw the live lines per time and price bin (weighted as "
+                      "--weight) behind the candles")
     draw.add_argument("--max-lines", type=whole_number(0), default=500,
                       help="newest lines drawn, as TradingView keeps 500; 0 draws all (500)")
     draw.add_argument("--out", type=out_folder, default=Path("liqlevels-out"),
@@ -69,7 +77,7 @@ def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: st
           options: OIOptions) -> int:
     outputs = render(
         candles, out_dir=args.out, name=args.name or name, symbol=symbol,
-        options=options, bins=args.bins,
+        options=options, bins=args.bins, weight=args.weight, heatmap=args.heatmap,
         max_lines=args.max_lines or None, png=not args.no_png, show=args.show,
     )
     _report(outputs, candles)
@@ -99,15 +107,35 @@ def exchange_for(args: argparse.Namespace) -> Any:
     return exchange
 
 
-def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
-    """Candles for the symbol, range and exchange options of ``args`` (cached)."""
-    from .feeds import fetch_candles, timeframe_seconds
+def venue_label(args: argparse.Namespace) -> str:
+    """The venue or venues of ``args`` for titles and messages: ``bybit`` or
+    ``binanceusdm+bybit+okx``."""
+    venues = getattr(args, "exchanges", None)
+    return "+".join(venues) if venues else str(args.exchange)
 
+
+def _check_venues(args: argparse.Namespace) -> None:
+    """``--api-url`` names one server, so it cannot go with ``--exchanges``."""
+    if getattr(args, "exchanges", None) and args.api_url:
+        raise ValueError(
+            f"--api-url {args.api_url} with --exchanges {','.join(args.exchanges)}: one URL "
+            f"cannot serve several exchanges; drop --api-url, or use --exchange with one venue")
+
+
+def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
+    """Candles for the symbol, range and exchange options of ``args`` (cached); with
+    ``--exchanges``, open interest summed over the venues (``feeds.fetch_venues``)."""
+    from .feeds import fetch_candles, fetch_venues, timeframe_seconds
+
+    _check_venues(args)
     check_window(args)
     since = args.since
     if since is None:
         step = pd.Timedelta(seconds=timeframe_seconds(args.timeframe))
         since = pd.Timestamp.now(tz="UTC").floor(step) - args.bars * step
+    if getattr(args, "exchanges", None):
+        return fetch_venues(list(args.exchanges), args.symbol, args.timeframe, since=since,
+                            until=args.until, cache_dir=args.cache_dir)
     return fetch_candles(exchange_for(args), args.symbol, args.timeframe, since=since,
                          until=args.until, cache_dir=args.cache_dir)
 
@@ -116,10 +144,10 @@ def _run_chart(args: argparse.Namespace) -> int:
     options = method_options(args)  # a bad option fails before any download
     candles = fetch_for(args)
     if candles.empty:
-        print(f"liqlevels: error: {args.exchange} returned no bars for {args.symbol} "
+        print(f"liqlevels: error: {venue_label(args)} returned no bars for {args.symbol} "
               f"{args.timeframe} in that range", file=sys.stderr)
         return 1
-    label = f"{args.symbol} {args.timeframe} ({args.exchange})"
+    label = f"{args.symbol} {args.timeframe} ({venue_label(args)})"
     return _draw(args, candles, label, safe_name(args.symbol, args.timeframe), options)
 
 
@@ -150,12 +178,31 @@ def register(subparsers: Any) -> None:
     chart.set_defaults(func=run_guarded(_run_chart))
 
 
+def exchange_list(text: str) -> tuple[str, ...]:
+    """An argparse ``type`` for ``--exchanges``: two or more ccxt ids, each once."""
+    ids = tuple(part.strip() for part in text.split(",") if part.strip())
+    if len(ids) < 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give two or more exchanges separated by commas, e.g. "
+            f"binanceusdm,bybit,okx (one venue: --exchange)")
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names {', '.join(repeated)} twice: its open interest would count twice")
+    return ids
+
+
 def add_fetch_options(parser: argparse.ArgumentParser, *, default_timeframe: str = "1h",
                       live: bool = False) -> None:
     """Exchange, timeframe and range options, shared by chart, fetch and live (``live``: no
     ``--until``, the range is the warm-up before now; ``--ws-url`` as well)."""
-    parser.add_argument("--exchange", default="binanceusdm",
-                        help="ccxt exchange id (binanceusdm; also bybit, okx, ...)")
+    where = parser if live else parser.add_mutually_exclusive_group()
+    where.add_argument("--exchange", default="binanceusdm",
+                       help="ccxt exchange id (binanceusdm; also bybit, okx, ...)")
+    if not live:
+        where.add_argument("--exchanges", type=exchange_list,
+                           help="several ccxt ids, e.g. binanceusdm,bybit,okx: open interest "
+                           "summed over them in coins, prices from the first")
     parser.add_argument("--timeframe", type=timeframe, default=default_timeframe,
                         help=f"bar length: 1m, 5m, 1h, ... ({default_timeframe})")
     first = "first warm-up bar" if live else "first bar"

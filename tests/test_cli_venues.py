@@ -1,0 +1,143 @@
+"""Several venues on the command line: ``chart --exchanges`` (open interest summed), its
+checks before any network, the chart's ``--weight`` and ``--heatmap``; ``map --exchanges``
+merging the Binance and Bybit trade archives in time order."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from fakes import MarketData, fake_exchange
+from test_cli import run
+
+from liqlevels import feeds, indicator
+from liqlevels._app import heatmap_times, render
+from liqlevels.cli import main
+from liqlevels.feeds import _exchanges
+
+VENUES = ("binanceusdm", "bybit", "okx")
+SYMBOL = "BTC/USDT:USDT"
+HOUR = 3_600_000
+DAY = 24 * HOUR
+PAYLOAD = re.compile(r'"heatmap":\{"b":\[\d')  # the scene's heatmap columns, not the page's code
+
+pytestmark = pytest.mark.usefixtures("waits")
+
+
+@pytest.fixture
+def three(monkeypatch):
+    """The three REST fakes (different markets) as the shared instances feeds uses for ids."""
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for venue, seed in zip(VENUES, (31, 32, 33), strict=True):
+            data = MarketData.generated(days=3, seed=seed, start="2026-06-01")
+            ex, server = stack.enter_context(fake_exchange(venue, data=data))
+            monkeypatch.setitem(_exchanges._INSTANCES, venue, ex)
+            servers.append(server)
+        yield servers
+
+
+def _window(server) -> tuple[str, str]:
+    now = pd.Timestamp(server.now, unit="ms", tz="UTC")
+    return (now - pd.Timedelta(days=2)).isoformat(), now.isoformat()
+
+
+def test_chart_sums_the_venues_and_names_them(three, tmp_path, capsys) -> None:
+    since, until = _window(three[0])
+    code = main(["chart", SYMBOL, "--exchanges", ",".join(VENUES), "--since", since,
+                 "--until", until, "--cache-dir", str(tmp_path / "cache"), "--out",
+                 str(tmp_path), "--no-png", "--ma-length", "10"])
+    assert code == 0, capsys.readouterr().err
+    summed = feeds.fetch_venues(list(VENUES), SYMBOL, "1h", since=since, until=until,
+                                cache_dir=tmp_path / "cache")
+    alone = feeds.fetch_candles("binanceusdm", SYMBOL, "1h", since=since, until=until,
+                                cache_dir=tmp_path / "cache")
+    assert (summed["open_interest"] > 2 * alone["open_interest"]).all()
+    expected = indicator.oi_levels(summed, options=indicator.OIOptions(ma_length=10))
+    written = pd.read_csv(tmp_path / "BTC-USDT-USDT_1h-levels.csv")
+    assert len(written) == len(expected) > 0
+    np.testing.assert_allclose(written["oi_delta"], expected["oi_delta"], rtol=1e-9)
+    html = (tmp_path / "BTC-USDT-USDT_1h.html").read_text(encoding="utf-8")
+    assert "BTC/USDT:USDT 1h (binanceusdm+bybit+okx)" in html
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--exchange", "bybit", "--exchanges", "okx,bybit"], 2,
+         ["--exchanges: not allowed with argument --exchange"]),
+        (["--exchanges", "okx"], 2, ["two or more exchanges"]),
+        (["--exchanges", "okx,bybit,okx"], 2, ["okx twice"]),
+        (["--exchanges", "okx,bybit", "--api-url", "http://127.0.0.1:9"], 1,
+         ["--api-url", "cannot serve several exchanges"]),
+        (["--weight", "volume"], 2, ["--weight", "count", "oi_delta"]),
+    ],
+)
+def test_venue_flags_fail_before_any_network(tmp_path, args, code, words) -> None:
+    result = run("chart", SYMBOL, "--cache-dir", str(tmp_path), "--out", str(tmp_path),
+                 "--no-png", *args)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    for word in words:
+        assert word in result.stderr
+    assert "refused" not in result.stderr and "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing fetched, nothing written
+
+
+def test_live_takes_one_venue(tmp_path) -> None:
+    result = run("live", SYMBOL, "--exchanges", "okx,bybit")
+    assert result.returncode == 2 and "--exchanges" in result.stderr
+
+
+# -- --weight and --heatmap ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample() -> pd.DataFrame:
+    return feeds.sample_candles(900, timeframe="1h", seed=4)
+
+
+def test_weight_reaches_the_density(sample, tmp_path) -> None:
+    options = indicator.OIOptions()
+    out = render(sample, out_dir=tmp_path, name="w", symbol="S", options=options,
+                 weight="oi_delta", png=False)
+    expected = indicator.density(out.levels, bins=150, weight="oi_delta")
+    pd.testing.assert_frame_equal(out.density, expected)
+    counted = indicator.density(out.levels, bins=150)
+    assert not np.allclose(out.density.filter(like="long"), counted.filter(like="long"))
+    assert out.heatmap is None and not PAYLOAD.search(out.html.read_text(encoding="utf-8"))
+
+
+def test_heatmap_is_drawn_on_at_most_two_thousand_times(sample, tmp_path) -> None:
+    options = indicator.OIOptions()
+    out = render(sample, out_dir=tmp_path, name="h", symbol="S", options=options,
+                 weight="notional", heatmap=True, png=False)
+    expected = indicator.heatmap(out.levels, sample.index, weight="notional")
+    pd.testing.assert_frame_equal(out.heatmap, expected, check_like=True)
+    assert out.heatmap.attrs["weight"] == "notional"
+    html = out.html.read_text(encoding="utf-8")
+    assert PAYLOAD.search(html) and '"unit":"USD"' in html
+
+
+@pytest.mark.parametrize("n", [1, 1999, 2000, 2001, 5000, 12_345])
+def test_heatmap_times_thin_the_bars_evenly_ending_on_the_last(n) -> None:
+    index = pd.date_range("2026-01-01", periods=n, freq="5min", tz="UTC")
+    times = heatmap_times(index)
+    assert 0 < len(times) <= 2000 and times[-1] == index[-1]
+    if n <= 2000:
+        assert times.equals(index)
+    else:
+        assert len(set(np.diff(times.asi8))) == 1  # one step: every k-th bar
+        assert len(heatmap_times(index, most=len(times) - 1)) < len(times)
+
+
+def test_chart_flags_on_the_command_line(tmp_path) -> None:
+    result = run("demo", "--out", str(tmp_path), "--bars", "600", "--no-png", "--heatmap",
+                 "--weight", "oi_delta")
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "demo.html").read_text(encoding="utf-8")
+    assert PAYLOAD.search(html) and '"unit":"coins of OI"' in html
+    plain = run("demo", "--out", str(tmp_path / "plain"), "--bars", "600", "--no-png")
+    assert plain.returncode == 0, plain.stderr
+    assert not PAYLOAD.search((tmp_path / "plain" / "demo.html").read_text(encoding="utf-8"))
