@@ -11,6 +11,7 @@ with ``bincount`` on the flattened index, so memory stays bounded whatever the g
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = ["MAX_HEATMAP_CELLS", "heatmap"]
 #: work and gigabytes of output; a chart shows a few hundred thousand.
 MAX_HEATMAP_CELLS = 50_000_000
 _SLAB_ENTRIES = 1 << 22  # (time, column) entries per slab of the difference array
+_LITTLE = sys.byteorder == "little"
 
 
 def _grid(times: Any) -> np.ndarray:
@@ -61,44 +63,85 @@ def _runs(start: np.ndarray, end: np.ndarray, grid: np.ndarray) -> tuple[np.ndar
     return first, stop
 
 
-def _slabs(first: np.ndarray, stop: np.ndarray, column: np.ndarray, weights: np.ndarray,
-           n_times: int, n_columns: int):
-    """Yield ``(offset, sums)``: the cells of ``rows`` consecutive grid times at a time, from
-    the difference array (+weight at ``first``, -weight at ``stop``) cumulated along time."""
-    ends = stop < n_times
-    at = np.concatenate([first, stop[ends]])
-    col = np.concatenate([column, column[ends]])
-    w = np.concatenate([weights, -weights[ends]])
-    order = np.argsort(at, kind="stable")
-    at, col, w = at[order], col[order], w[order]
+def _by_slab(flat: np.ndarray, slab_entries: int, n_slabs: int, *weights: np.ndarray):
+    """The flat indices (and their weights) grouped by slab, and where each slab starts."""
+    if n_slabs == 1:
+        return (flat, *weights), np.array([0, len(flat)])
+    slab = flat // slab_entries
+    # Slab numbers are small: a stable sort of 16-bit keys is numpy's O(n) radix sort.
+    order = np.argsort(slab.astype(np.uint16 if n_slabs <= 1 << 16 else np.int64), kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(slab, minlength=n_slabs))])
+    return tuple(x[order] for x in (flat, *weights)), bounds
+
+
+def _slabs(first, stop, column, weights, n_times: int, n_columns: int):
+    """Yield ``(offset, counts, sums)`` for ``rows`` consecutive grid times at a time: the
+    difference arrays (+1 or +weight at ``first``, -1 or -weight at ``stop``) cumulated along
+    time, shaped ``(rows, n_columns)``; ``sums`` is None without weights."""
     rows = max(1, _SLAB_ENTRIES // n_columns)
-    carry = np.zeros(n_columns)
-    for lo in range(0, n_times, rows):
-        hi = min(lo + rows, n_times)
-        a, b = np.searchsorted(at, [lo, hi])
-        flat = (at[a:b] - lo) * n_columns + col[a:b]
-        sums = np.bincount(flat, w[a:b], minlength=(hi - lo) * n_columns)
-        sums = sums.reshape(hi - lo, n_columns)
-        np.cumsum(sums, axis=0, out=sums)
-        sums += carry
-        carry = sums[-1].copy()
-        yield lo, sums
+    n_slabs = -(-n_times // rows)
+    ends = stop < n_times
+    w_in = () if weights is None else (weights,)
+    w_out = () if weights is None else (weights[ends],)
+    adds, add_at = _by_slab(first * n_columns + column, rows * n_columns, n_slabs, *w_in)
+    subs, sub_at = _by_slab(stop[ends] * n_columns + column[ends], rows * n_columns, n_slabs,
+                            *w_out)
+    carry_n = np.zeros(n_columns, dtype=np.int32)
+    carry_w = np.zeros(n_columns)
+    for i, lo in enumerate(range(0, n_times, rows)):
+        size = (min(lo + rows, n_times) - lo) * n_columns
+        a = slice(add_at[i], add_at[i + 1])
+        s = slice(sub_at[i], sub_at[i + 1])
+        base = lo * n_columns
+        counts = np.zeros(size, dtype=np.int32)  # int32: half the bytes to sweep
+        np.add.at(counts, adds[0][a] - base, 1)
+        np.subtract.at(counts, subs[0][s] - base, 1)
+        counts = counts.reshape(-1, n_columns)
+        np.cumsum(counts, axis=0, out=counts)
+        counts += carry_n
+        carry_n = counts[-1].copy()
+        sums = None
+        if weights is not None:
+            sums = np.zeros(size)
+            np.add.at(sums, adds[0][a] - base, adds[1][a])
+            np.subtract.at(sums, subs[0][s] - base, subs[1][s])
+            sums = sums.reshape(-1, n_columns)
+            np.cumsum(sums, axis=0, out=sums)
+            sums += carry_w
+            carry_w = sums[-1].copy()
+        yield lo, counts, sums
 
 
 def _cells(first, stop, column, weights, n_times, n_bins):
     """Non-empty cells: grid position, bin number (of the kept bins), long and short sums."""
-    counts = _slabs(first, stop, column, np.ones(len(first)), n_times, 2 * n_bins)
-    sums = (None if weights is None
-            else _slabs(first, stop, column, weights, n_times, 2 * n_bins))
     parts = []
-    for lo, count in counts:
-        count = count.reshape(-1, n_bins, 2)
-        total = count if sums is None else next(sums)[1].reshape(-1, n_bins, 2)
-        live = count > 0.5  # whole numbers, exact in float64
-        t, b = np.nonzero(live.any(axis=2))
-        cell = np.where(live[t, b], total[t, b], 0.0)  # a side with no live line is exactly 0
-        parts.append((t + lo, b, cell[:, 0], cell[:, 1]))
+    for lo, counts, sums in _slabs(first, stop, column, weights, n_times, 2 * n_bins):
+        # Each (time, bin)'s two int32 counts (long, short; never negative) read as one
+        # int64, nonzero exactly when the cell holds a line: one pass finds the cells.
+        pairs = counts.reshape(-1).view(np.int64)
+        cell = np.flatnonzero(pairs)
+        both = pairs[cell]
+        n_long = both & 0xFFFFFFFF if _LITTLE else both >> 32
+        n_short = both >> 32 if _LITTLE else both & 0xFFFFFFFF
+        if sums is None:
+            long_, short = n_long, n_short
+        else:
+            values = sums.reshape(-1, 2)
+            # A side with no live line is exactly 0, whatever the rounding of the sums.
+            long_ = np.where(n_long > 0, values[:, 0][cell], 0.0)
+            short = np.where(n_short > 0, values[:, 1][cell], 0.0)
+        t, b = np.divmod(cell, n_bins)
+        parts.append((t + lo, b, long_, short))
     return [np.concatenate(p) for p in zip(*parts, strict=True)]
+
+
+def _kept_bins(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct bin numbers, ascending, and each line's position among them: by a
+    bincount over the bins' span (checked <= 10,000,000), no sort."""
+    low = k.min()
+    offset = k - low
+    present = np.bincount(offset) > 0
+    return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[offset]
 
 
 def heatmap(
@@ -167,7 +210,7 @@ def heatmap(
     live = first < stop
     if not live.any():
         return empty
-    bins, column = np.unique(k[live], return_inverse=True)
+    bins, column = _kept_bins(k[live])
     _check_cells(len(grid), len(bins), size, given)
     w = None if weights is None else weights[live]
     t, b, long_, short = _cells(first[live], stop[live], 2 * column + lines.short[live], w,
@@ -178,7 +221,7 @@ def heatmap(
         "price_high": (bins[b] + 1) * size,
         "long": long_.astype(dtype),
         "short": short.astype(dtype),
-    })
+    }, copy=False)
     out.attrs["bin_size"] = size
     return out
 

@@ -124,6 +124,20 @@ def test_oi_levels_coarse_and_off_bar_grids(oi_case, weight):
                    2.5, weight)
 
 
+@pytest.mark.parametrize("weight", WEIGHTS)
+@pytest.mark.parametrize("slab", [1, 37, 1000])
+def test_slabs_of_times_give_the_same_cells(oi_case, monkeypatch, weight, slab):
+    # The difference array is cumulated a slab of times at a time: small slabs (one time
+    # per slab with slab=1) must carry the running sums across slab boundaries exactly.
+    candles, levels = oi_case
+    grid = candles.index[::5]
+    whole = indicator.heatmap(levels, grid, bin_size=1.0, weight=weight)
+    monkeypatch.setattr(_heatmap, "_SLAB_ENTRIES", slab)
+    got = indicator.heatmap(levels, grid, bin_size=1.0, weight=weight)
+    assert_matches(got, levels, grid, 1.0, weight)
+    pd.testing.assert_frame_equal(got, whole, check_exact=weight == "count", rtol=1e-12)
+
+
 @pytest.mark.parametrize("weight", ["count", "notional"])
 def test_trade_levels_without_and_with_ends(trade_case, weight):
     candles, levels = trade_case
