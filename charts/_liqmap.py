@@ -198,7 +198,8 @@ def _bar_rects(fr: _Frame, bars: _Bars, opacity: float) -> tuple[list[str], int]
         color = leverage_color(lev)
         top = base + bars.values[:, col]
         for i in np.flatnonzero(bars.values[:, col] > 0):
-            y_top, y_bot = float(fr.y(top[i])), float(fr.y(base[i]))
+            y_top = float(fr.y(min(top[i], fr.v_hi)))
+            y_bot = float(fr.y(min(base[i], fr.v_hi)))
             side = "long" if bars.is_long[i] else "short"
             tip = (f"{lev}x {side} {bars.lo[i]:,.8g} to {bars.hi[i]:,.8g}: "
                    f"{human(bars.values[i, col])}")
@@ -211,6 +212,34 @@ def _bar_rects(fr: _Frame, bars: _Bars, opacity: float) -> tuple[list[str], int]
             segments += 1
         base = top
     return out, segments
+
+
+def _clip_marks(fr: _Frame, bars: _Bars, unit: str, labels: int = 6) -> list[str]:
+    """Bins taller than the axis: a break mark on each, and the value of the largest few."""
+    totals = bars.values.sum(axis=1) if len(bars.lo) else np.zeros(0)
+    over = np.flatnonzero(totals > fr.v_hi)
+    out: list[str] = []
+    named = set(over[np.argsort(totals[over])[::-1][:labels]].tolist())
+    for i in over:
+        x = float((fr.x(bars.lo[i]) + fr.x(bars.hi[i])) / 2)
+        out.append(f'<path class="clipped" d="M{x - 5:.1f},{fr.top + 7:.1f} l5,-6 l5,6 z" '
+                   f'fill="{TEXT}"><title>{html.escape(human(totals[i]))} {html.escape(unit)}'
+                   f'</title></path>')
+        if i in named:
+            out.append(_text(x, fr.top + 20, human(totals[i]), anchor="middle", size=11,
+                             color=TEXT, weight="bold", cls="clip-label"))
+    return out
+
+
+def _side_labels(fr: _Frame, price: float) -> list[str]:
+    """Which side is which: long liquidations below the price, shorts above."""
+    x = float(fr.x(price))
+    return [
+        _text(x - 10, fr.top + 42, "\u25c0 longs liquidated if price falls",
+              anchor="end", size=12, color=_LONG_CURVE, weight="bold", cls="side"),
+        _text(x + 10, fr.top + 42, "shorts liquidated if price rises \u25b6",
+              size=12, color=_SHORT_CURVE, weight="bold", cls="side"),
+    ]
 
 
 def _curve_points(fr: _Frame, part: pd.DataFrame, price: float, long: bool) -> list[tuple]:
@@ -259,8 +288,8 @@ def _legend(x: float, y: float, leverages: tuple[int, ...], curves: bool) -> lis
     out = []
     items = [(leverage_color(lev), f"{lev}x leveraged", "box") for lev in leverages]
     if curves:
-        items += [(_LONG_CURVE, "longs cumulative", "line"), (_SHORT_CURVE, "shorts cumulative",
-                                                               "line")]
+        items += [(_LONG_CURVE, "longs, cumulative below price", "line"),
+                  (_SHORT_CURVE, "shorts, cumulative above price", "line")]
     items.append((_PRICE_LINE, "current price", "dash"))
     for color, label, shape in items:
         if shape == "box":
@@ -271,7 +300,7 @@ def _legend(x: float, y: float, leverages: tuple[int, ...], curves: bool) -> lis
             out.append(f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 14:.1f}" y2="{y - 4:.1f}" '
                        f'stroke="{color}" stroke-width="2"{dash}/>')
         out.append(_text(x + 18, y, label, size=12, cls="legend"))
-        x += 34 + 7.6 * len(label)
+        x += 28 + 6.9 * len(label)
     return out
 
 
@@ -345,14 +374,48 @@ class LiquidationMapChart:
         return path
 
 
+#: A bin taller than CLIP_RATIO times the 98th percentile of the bins is clipped: the bar axis
+#: ends at that height (so one whale bin does not flatten the rest) and the bin is marked.
+CLIP_RATIO = 3.0
+_CLIP_QUANTILE = 0.98
+
+
+def value_ceiling(totals: np.ndarray) -> tuple[float, bool]:
+    """The bar axis's top for these bin totals (quote currency), and whether it clips.
+
+    The largest total (plus 8% headroom) unless it exceeds :data:`CLIP_RATIO` times the 98th
+    percentile; then that multiple, and the bins above it are drawn clipped, labelled with
+    their value. No bins, or all zero: ``(1.0, False)``.
+    """
+    totals = np.asarray(totals, dtype=np.float64)
+    top = float(totals.max()) if totals.size else 0.0
+    if not top > 0:
+        return 1.0, False
+    cap = CLIP_RATIO * float(np.quantile(totals, _CLIP_QUANTILE))
+    if 0 < cap < top:
+        return cap, True
+    return top * 1.08, False
+
+
+def _bar_axis_title(bars: _Bars, unit: str, v_hi: float) -> str:
+    """The bar axis's title: the unit, the bin width drawn and, when clipped, where."""
+    text = f"notional per bin ({unit})"
+    if len(bars.lo):
+        step = float(np.median(bars.hi - bars.lo))
+        text = f"notional per {step:,.6g} {unit} bin ({unit})"
+        if float(bars.values.sum(axis=1).max()) > v_hi:
+            text += f", clipped at {human(v_hi)}"
+    return text
+
+
 def _ranges(bars: _Bars, depth: pd.DataFrame, price: float) -> tuple[float, float, float, float]:
     lows = [price, *bars.lo.tolist(), *depth["price_low"].tolist()]
     highs = [price, *bars.hi.tolist(), *depth["price_high"].tolist()]
     p_lo, p_hi = min(lows), max(highs)
     pad = (p_hi - p_lo) * 0.03 or price * 0.1
-    v_hi = float(bars.values.sum(axis=1).max()) if len(bars.lo) else 0.0
+    v_hi, _ = value_ceiling(bars.values.sum(axis=1))
     c_hi = float(depth["cumulative"].max()) if len(depth) else 0.0
-    return p_lo - pad, p_hi + pad, v_hi * 1.08 or 1.0, c_hi * 1.08 or 1.0
+    return p_lo - pad, p_hi + pad, v_hi, c_hi * 1.08 or 1.0
 
 
 def liquidation_map_chart(
@@ -366,6 +429,7 @@ def liquidation_map_chart(
     max_bars: int = 400,
     width: int = 1200,
     height: int = 700,
+    unit: str = "USDT",
 ) -> LiquidationMapChart:
     """Draw a liquidation map on a price axis: stacked bars per leverage and depth curves.
 
@@ -387,10 +451,14 @@ def liquidation_map_chart(
         (the tables keep the exact bins).
     width, height : int
         Size in CSS pixels (the PNG's size too).
+    unit : str, default "USDT"
+        The quote currency the notional is in, written on the axes.
 
     Returns
     -------
     LiquidationMapChart
+        The bar axis ends at :func:`value_ceiling`: a bin more than :data:`CLIP_RATIO` times
+        the 98th percentile is drawn clipped at the top, marked and labelled with its value.
         With ``to_html(path)`` and ``to_png(path)``. An empty map draws axes and a note.
 
     Raises
@@ -400,8 +468,8 @@ def liquidation_map_chart(
     """
     price = _check_inputs(levels_map, depth, price)
     kind = check_choice("kind", kind, CHART_KINDS)
-    if not isinstance(title, str) or not isinstance(subtitle, str):
-        raise TypeError("title and subtitle must be strings")
+    if not isinstance(title, str) or not isinstance(subtitle, str) or not isinstance(unit, str):
+        raise TypeError("title, subtitle and unit must be strings")
     bars = _display_bars(levels_map, max(int(max_bars), 1))
     p_lo, p_hi, v_hi, c_hi = _ranges(bars, depth, price)
     fr = _Frame(left=80, top=104, width=width - 170, height=height - 104 - 56,
@@ -410,22 +478,26 @@ def liquidation_map_chart(
     body += _axes(fr, right_axis=len(depth) > 0)
     rects, segments = _bar_rects(fr, bars, 0.9 if kind == "map" else 0.35)
     curves, n_curves = _curves(fr, depth, price, fill=kind == "depth")
-    body += rects + curves + _price_marker(fr, price)
-    if not len(bars.lo):
+    body += rects + _clip_marks(fr, bars, unit) + curves + _price_marker(fr, price)
+    if len(bars.lo):
+        body += _side_labels(fr, price)
+    else:
         body.append(_text(fr.left + fr.width / 2, fr.top + fr.height / 2,
                           "no liquidation levels on either side of the price", anchor="middle",
                           size=16))
     body.append(_text(fr.left, 28, title, size=18, weight="bold", cls="title"))
     body.append(_text(fr.left, 50, subtitle, size=12, cls="subtitle"))
     body += _legend(fr.left, 74, bars.leverages, n_curves > 0)
-    body.append(_text(fr.left + fr.width / 2, height - 12, "liquidation price", anchor="middle"))
+    body.append(_text(fr.left + fr.width / 2, height - 12, f"liquidation price ({unit})",
+                      anchor="middle", cls="axis-title"))
     mid = fr.top + fr.height / 2
     body.append(f'<g transform="translate(16 {mid:.0f}) rotate(-90)">'
-                + _text(0, 0, "notional per bin", anchor="middle", size=11) + "</g>")
+                + _text(0, 0, _bar_axis_title(bars, unit, fr.v_hi), anchor="middle", size=11,
+                        cls="axis-title") + "</g>")
     if n_curves:
         body.append(f'<g transform="translate({width - 10} {mid:.0f}) rotate(90)">'
-                    + _text(0, 0, "cumulative from the price", anchor="middle", size=11)
-                    + "</g>")
+                    + _text(0, 0, f"cumulative from the price ({unit})", anchor="middle",
+                            size=11, cls="axis-title") + "</g>")
     leverages = ",".join(str(v) for v in bars.leverages)
     svg = (
         f'<svg id="liqmap" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
