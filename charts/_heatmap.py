@@ -100,13 +100,13 @@ def _check_bins(frame: pd.DataFrame, low: np.ndarray, high: np.ndarray) -> float
     height = high - low
     row = first_true(height <= 0)
     if row is not None:
-        raise ValueError(f"heatmap {row_label(frame.index, row)}: price_high {high[row]!r} is "
-                         f"not above price_low {low[row]!r}")
+        raise ValueError(f"heatmap {row_label(frame.index, row)}: price_high "
+                         f"{float(high[row])!r} is not above price_low {float(low[row])!r}")
     size = float(height[0])
     row = first_true(np.abs(height - size) > 1e-6 * size)
     if row is not None:
         raise ValueError(
-            f"heatmap {row_label(frame.index, row)}: its bin is {height[row]!r} high, the "
+            f"heatmap {row_label(frame.index, row)}: its bin is {float(height[row])!r} high, the "
             f"first is {size!r}; every cell must be one bin_size high (as indicator.heatmap "
             f"makes them)"
         )
@@ -151,7 +151,8 @@ def heatmap_layer(frame: Any, *, weight: Weight | None = None) -> Heatmap:
     if row is not None:
         at = int(order[row + 1])
         raise ValueError(f"heatmap {row_label(frame.index, at)} repeats the cell at time "
-                         f"{frame['time'].iloc[at]} and price_low {low[at]!r}; one row per cell")
+                         f"{frame['time'].iloc[at]} and price_low {float(low[at])!r}; one row "
+                         f"per cell")
     tidy = frame[list(HEATMAP_COLUMNS)]
     if (np.diff(order) != 1).any():
         tidy = tidy.iloc[order]

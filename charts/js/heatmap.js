@@ -166,7 +166,7 @@
   /* The colour scale, its unit and the bin size: rows appended to the chart's legend. */
   function scaleLegend(legend, d, fmt) {
     var h = d.h, box = el('div', 'll-heat');
-    var what = 'heatmap: long + short ' + h.unit + ' per ' + fmt(h.bin) + ' price bin';
+    var what = 'heatmap: long + short ' + h.unit + (h.bin > 0 ? ' per ' + fmt(h.bin) + ' price bin' : '');
     box.appendChild(el('div', 'll-sub', what));
     var row = el('div', 'll-heat-scale');
     if (d.drawable) {
