@@ -23,7 +23,24 @@ EXAMPLES = """examples:
       --threshold 200
   liqlevels map BTCUSDT --since 2026-06-01 --until 2026-06-01T12:00 --mode portion \\
       --threshold 0.02 --survivors-only --candles
+  liqlevels map BTCUSDT --exchanges binance,bybit --since 2026-06-01 --until 2026-06-02
 """
+
+def _archive_list(text: str) -> tuple[str, ...]:
+    """An argparse ``type`` for ``--exchanges``: two or more archives, each once."""
+    from ._mapping import EXCHANGES
+
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in EXCHANGES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"{unknown[0]!r} has no trade archive here; give some of {','.join(EXCHANGES)}")
+    if len(names) < 2 or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give two or more archives, each once, e.g. binance,bybit (one: "
+            f"--exchange)")
+    return names
+
 
 def _threshold_arguments(mode: str, threshold: float | None) -> dict[str, Any]:
     """``--threshold`` checked for ``--mode`` (errors name the flag), as the keywords of
@@ -70,7 +87,7 @@ def _run_map(args: argparse.Namespace) -> int:
 
     chosen = _check_options(args)
     mapping = HistoricalMapping(
-        args.since, args.until, args.symbol, args.exchange, out_dir=args.out,
+        args.since, args.until, args.symbol, args.exchanges or args.exchange, out_dir=args.out,
         cache_dir=args.cache_dir, base_url=args.archive_url, leverages=args.leverages,
         mmr=args.mmr, survivors_only=args.survivors_only, bin_size=args.bin_size,
         png=not args.no_png,
@@ -81,7 +98,7 @@ def _run_map(args: argparse.Namespace) -> int:
         the_depth = _computed(lambda: mapping.liquidation_map_depth_from_historical(**chosen))
         if args.candles:
             _computed(lambda: mapping.liquidation_map_with_candles(**chosen))
-    print(f"{args.exchange} {args.symbol} {mapping.start} .. {mapping.end}: "
+    print(f"{mapping.exchange} {args.symbol} {mapping.start} .. {mapping.end}: "
           f"{len(mapping.levels)} levels, current price {mapping.price:g}, "
           f"{len(the_map)} map cells, {len(the_depth)} depth rows")
     for path in getattr(mapping, "files", []):
@@ -94,14 +111,18 @@ def _run_map(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``map``."""
     parser = subparsers.add_parser(
-        "map", help="trade-based liquidation map from Binance or Bybit trade archives",
+        "map", help="trade-based liquidation map from Binance and/or Bybit trade archives",
         description="Read the window's large taker trades from the exchange's public trade "
         "archive (downloaded once, cached), place them at their liquidation prices and write "
         "the map and its cumulative depth as HTML, PNG and CSV.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("symbol", help="the archive's symbol, e.g. BTCUSDT")
-    parser.add_argument("--exchange", default="binance", help="binance or bybit (binance)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--exchange", default="binance", help="binance or bybit (binance)")
+    where.add_argument("--exchanges", type=_archive_list,
+                       help="both archives, e.g. binance,bybit: their trades merged in time "
+                       "order (equal times keep this order) and mapped as one")
     # --since/--until as everywhere else; --start/--end (the seed's words) still work.
     parser.add_argument("--since", "--start", dest="since", required=True,
                         help="window start, UTC (e.g. 2026-06-01)")

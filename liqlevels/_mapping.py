@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .indicator import (
@@ -65,13 +66,47 @@ def _symbol(symbol: Any) -> str:
 
 
 def _exchange(exchange: Any) -> str:
-    name = exchange.lower() if isinstance(exchange, str) else exchange
+    name = exchange.lower().strip() if isinstance(exchange, str) else exchange
     if name in EXCHANGES:
         return str(name)
     raise ValueError(
         f"exchange={exchange!r} is not supported: HistoricalMapping reads the trade archives "
         f"of {', '.join(repr(e) for e in EXCHANGES)} only.{did_you_mean(exchange, EXCHANGES)}"
     )
+
+
+def _exchanges(exchange: Any) -> tuple[str, ...]:
+    """The archives to read, in order: ``"binance"``, ``"binance,bybit"`` or a list of them,
+    each once."""
+    if isinstance(exchange, str):
+        given: Sequence[Any] = [part for part in exchange.split(",") if part.strip()] or [
+            exchange]
+    elif isinstance(exchange, Sequence):
+        given = exchange
+    else:
+        given = [exchange]
+    if not given:
+        raise ValueError(f"exchange={exchange!r} names no archive; give 'binance', 'bybit' "
+                         f"or both ('binance,bybit')")
+    names = tuple(_exchange(e) for e in given)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"exchange={exchange!r} names {', '.join(repeated)} twice: its "
+                         f"trades would count twice; give each archive once")
+    return names
+
+
+def _merge(parts: list[TradeArrays]) -> TradeArrays:
+    """Trades of several archives as one stream in time order; equal times keep the order
+    of ``parts`` (the exchanges' order), each part already in time order."""
+    parts = [p for p in parts if len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else TradeArrays.empty()
+    time = np.concatenate([p.time for p in parts])
+    order = np.argsort(time, kind="stable")
+    return TradeArrays(time[order], np.concatenate([p.price for p in parts])[order],
+                       np.concatenate([p.quantity for p in parts])[order],
+                       np.concatenate([p.is_buy for p in parts])[order])
 
 
 def _threshold(mode: Any, gross_value: Any, top_n: Any, portion: Any) -> tuple[str, float | int]:
@@ -133,15 +168,19 @@ class HistoricalMapping:
         the last trade's before ``end``.
     symbol : str
         The archive's symbol, e.g. ``"BTCUSDT"``.
-    exchange : {"binance", "bybit"}
+    exchange : {"binance", "bybit"}, or both as ``"binance,bybit"`` or a list
         Binance USD-M futures ``aggTrades`` (data.binance.vision) or Bybit's trading archive
-        (public.bybit.com/trading).
+        (public.bybit.com/trading). Several: their trades are merged into one stream in time
+        order (equal times keep the order given) and mapped as one; ``self.exchanges`` holds
+        them, ``self.exchange`` their names joined by ``+``.
     out_dir : str or os.PathLike, default "."
         Where charts and tables are written (created if missing).
     cache_dir : str or os.PathLike, optional
         Where archive files are kept (``feeds``' cache by default).
-    base_url : str, optional
+    base_url : str or mapping of str to str, optional
         The archive's address (a mirror); default ``feeds.settings.archive_urls[exchange]``.
+        With several exchanges, one address serves them all (their paths differ), or give
+        ``{exchange: address}``.
     leverages : sequence of int, default (10, 25, 50, 100)
     mmr : float, default 0.0
         Maintenance margin rate (see :func:`indicator.trade_levels`).
@@ -159,7 +198,8 @@ class HistoricalMapping:
     ------
     TypeError, ValueError
         An unreadable time, ``end <= start``, a bad symbol, an exchange other than
-        ``"binance"``/``"bybit"`` (the message lists them), or a bad option.
+        ``"binance"``/``"bybit"`` (the message lists them) or one named twice, or a bad
+        option.
     """
 
     def __init__(
@@ -167,11 +207,11 @@ class HistoricalMapping:
         start_datetime: Any,
         end_datetime: Any,
         symbol: str,
-        exchange: ArchiveExchange,
+        exchange: ArchiveExchange | str | Sequence[ArchiveExchange],
         *,
         out_dir: str | os.PathLike = ".",
         cache_dir: str | os.PathLike | None = None,
-        base_url: str | None = None,
+        base_url: str | Mapping[str, str] | None = None,
         leverages: Sequence[int] = (10, 25, 50, 100),
         mmr: float = 0.0,
         weights: Sequence[float] | Mapping[int, float] | None = None,
@@ -185,7 +225,8 @@ class HistoricalMapping:
             raise ValueError(f"end_datetime ({self.end}) must be after start_datetime "
                              f"({self.start}); the window is [start, end)")
         self.symbol = _symbol(symbol)
-        self.exchange = _exchange(exchange)
+        self.exchanges = _exchanges(exchange)
+        self.exchange = "+".join(self.exchanges)
         self.out_dir = Path(out_dir)
         self.cache_dir = cache_dir
         self.base_url = base_url
@@ -209,21 +250,29 @@ class HistoricalMapping:
         last = (self.end - pd.Timedelta(1, "ns")).floor("D")
         return list(pd.date_range(first, last, freq="D"))
 
-    def _day_file(self, day: pd.Timestamp) -> Path:
-        """The day's archive file, downloaded (checksum-verified) unless already cached.
+    def _day_file(self, exchange: str, day: pd.Timestamp) -> Path:
+        """The exchange's archive file of the day, downloaded (checksum-verified) unless
+        already cached.
 
         A failed download raises :class:`feeds.FeedError` naming the URL: nothing is
         swallowed, so a missing day never passes for a quiet one.
         """
         from .feeds import download_archive
 
-        kind = "aggTrades" if self.exchange == "binance" else "trades"
-        return Path(download_archive(self.exchange, kind, self.symbol, day.strftime("%Y-%m-%d"),
-                                     cache_dir=self.cache_dir, base_url=self.base_url))
+        kind = "aggTrades" if exchange == "binance" else "trades"
+        url = (self.base_url.get(exchange) if isinstance(self.base_url, Mapping)
+               else self.base_url)
+        return Path(download_archive(exchange, kind, self.symbol, day.strftime("%Y-%m-%d"),
+                                     cache_dir=self.cache_dir, base_url=url))
 
-    def _days(self) -> Iterator[tuple[str, Path]]:
+    def _days(self) -> Iterator[tuple[str, dict[str, Path]]]:
         for day in self.days:
-            yield day.strftime("%Y-%m-%d"), self._day_file(day)
+            yield day.strftime("%Y-%m-%d"), {ex: self._day_file(ex, day)
+                                             for ex in self.exchanges}
+
+    def _read_day(self, paths: dict[str, Path], start_ns: int, end_ns: int) -> TradeArrays:
+        """The day's trades in the window, every exchange's merged in time order."""
+        return _merge([_read_window(path, ex, start_ns, end_ns) for ex, path in paths.items()])
 
     def _select(self, mode: str, threshold: float | int) -> _Window:
         key = (mode, threshold)
@@ -231,18 +280,17 @@ class HistoricalMapping:
             return self._done[key]
         selection = TradeSelection(mode, threshold)
         start_ns, end_ns = self.start.value, self.end.value
-        paths: dict[str, Path] = {}
+        paths: dict[str, dict[str, Path]] = {}
         reads: dict[str, int] = {}
         candles = []
-        for day, path in self._days():
-            arrays = _read_window(path, self.exchange, start_ns, end_ns)
-            paths[day], reads[day] = path, 1
+        for day, day_paths in self._days():
+            arrays = self._read_day(day_paths, start_ns, end_ns)
+            paths[day], reads[day] = day_paths, 1
             selection.add(arrays, key=day)
             if len(arrays):
                 candles.append(trade_candles(arrays, "1m"))
         for day in selection.stale():  # portion mode, rarely: this day held more of the cut
-            selection.add(_read_window(paths[day], self.exchange, start_ns, end_ns), key=day,
-                          replace=True)
+            selection.add(self._read_day(paths[day], start_ns, end_ns), key=day, replace=True)
             reads[day] += 1
         if selection.count == 0:
             raise ValueError(

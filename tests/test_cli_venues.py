@@ -141,3 +141,94 @@ def test_chart_flags_on_the_command_line(tmp_path) -> None:
     plain = run("demo", "--out", str(tmp_path / "plain"), "--bars", "600", "--no-png")
     assert plain.returncode == 0, plain.stderr
     assert not PAYLOAD.search((tmp_path / "plain" / "demo.html").read_text(encoding="utf-8"))
+
+
+# -- map: Binance and Bybit trades merged in time order --------------------------------------
+
+MAP_DAY = "2026-06-01"
+MAP_SYMBOL = "BTCUSDT"
+
+
+def _archive_trades(seed: int, price: float) -> pd.DataFrame:
+    from fakes import random_trades
+
+    start = pd.Timestamp(MAP_DAY, tz="UTC").value // 10**6
+    return random_trades(2500, seed=seed, start=start, price=price)
+
+
+@pytest.fixture
+def both(archive) -> dict[str, pd.DataFrame]:
+    """A day of trades on each archive; some Bybit trades at the very millisecond of a
+    Binance one, the day's last trade on both at once (at different prices)."""
+    from fakes import agg_trades_csv
+
+    binance, bybit = _archive_trades(7, 29_000.0), _archive_trades(8, 29_010.0)
+    bybit.loc[::50, "transact_time"] = binance["transact_time"].to_numpy()[::50]
+    last = int(max(binance["transact_time"].max(), bybit["transact_time"].max())) + 1
+    binance.loc[binance.index[-1], ["transact_time", "price"]] = (last, 29_111.0)
+    bybit.loc[bybit.index[-1], ["transact_time", "price"]] = (last, 29_222.0)
+    bybit = bybit.sort_values("transact_time", kind="stable", ignore_index=True)
+    archive.put_binance(f"data/futures/um/daily/aggTrades/{MAP_SYMBOL}/{MAP_SYMBOL}-aggTrades-"
+                        f"{MAP_DAY}.zip", agg_trades_csv(binance))
+    archive.put_bybit(MAP_SYMBOL, MAP_DAY, bybit)
+    return {"binance": binance, "bybit": bybit}
+
+
+def _plain_merge(trades: dict[str, pd.DataFrame], order: tuple[str, ...]) -> pd.DataFrame:
+    """The trades frame of both, in time order; equal times in ``order``: a plain sort."""
+    rows = []
+    for rank, name in enumerate(order):
+        t = trades[name]
+        for ms, price, qty, maker in zip(t["transact_time"], t["price"], t["quantity"],
+                                         t["is_buyer_maker"], strict=True):
+            rows.append((int(ms), rank, price, qty, "sell" if maker else "buy"))
+    rows.sort(key=lambda r: (r[0], r[1]))  # stable on ties within one exchange
+    return pd.DataFrame({"time": pd.to_datetime([r[0] for r in rows], unit="ms", utc=True),
+                         "price": [r[2] for r in rows], "quantity": [r[3] for r in rows],
+                         "side": [r[4] for r in rows]})
+
+
+@pytest.mark.parametrize("order", [("binance", "bybit"), ("bybit", "binance")])
+def test_mapping_merges_both_archives_in_time_order(both, tmp_path, order) -> None:
+    from liqlevels import HistoricalMapping
+
+    start, end = f"{MAP_DAY} 00:00", f"{MAP_DAY} 23:59:59"
+    hm = HistoricalMapping(start, end, MAP_SYMBOL, list(order), out_dir=tmp_path / "out",
+                           cache_dir=tmp_path / "cache", png=False)
+    got = hm.liquidation_map_from_historical(mode="top_n", threshold_top_n=40)
+    trades = _plain_merge(both, order)
+    levels = indicator.trade_levels(trades, mode="top_n", threshold=40)
+    assert hm.exchange == "+".join(order) and hm.exchanges == order
+    assert hm.price == {"binance": 29_111.0, "bybit": 29_222.0}[order[-1]]  # the tie's last
+    np.testing.assert_allclose(hm.levels["price"], levels["price"], rtol=1e-12)
+    pd.testing.assert_frame_equal(got, indicator.liquidation_map(levels, price=hm.price),
+                                  check_exact=False, rtol=1e-12)
+    single = HistoricalMapping(start, end, MAP_SYMBOL, order[0], out_dir=tmp_path / "one",
+                               cache_dir=tmp_path / "cache", png=False)
+    single.liquidation_map_from_historical(mode="top_n", threshold_top_n=40)
+    mixed = set(hm.levels["start"])
+    assert mixed & set(single.levels["start"]) and mixed - set(single.levels["start"])
+
+
+def test_map_command_reads_both_archives(archive, both, tmp_path) -> None:
+    result = run("map", MAP_SYMBOL, "--exchanges", "binance,bybit", "--since", MAP_DAY,
+                 "--until", f"{MAP_DAY} 23:59:59", "--mode", "top_n", "--threshold", "40",
+                 "--archive-url", archive.base_url, "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "out"), "--no-png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("binance+bybit BTCUSDT")
+    assert "current price 29222" in result.stdout  # Bybit's, second on the tie
+    maps = list((tmp_path / "out").glob("*_map.csv"))
+    assert len(maps) == 1
+
+
+@pytest.mark.parametrize(
+    ("exchange", "words"),
+    [("binance,binance", "binance twice"), ("binance,kraken", "'kraken' is not supported"),
+     (["bybit", "ftx"], "'ftx' is not supported")],
+)
+def test_mapping_names_a_bad_archive_list(tmp_path, exchange, words) -> None:
+    from liqlevels import HistoricalMapping
+
+    with pytest.raises(ValueError, match=words):
+        HistoricalMapping(MAP_DAY, f"{MAP_DAY} 06:00", MAP_SYMBOL, exchange, out_dir=tmp_path)
