@@ -94,8 +94,9 @@ def _slabs(first, stop, column, weights, n_times: int, n_columns: int):
         s = slice(sub_at[i], sub_at[i + 1])
         base = lo * n_columns
         counts = np.zeros(size, dtype=np.int32)  # int32: half the bytes to sweep
-        np.add.at(counts, adds[0][a] - base, 1)
-        np.subtract.at(counts, subs[0][s] - base, 1)
+        # An array of ones, not the scalar 1: numpy's fast path for ufunc.at wants one.
+        np.add.at(counts, adds[0][a] - base, np.ones(a.stop - a.start, np.int32))
+        np.subtract.at(counts, subs[0][s] - base, np.ones(s.stop - s.start, np.int32))
         counts = counts.reshape(-1, n_columns)
         np.cumsum(counts, axis=0, out=counts)
         counts += carry_n
@@ -219,8 +220,8 @@ def heatmap(
         "time": utc_times(grid[t]),
         "price_low": bins[b] * size,
         "price_high": (bins[b] + 1) * size,
-        "long": long_.astype(dtype),
-        "short": short.astype(dtype),
+        "long": long_.astype(dtype, copy=False),
+        "short": short.astype(dtype, copy=False),
     }, copy=False)
     out.attrs["bin_size"] = size
     return out
