@@ -175,3 +175,22 @@ def test_summed_frame_feeds_the_indicator(markets, tmp_path) -> None:
     indicator.validate_candles(frame)
     levels = indicator.oi_levels(frame)
     assert isinstance(levels, pd.DataFrame)
+
+
+def test_inverse_contracts_become_coins_at_the_venues_own_close() -> None:
+    from liqlevels.feeds._venues import _sum_on_grid
+
+    index = pd.date_range("2026-06-01", periods=3, freq="1h", tz="UTC", name="time")
+    linear = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": [100.0, 110.0, 120.0],
+                           "volume": 5.0, "open_interest": [10.0, 11.0, np.nan],
+                           "open_interest_value": [1000.0, 1210.0, np.nan]}, index=index)
+    # an inverse market: open_interest in contracts of 100 USD, its value in USD
+    inverse = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": [200.0, 50.0, 40.0],
+                            "volume": 7.0, "open_interest": [30.0, 40.0, 50.0],
+                            "open_interest_value": [3000.0, 4000.0, 5000.0]},
+                           index=index)
+    out = _sum_on_grid([linear, inverse], ["a", "b"], [{"linear": True}, {"inverse": True}])
+    np.testing.assert_allclose(out["open_interest_b"], [3000 / 200, 4000 / 50, 5000 / 40])
+    np.testing.assert_allclose(out["open_interest"], [10 + 15, 11 + 80, np.nan])
+    np.testing.assert_allclose(out["close"], linear["close"])
+    np.testing.assert_allclose(out["open_interest_value"], [4000.0, 5210.0, np.nan])
