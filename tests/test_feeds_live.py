@@ -337,7 +337,8 @@ def test_random_message_sequences_keep_the_bar_contract(seed: int, tmp_path) -> 
 def test_rest_faults_during_a_backfill_are_retried(venue: str, tmp_path, waits,
                                                    monkeypatch) -> None:
     async def scenario() -> None:
-        async with live(venue, tmp_path) as lv:
+        # the first bar closes on a 5m boundary, so the backfill needs a new OI snapshot
+        async with live(venue, tmp_path, align=5 * MIN) as lv:
             t = lv.server.now
             await lv.ws.wait_subscribed("kline")
             lv.ws.send_kline(t, "1m")
