@@ -153,7 +153,7 @@ def level_payload(
     (:data:`LINE_COLUMNS`). Returns columns ``s``/``e`` (bar positions), ``p`` (price), ``k``
     (style index), ``lv`` (1 while the line is live, so drawn to the last bar; 0 once ended)
     for the newest ``max_lines`` lines (all with ``None``), by ``start``; the older ones in
-    ``more`` (same columns, up to :data:`PAGE_LINES`), from which the page picks what each
+    ``more`` (same columns and their own ``styles``, up to :data:`PAGE_LINES`), from which the page picks what each
     view of the bars draws (``max``, spread over the bars in view); the ``styles``, the
     leverages for the legend, and ``total``/``drawn`` line counts (``drawn`` at most ``max``).
     """
@@ -163,11 +163,11 @@ def level_payload(
     kept = np.flatnonzero(keep)[order]
     cut = 0 if max_lines is None else kept.size - min(max_lines, kept.size)
     older, chosen = kept[max(0, cut - PAGE_LINES):cut], kept[cut:]
-    both = np.concatenate([chosen, older])
-    k, styles = _styles(lines.leverage[both], lines.tier[both], lines.short[both])
-    out = _columns(lines, s, e, k[:chosen.size], chosen)
-    if older.size:
-        out["more"] = _columns(lines, s, e, k[chosen.size:], older)
+    k, styles = _styles(lines.leverage[chosen], lines.tier[chosen], lines.short[chosen])
+    out = _columns(lines, s, e, k, chosen)
+    if older.size:  # a style table of its own: ``k`` here indexes ``more["styles"]``
+        k_old, styles_old = _styles(lines.leverage[older], lines.tier[older], lines.short[older])
+        out["more"] = {**_columns(lines, s, e, k_old, older), "styles": styles_old}
     return {
         **out,
         "max": max_lines,

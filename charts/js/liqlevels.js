@@ -18,16 +18,18 @@
    * out of the first view, the older ones in `more` (so any view can pick its own). */
   function allLines(d) {
     var m = d.more, n = d.s.length + (m ? m.s.length : 0), out = { s: [], e: [], p: [], k: [] };
-    var parts = m ? [m, d] : [d];
-    parts.forEach(function (x) {
+    var parts = m ? [[m, d.styles.length], [d, 0]] : [[d, 0]];
+    parts.forEach(function (part) {
+      var x = part[0], shift = part[1];
       for (var i = 0; i < x.s.length; i++) {
-        out.s.push(x.s[i]); out.e.push(x.e[i]); out.p.push(x.p[i]); out.k.push(x.k[i]);
+        out.s.push(x.s[i]); out.e.push(x.e[i]); out.p.push(x.p[i]); out.k.push(x.k[i] + shift);
       }
     });
     var order = new Array(n);
     for (var i = 0; i < n; i++) order[i] = i;
     if (m) order.sort(function (a, b) { return out.s[a] - out.s[b] || a - b; });
-    return { s: order.map(function (i) { return out.s[i]; }),
+    return { styles: m ? d.styles.concat(m.styles) : d.styles,
+             s: order.map(function (i) { return out.s[i]; }),
              e: order.map(function (i) { return out.e[i]; }),
              p: order.map(function (i) { return out.p[i]; }),
              k: order.map(function (i) { return out.k[i]; }) };
@@ -81,9 +83,9 @@
     var ts = src.chart.timeScale();
     target.useBitmapCoordinateSpace(function (scope) {
       var groups = groupByStyle(src.chosen.map(function (i) { return all.k[i]; }),
-                                src.data.styles.length);
+                                all.styles.length);
       for (var g = 0; g < groups.length; g++) {
-        if (groups[g].length) strokeGroup(scope, src, src.data.styles[g], groups[g], ts);
+        if (groups[g].length) strokeGroup(scope, src, all.styles[g], groups[g], ts);
       }
     });
   };
@@ -185,10 +187,10 @@
   LevelLines.prototype.updateAllViews = function () { this.refresh(); };
   LevelLines.prototype.paneViews = function () { return this._views; };
   LevelLines.prototype.priceAxisViews = function () { return this._axis; };
-  /** How many lines the current view draws. */
+  /** How many lines the page holds to draw: all, or at most `max` (per view, see state). */
   LevelLines.prototype.count = function () {
-    this.refresh();
-    return this.chosen ? this.chosen.length : this.all.s.length;
+    var n = this.all.s.length;
+    return this.max === null ? n : Math.min(n, this.max);
   };
   /** What the view shows, for tests and tools: the drawn lines and those beyond the view. */
   LevelLines.prototype.state = function () {
@@ -646,7 +648,7 @@
     tip.style.color = theme.text;
     container.appendChild(tip);
     chart.subscribeCrosshairMove(function (param) {
-      var pt = param.point, text = null, width = chart.timeScale().width();
+      var pt = param.point, text = null, width = chart.paneSize().width;
       if (pt && width > 0) {
         var price = series.coordinateToPrice(pt.y), fmt = series.priceFormatter();
         for (var j = 0; j < profiles.length && text === null && price !== null; j++) {
@@ -697,8 +699,10 @@
     var legend = buildLegend(container, scene);
     var bars = profiles.reduce(function (a, p) { return a + p.count(); }, 0);
     var counts = { candles: times.length, lines: lines.count(), bars: bars };
-    return { counts: counts, lines: lines, profiles: profiles, oi: oi, legend: legend,
-             times: times };
+    var handle = { counts: counts, lines: lines, profiles: profiles, oi: oi, legend: legend,
+                   times: times };
+    (root.__liqlevels = root.__liqlevels || {}).handle = handle;  /* for tests and tools */
+    return handle;
   }
 
   /** Publish counts for tests and tools: window.__liqlevels and data-* on the container. */
