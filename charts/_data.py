@@ -153,9 +153,10 @@ def level_payload(
     (:data:`LINE_COLUMNS`). Returns columns ``s``/``e`` (bar positions), ``p`` (price), ``k``
     (style index), ``lv`` (1 while the line is live, so drawn to the last bar; 0 once ended)
     for the newest ``max_lines`` lines (all with ``None``), by ``start``; the older ones in
-    ``more`` (same columns and their own ``styles``, up to :data:`PAGE_LINES`), from which the page picks what each
-    view of the bars draws (``max``, spread over the bars in view); the ``styles``, the
-    leverages for the legend, and ``total``/``drawn`` line counts (``drawn`` at most ``max``).
+    ``more`` (same columns and their own ``styles``, up to :data:`PAGE_LINES`), from which
+    the page picks what each view of the bars draws (``max``, spread over the bars in view);
+    the ``styles``, the leverages for the legend, and ``total``/``drawn`` line counts
+    (``drawn`` at most ``max``).
     """
     lines = _NO_LINES if levels is None else check_levels(levels, LINE_COLUMNS)
     s, e, keep = _line_positions(lines.start, lines.end, index_ns)
