@@ -456,7 +456,9 @@
     row(box, [
       item(lineSwatch(theme.text), 'long'),
       item(lineSwatch(theme.text, true), 'short'),
-      el('span', 'll-sub', 'width = tier 1 / 2 / 3')
+      el('span', 'll-sub', 'width = tier 1 / 2 / 3'),
+      el('span', 'll-sub', '\u25b2n / \u25bcn on the price axis: n lines beyond the view, ' +
+         'nearest price')
     ]);
     if (lines.max !== undefined && lines.max !== null && lines.max < lines.total) {
       row(box, [el('span', 'll-sub', 'up to ' + lines.max + ' of ' + lines.total +
