@@ -27,17 +27,30 @@ def _live(lines: LevelArrays, at: Any) -> np.ndarray:
 
 
 def weighted_lines(
-    levels: Any, weight: str, columns: tuple[str, ...] = ("side", "price")
+    levels: Any, weight: str, columns: tuple[str, ...] = ("side", "price"), *,
+    live_without_end: bool = False,
 ) -> tuple[LevelArrays, np.ndarray | None]:
     """The lines' ``start``, ``end`` and ``columns``, checked, with their weights.
 
-    Either levels frame: a frame without an ``end`` column (trade levels before
-    :func:`trade_level_ends`) reads as all NaT, every line live from its start on. The weights
+    Either levels frame. Trade levels have no ``end`` until :func:`trade_level_ends` gives
+    them one: with ``live_without_end`` a frame without ``end`` reads as all NaT (every line
+    live from its start on), else it is refused, saying how to add ends. The weights
     (``None`` for ``"count"``) are ``|oi_delta|`` for ``"oi_delta"``; for ``"notional"`` the
     ``notional`` column when there is one (trade levels), else ``|oi_delta| * entry`` (OI
     levels: quote currency). ``weight`` must already be checked.
     """
     has_end = isinstance(levels, pd.DataFrame) and "end" in levels.columns
+    if (weight == "oi_delta" and isinstance(levels, pd.DataFrame)
+            and "oi_delta" not in levels.columns and "notional" in levels.columns):
+        raise ValueError("weight='oi_delta' needs OI levels (indicator.oi_levels); these look "
+                         "like trade levels, which have no 'oi_delta': use weight='notional'")
+    if not (has_end or live_without_end) and isinstance(levels, pd.DataFrame) and (
+            "notional" in levels.columns):
+        raise ValueError(
+            "levels lacks column(s) ['end']; this looks like trade levels, which have no 'end' "
+            "until indicator.trade_level_ends(levels, candles) gives them one (the lines of "
+            "indicator.oi_levels have it)"
+        )
     needed = ("start", *columns) + (("end",) if has_end else ())
     if weight == "oi_delta":
         needed += ("oi_delta",)
@@ -62,7 +75,7 @@ def active_mask(levels: AnyLevels, at: Any = None) -> np.ndarray:
 
     ``at`` is a time as :func:`liqlevels.vocab.to_timestamp` reads it (naive means UTC, an
     integer is epoch milliseconds). Returns a bool array, one value per row of ``levels``.
-    A frame without ``end`` (trade levels) reads as all NaT: every line live from its start.
+    Trade levels need their ``end`` first: :func:`trade_level_ends`.
     """
     return _live(weighted_lines(levels, "count", ())[0], at)
 
@@ -94,9 +107,9 @@ def density(
     Parameters
     ----------
     levels : pandas.DataFrame
-        Either levels frame: :func:`oi_levels`' or :func:`trade_levels`' (``start, end, side,
-        price`` are used, and the weight's columns). A frame without ``end`` (trade levels
-        before :func:`trade_level_ends`) reads as all NaT: every line live from its start.
+        Either levels frame: :func:`oi_levels`', or :func:`trade_levels`' once
+        :func:`trade_level_ends` has given it an ``end`` (``start, end, side, price`` are
+        used, and the weight's columns).
     at : time, optional
         A bar time: a string, datetime, Timestamp or epoch milliseconds; naive means UTC.
         ``None`` means after the last bar (lines whose ``end`` is NaT).

@@ -199,7 +199,8 @@ def heatmap(
     if given:
         bin_size = _check_positive("bin_size", bin_size)
     lines, weights = weighted_lines(levels, weight, ("side", "price") + (() if given else
-                                                                          ("entry",)))
+                                                                          ("entry",)),
+                                    live_without_end=True)
     grid = _grid(times)
     dtype = np.int64 if weight == "count" else np.float64
     empty = empty_frame("heatmap", long=dtype, short=dtype)

@@ -310,8 +310,12 @@ def test_bad_options_teach(oi_case, trade_case):
         indicator.heatmap(levels, candles.index, bin_size="1")
     with pytest.raises(ValueError, match=r"too fine|more than"):
         indicator.heatmap(levels, candles.index, bin_size=1e-12)
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['oi_delta'\]"):
+    with pytest.raises(ValueError, match="use weight='notional'"):
         indicator.heatmap(trade_case[1], candles.index, weight="oi_delta")
+    with pytest.raises(ValueError, match="use weight='notional'"):
+        indicator.density(trade_case[1], weight="oi_delta")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['entry'\]"):
+        indicator.heatmap(levels.drop(columns="entry"), candles.index, weight="notional")
 
 
 def test_too_many_cells_suggests_a_coarser_grid(oi_case, monkeypatch):
@@ -350,17 +354,17 @@ def test_density_notional_on_oi_levels(oi_case, at_bar):
     assert_density(got, ref_density_notional(levels, at, 30))
 
 
-@pytest.mark.parametrize("with_ends", [False, True])
-def test_density_notional_and_count_on_trade_levels(trade_case, with_ends):
+def test_density_notional_and_count_on_trade_levels_with_ends(trade_case):
     candles, levels = trade_case
-    if with_ends:
-        levels = indicator.trade_level_ends(levels, candles)
-    for at in (None, candles.index[150]):
-        got = indicator.density(levels, at=at, bins=20, weight="notional")
-        assert_density(got, ref_density_notional(levels, at, 20))
-        frame = levels if with_ends else levels.assign(end=pd.NaT)
-        assert_density(indicator.density(levels, at=at, bins=20),
-                       reference.density(frame, at=at, bins=20))
+    with pytest.raises(ValueError, match=r"\['end'\].*trade_level_ends\(levels, candles\)"):
+        indicator.density(levels, weight="notional")
+    ended = indicator.trade_level_ends(levels, candles)
+    for at in (None, candles.index[150], candles.index[-1]):
+        got = indicator.density(ended, at=at, bins=20, weight="notional")
+        assert len(got) > 0
+        assert_density(got, ref_density_notional(ended, at, 20))
+        assert_density(indicator.density(ended, at=at, bins=20),
+                       reference.density(ended, at=at, bins=20))
 
 
 def test_density_notional_on_real_okx_1h(okx_1h):
