@@ -24,8 +24,8 @@ from ._map import _bin_index, _check_bins, _check_positive, default_bin_size
 
 __all__ = ["MAX_HEATMAP_CELLS", "heatmap"]
 
-#: The most (time, price bin) cells a heatmap may span: 50M cells are already some 40 s of
-#: work and gigabytes of output; a chart shows a few hundred thousand.
+#: The most (time, kept price bin) cells a heatmap may span: 50M non-empty cells are 2 GB of
+#: output rows (40 bytes each) and several seconds; a chart shows a few hundred thousand.
 MAX_HEATMAP_CELLS = 50_000_000
 _SLAB_ENTRIES = 1 << 22  # (time, column) entries per slab of the difference array
 _LITTLE = sys.byteorder == "little"
