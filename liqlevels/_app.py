@@ -15,6 +15,10 @@ from .vocab import path_under, safe_filename
 __all__ = ["HEATMAP_TIMES", "Outputs", "file_stem", "heatmap_times", "render", "safe_name"]
 
 HEATMAP_TIMES = 2_000  # the chart's heatmap columns at most: every k-th bar beyond that
+# The density profile's legend and unit per weight (indicator.density's weights).
+_DENSITY_LEGEND = {"count": ("live lines by price", "lines"),
+                   "oi_delta": ("live lines by price, weighted by |OI delta|", "coins"),
+                   "notional": ("live lines by price, weighted by notional", "USD")}
 
 
 @dataclass
@@ -138,7 +142,9 @@ def render(
     signals = indicator.oi_signals(candles, options=options)
     dens = indicator.density(levels, bins=bins, weight=weight)
     heat = heatmap_frame(levels, candles.index, weight) if heatmap else None
-    scene = charts.Scene(candles, levels, dens, oi=signals, symbol=symbol,
+    label, unit = _DENSITY_LEGEND.get(weight, (f"live lines by price ({weight})", weight))
+    profile = charts.density_profile(dens, label=label, unit=unit)
+    scene = charts.Scene(candles, levels, oi=signals, profiles=[profile], symbol=symbol,
                          max_lines=max_lines, heatmap=heat)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = scene.to_html(html_path)

@@ -106,7 +106,9 @@ def test_weight_reaches_the_density(sample, tmp_path) -> None:
     pd.testing.assert_frame_equal(out.density, expected)
     counted = indicator.density(out.levels, bins=150)
     assert not np.allclose(out.density.filter(like="long"), counted.filter(like="long"))
-    assert out.heatmap is None and not PAYLOAD.search(out.html.read_text(encoding="utf-8"))
+    html = out.html.read_text(encoding="utf-8")
+    assert out.heatmap is None and not PAYLOAD.search(html)
+    assert "live lines by price, weighted by |OI delta|" in html  # the legend says the weight
 
 
 def test_heatmap_is_drawn_on_at_most_two_thousand_times(sample, tmp_path) -> None:
