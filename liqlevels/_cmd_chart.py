@@ -47,8 +47,8 @@ def add_level_options(parser: argparse.ArgumentParser) -> None:
     draw.add_argument("--bins", type=whole_number(1, 10_000), default=150,
                       help="density histogram bins (150)")
     draw.add_argument("--weight", default="count", choices=DENSITY_WEIGHTS,
-                      help="what each line adds to the density histogram: 1 per line (count),"
-                      " its open-interest change (oi_delta), ... (count)")
+                      help="what each live line adds to the density histogram: 1 (count), its "
+                      "|OI delta| in coins (oi_delta) or its notional in USD (notional) (count)")
     draw.add_argument("--heatmap", action="store_true",
                       help="also draw the live lines per time and price bin (weighted as "
                       "--weight) behind the candles")
@@ -195,7 +195,9 @@ def exchange_list(text: str) -> tuple[str, ...]:
 def add_fetch_options(parser: argparse.ArgumentParser, *, default_timeframe: str = "1h",
                       live: bool = False) -> None:
     """Exchange, timeframe and range options, shared by chart, fetch and live (``live``: no
-    ``--until``, the range is the warm-up before now; ``--ws-url`` as well)."""
+    ``--until``, the range is the warm-up before now; ``--ws-url`` as well; one venue, so no
+    ``--exchanges``, which elsewhere excludes ``--exchange`` and sums the venues' open
+    interest in :func:`fetch_for`)."""
     where = parser if live else parser.add_mutually_exclusive_group()
     where.add_argument("--exchange", default="binanceusdm",
                        help="ccxt exchange id (binanceusdm; also bybit, okx, ...)")
