@@ -645,10 +645,11 @@
 
   /* Over a profile's bars, a tip with the bin, each column's value and the unit. */
   function profileHover(chart, series, profiles, container, theme) {
-    var tip = el('div', 'll-tip');
+    var tip = container.querySelector('.ll-tip');  /* a live page mounts again: reuse it */
+    if (!tip) container.appendChild(tip = el('div', 'll-tip'));
     tip.style.background = theme.background;
     tip.style.color = theme.text;
-    container.appendChild(tip);
+    tip.style.display = 'none';
     chart.subscribeCrosshairMove(function (param) {
       var pt = param.point, text = null, width = chart.paneSize().width;
       if (pt && width > 0) {
