@@ -188,6 +188,7 @@ def test_colours_sit_in_their_price_band_under_the_candles(browser, tmp_path):
             "columns": 12, "cells": 24, "tip": None}
         assert page.dataset()["heatmapCells"] == "24"
         page.page.evaluate("() => document.querySelector('.liqlevels-legend').remove()")
+        page.page.wait_for_timeout(100)  # the chart takes the legend's room
         hot_rows, mid_rows = _band_rows(page, 104, 106), _band_rows(page, 90, 92)
         xs = _bar_xs(page, 0, 119)
         png = page.page.screenshot()
@@ -204,6 +205,29 @@ def test_colours_sit_in_their_price_band_under_the_candles(browser, tmp_path):
     assert ups["count"] > 100  # candles over the heatmap
     with_candles = pixels(browser, png, [up, down], left=int(xs[0]))["hits"]
     assert any(h["top"] <= hot_rows[1] and h["bottom"] >= hot_rows[0] for h in with_candles)
+
+
+@pytest.mark.browser
+def test_a_tall_sparse_map_is_drawn_cell_by_cell_in_its_band(browser, tmp_path):
+    """Bins from 0 to 1000 at 0.001 (a million rows by 12 columns: too many for the
+    one-pixel-per-cell bitmap) take the rectangle path; the cell in view sits in its band,
+    at least a pixel high."""
+    c = make_candles(120)
+    frame = bands(c.index[::10], [(0.0, 0.001, 1.0, 0), (104.0, 104.001, 0, 1.0),
+                                  (999.999, 1000.0, 1.0, 0)])
+    page = Loaded(browser, charts.Scene(c, heatmap=frame), tmp_path / "t.html")
+    try:
+        assert page.errors == []
+        assert page.page.evaluate("() => __liqlevels.heatmap.cells") == 36
+        page.page.evaluate("() => document.querySelector('.liqlevels-legend').remove()")
+        page.page.wait_for_timeout(100)
+        y = _band_rows(page, 104.0, 104.001)
+        png = page.page.screenshot()
+    finally:
+        page.close()
+    hot = pixels(browser, png, [ramp_color(1.0)], left=100)["hits"][0]
+    assert hot["count"] > 500 and hot["bottom"] - hot["top"] <= 1
+    assert abs(hot["top"] - y[1]) <= 2
 
 
 @pytest.mark.browser

@@ -29,19 +29,48 @@
   /** The packed heatmap with its totals and colour index per cell; `drawable` cells > 0. */
   function HeatData(h) {
     var n = h.k.length, tot = new Float64Array(n), shade = new Uint8Array(n), drawable = 0;
-    var ok = h.vmax > 0 && isFinite(h.vmax) && h.bin > 0;
+    var ok = h.vmax > 0 && isFinite(h.vmax) && h.bin > 0, rows = 0;
     for (var i = 0; i < n; i++) {
+      if (h.k[i] >= rows) rows = h.k[i] + 1;
       tot[i] = (h.l[i] || 0) + (h.s[i] || 0);
       if (!ok || !(tot[i] > 0)) continue;
       shade[i] = Math.min(255, Math.round(tot[i] / h.vmax * 255));
       drawable++;
     }
     this.h = h;
+    this.rows = rows;
     this.total = tot;
     this.shade = shade;
     this.drawable = ok ? drawable : 0;
     this.colors = colorTable(h.ramp, h.alpha);
+    this._bitmap = undefined;
   }
+
+  var MAX_BITMAP = 8e6;  /* pixels: beyond this (very sparse, very tall maps) draw rectangles */
+
+  /* One pixel per cell (column c, bin k at row rows - 1 - k), built once: each paint then
+   * scales it with a few drawImage calls instead of a fillRect per cell. */
+  HeatData.prototype.bitmap = function () {
+    if (this._bitmap !== undefined) return this._bitmap;
+    var h = this.h, w = h.b.length, rows = this.rows;
+    this._bitmap = null;
+    if (!this.drawable || w * rows > MAX_BITMAP) return null;
+    var canvas = document.createElement('canvas');
+    canvas.width = w;
+    canvas.height = rows;
+    var ctx = canvas.getContext('2d'), img = ctx.createImageData(w, rows), px = img.data;
+    var rgba = this.colors.map(function (c) { return c.slice(5, -1).split(',').map(Number); });
+    for (var c = 0; c < w; c++) {
+      for (var i = h.off[c]; i < h.off[c + 1]; i++) {
+        if (!(this.total[i] > 0)) continue;
+        var o = ((rows - 1 - h.k[i]) * w + c) * 4, q = rgba[this.shade[i]];
+        px[o] = q[0]; px[o + 1] = q[1]; px[o + 2] = q[2]; px[o + 3] = Math.round(q[3] * 255);
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+    this._bitmap = canvas;
+    return canvas;
+  };
 
   /* The column holding bar `bar` (the last column starting at or before it), or -1. */
   HeatData.prototype.column = function (bar) {
@@ -78,39 +107,62 @@
     });
   };
 
-  function drawColumns(scope, d, ts, range, toY) {
-    var h = d.h, hr = scope.horizontalPixelRatio, height = scope.bitmapSize.height;
-    var first = Math.max(0, d.column(Math.floor(range.from)));
-    var ys = binRows(scope, d, toY);
-    /* x of a bar edge: bars are evenly spaced (logicalToCoordinate takes whole bars only). */
+  /* Bitmap x of each column's left edge in view, and of the last one's right edge. */
+  function columnEdges(scope, d, ts, range) {
+    var h = d.h, hr = scope.horizontalPixelRatio;
+    /* bars are evenly spaced (and logicalToCoordinate takes whole bars only) */
     var x0 = ts.logicalToCoordinate(0), step = ts.options().barSpacing;
-    if (!ys || x0 === null) return;
+    if (x0 === null) return null;
+    var first = Math.max(0, d.column(Math.floor(range.from))), xs = [], cols = [];
     for (var c = first; c < h.b.length && h.b[c] - 0.5 <= range.to; c++) {
-      var end = c + 1 < h.b.length ? h.b[c + 1] : h.n;
-      var xa = Math.round((x0 + (h.b[c] - 0.5) * step) * hr);
-      var xb = Math.round((x0 + (end - 0.5) * step) * hr);
-      if (xb <= xa) xb = xa + 1;
+      cols.push(c);
+      xs.push(Math.round((x0 + (h.b[c] - 0.5) * step) * hr));
+    }
+    var end = cols.length ? cols[cols.length - 1] + 1 : 0;
+    xs.push(Math.round((x0 + ((end < h.b.length ? h.b[end] : h.n) - 0.5) * step) * hr));
+    return { cols: cols, xs: xs };
+  }
+
+  function drawColumns(scope, d, ts, range, toY) {
+    var e = columnEdges(scope, d, ts, range), img = d.bitmap();
+    if (!e || !e.cols.length) return;
+    var vr = scope.verticalPixelRatio, h = d.h;
+    var top = toY(h.p0 + d.rows * h.bin), bottom = toY(h.p0);
+    if (top === null || bottom === null) return;
+    if (img) drawBitmap(scope.context, img, e, Math.round(top * vr), Math.round(bottom * vr));
+    else drawRects(scope, d, e, toY);
+  }
+
+  /* Runs of columns of equal width in one drawImage each: nearest pixel (crisp cells) while
+   * a cell is at least a pixel, smoothed when shrunk (so a thin bin fades, never vanishes). */
+  function drawBitmap(ctx, img, e, top, bottom) {
+    var n = e.cols.length, shrunk = bottom - top < img.height || e.xs[n] - e.xs[0] < n;
+    ctx.imageSmoothingEnabled = shrunk;
+    if (shrunk) ctx.imageSmoothingQuality = 'high';
+    var a = 0;
+    for (var j = 1; j <= n; j++) {
+      var same = j < n && e.xs[j + 1] - e.xs[j] === e.xs[a + 1] - e.xs[a];
+      if (same) continue;
+      var xa = e.xs[a], xb = Math.max(e.xs[j], xa + j - a);
+      ctx.drawImage(img, e.cols[a], 0, j - a, img.height, xa, top, xb - xa, bottom - top);
+      a = j;
+    }
+  }
+
+  /* The fallback: a rectangle per cell. */
+  function drawRects(scope, d, e, toY) {
+    var h = d.h, vr = scope.verticalPixelRatio, height = scope.bitmapSize.height;
+    for (var j = 0; j < e.cols.length; j++) {
+      var c = e.cols[j], xa = e.xs[j], xb = Math.max(e.xs[j + 1], xa + 1);
       for (var i = h.off[c]; i < h.off[c + 1]; i++) {
         if (!(d.total[i] > 0)) continue;
-        var top = ys[h.k[i] + 1], bottom = ys[h.k[i]];
+        var top = Math.round(toY(h.p0 + (h.k[i] + 1) * h.bin) * vr);
+        var bottom = Math.round(toY(h.p0 + h.k[i] * h.bin) * vr);
         if (bottom < 0 || top > height) continue;
         scope.context.fillStyle = d.colors[d.shade[i]];
         scope.context.fillRect(xa, top, xb - xa, Math.max(1, bottom - top));
       }
     }
-  }
-
-  /* Bitmap rows of every bin edge p0 + j * bin (linear in price on a normal scale). */
-  function binRows(scope, d, toY) {
-    var h = d.h, vr = scope.verticalPixelRatio, top = 0;
-    for (var i = 0; i < h.k.length; i++) if (h.k[i] > top) top = h.k[i];
-    var rows = new Float64Array(top + 2);
-    for (var j = 0; j <= top + 1; j++) {
-      var y = toY(h.p0 + j * h.bin);
-      if (y === null) return null;
-      rows[j] = Math.round(y * vr);
-    }
-    return rows;
   }
 
   /* ------------------------------------------------------------------ pane view */
