@@ -177,6 +177,13 @@ def _empty(index_ns: np.ndarray, heat: Heatmap) -> dict[str, Any]:
             "alpha": list(HEATMAP_ALPHA)}
 
 
+def _values(values: np.ndarray) -> list:
+    """Whole numbers (counts) as ints, else 6 significant digits (of the largest value)."""
+    if np.array_equal(values, np.rint(values)) and np.abs(values).max(initial=0) < 2**53:
+        return values.astype(np.int64).tolist()
+    return _floats(values, 6)
+
+
 def _payload(heat: Heatmap, index_ns: np.ndarray) -> dict[str, Any]:
     f = heat.frame
     out = _empty(index_ns, heat)
@@ -199,7 +206,7 @@ def _payload(heat: Heatmap, index_ns: np.ndarray) -> dict[str, Any]:
     out.update({
         "b": bar[keep].tolist(), "t": (uniq[keep] // _NS).tolist(),
         "off": np.r_[0, np.cumsum(stops - starts)].tolist(), "k": k.tolist(),
-        "l": _floats(long_, 6), "s": _floats(short, 6), "p0": p0,
+        "l": _values(long_), "s": _values(short), "p0": p0,
         "vmax": vmax, "clipped": bool(top > vmax),
     })
     return out
