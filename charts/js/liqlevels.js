@@ -229,13 +229,11 @@
   /* The profile's value axis along the pane's bottom: 0, half and the largest row, in its
    * unit; what was written is kept in src.scaleLabels for tests and tools. */
   function drawScale(scope, src) {
-    var p = src.data, ctx = scope.context, hr = scope.horizontalPixelRatio;
+    var p = src.data, ctx = scope.context;
     var vr = scope.verticalPixelRatio, w = scope.bitmapSize.width, full = w * p.width;
     var right = p.edge !== 'left', base = right ? w : 0, dir = right ? -1 : 1;
     var y = scope.bitmapSize.height - Math.round(4 * vr), size = Math.round(10 * vr);
     var ticks = [0, src.max / 2, src.max], labels = [];
-    ctx.fillStyle = 'rgba(14,17,23,0.85)';
-    ctx.fillRect(right ? base - full - 4 * hr : 0, y - size - 8 * vr, full + 4 * hr, size + 12 * vr);
     ctx.strokeStyle = src.textColor;
     ctx.fillStyle = src.textColor;
     ctx.lineWidth = Math.max(1, Math.round(vr));
@@ -457,8 +455,7 @@
       item(lineSwatch(theme.text), 'long'),
       item(lineSwatch(theme.text, true), 'short'),
       el('span', 'll-sub', 'width = tier 1 / 2 / 3'),
-      el('span', 'll-sub', '\u25b2n / \u25bcn on the price axis: n lines beyond the view, ' +
-         'nearest price')
+      el('span', 'll-sub', '\u25b2n \u25bcn on the axis: lines beyond view, nearest price')
     ]);
     if (lines.max !== undefined && lines.max !== null && lines.max < lines.total) {
       row(box, [el('span', 'll-sub', 'up to ' + lines.max + ' of ' + lines.total +
