@@ -9,7 +9,7 @@ added before the candles, so every candle, wick and line is drawn over it. The f
 ``t``    each column's own time (epoch seconds), for the tooltip.
 ``off``  cell offsets: the cells of column ``i`` are ``off[i]:off[i+1]`` (sorted by price).
 ``k``    each cell's bin: it spans ``p0 + k * bin`` to ``p0 + (k + 1) * bin``.
-``l s``  long and short value of each cell (the weight's unit).
+``l s``  long and short value of each cell, in whole ``scale``s of the weight's unit.
 
 Colour is the cell's total, long + short, on a viridis ramp (readable with every common
 colour-vision deficiency, and dark where little is): a single sequential scale reads faster
@@ -20,6 +20,7 @@ non-zero totals (so one spike does not darken the rest); the legend says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ import pandas as pd
 
 from ..vocab import check_choice, check_frame, first_true, row_label
 from ._checks import check_finite
-from ._data import _floats, epoch_ns
+from ._data import epoch_ns
 
 __all__ = ["HEATMAP_COLUMNS", "HEATMAP_RAMP", "UNITS", "Heatmap", "heatmap_layer"]
 
@@ -171,17 +172,25 @@ def _columns(times: np.ndarray, index_ns: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _empty(index_ns: np.ndarray, heat: Heatmap) -> dict[str, Any]:
-    return {"b": [], "t": [], "off": [0], "k": [], "l": [], "s": [], "p0": 0.0,
+    return {"b": [], "t": [], "off": [0], "k": [], "l": [], "s": [], "scale": 1.0, "p0": 0.0,
             "bin": heat.bin_size, "vmax": 0.0, "clipped": False, "n": int(index_ns.size),
             "unit": heat.unit, "weight": heat.weight, "ramp": [list(r) for r in HEATMAP_RAMP],
             "alpha": list(HEATMAP_ALPHA)}
 
 
-def _values(values: np.ndarray) -> list:
-    """Whole numbers (counts) as ints, else 6 significant digits (of the largest value)."""
-    if np.array_equal(values, np.rint(values)) and np.abs(values).max(initial=0) < 2**53:
-        return values.astype(np.int64).tolist()
-    return _floats(values, 6)
+def _quantized(long_: np.ndarray, short: np.ndarray) -> tuple[list, list, float]:
+    """Both sides as whole numbers of one ``scale`` (value = number * scale): counts as they
+    are (scale 1), other weights with 6 significant digits of the largest value (a value under
+    half a step, at most 5 millionths of the largest, becomes 0). Integers, not floats, as
+    JSON writes them several times faster."""
+    both = np.r_[long_, short]
+    top = float(np.abs(both).max(initial=0.0))
+    if top == 0 or (np.array_equal(both, np.rint(both)) and top < 2**53):
+        scale = 1.0
+    else:
+        scale = 10.0 ** (math.floor(math.log10(top)) - 5)
+    q = [np.rint(v / scale).astype(np.int64).tolist() for v in (long_, short)]
+    return q[0], q[1], scale
 
 
 def _payload(heat: Heatmap, index_ns: np.ndarray) -> dict[str, Any]:
@@ -203,10 +212,11 @@ def _payload(heat: Heatmap, index_ns: np.ndarray) -> dict[str, Any]:
     positive = total[total > 0]
     top = float(positive.max()) if positive.size else 0.0
     vmax = float(np.percentile(positive, _CLIP_PERCENTILE)) if positive.size >= 50 else top
+    q_long, q_short, scale = _quantized(long_, short)
     out.update({
         "b": bar[keep].tolist(), "t": (uniq[keep] // _NS).tolist(),
         "off": np.r_[0, np.cumsum(stops - starts)].tolist(), "k": k.tolist(),
-        "l": _values(long_), "s": _values(short), "p0": p0,
+        "l": q_long, "s": q_short, "scale": scale, "p0": p0,
         "vmax": vmax, "clipped": bool(top > vmax),
     })
     return out

@@ -132,6 +132,18 @@ def test_colour_scale_tops_out_at_the_98th_percentile_and_says_so():
     assert not few["clipped"] and few["vmax"] == 10.0  # under 50 cells: the maximum
 
 
+def test_values_travel_as_whole_numbers_of_one_scale():
+    t = pd.Timestamp("2025-01-01", tz="UTC")
+    frame = cells([(t, 100, 101, 1234.5678, 0.25), (t, 101, 102, 0.0, 3e-4)])
+    p = charts.Scene(make_candles(10), heatmap=frame)._scene["heatmap"]
+    assert p["scale"] == 0.01  # 6 significant digits of the largest value
+    assert all(isinstance(v, int) for v in p["l"] + p["s"])
+    assert np.allclose(np.array(p["l"]) * p["scale"], [1234.57, 0.0])
+    assert np.allclose(np.array(p["s"]) * p["scale"], [0.25, 0.0])  # 3e-4: under half a step
+    counts = charts.Scene(make_candles(10), heatmap=cells([(t, 1, 2, 7, 2)]))._scene["heatmap"]
+    assert (counts["l"], counts["s"], counts["scale"]) == ([7], [2], 1.0)
+
+
 def test_without_a_heatmap_the_page_is_unchanged():
     html = charts.Scene(make_candles(10)).html()
     assert "LiqHeatmap = " not in html and '"heatmap"' not in html

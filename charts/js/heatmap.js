@@ -32,7 +32,7 @@
     var ok = h.vmax > 0 && isFinite(h.vmax) && h.bin > 0, rows = 0;
     for (var i = 0; i < n; i++) {
       if (h.k[i] >= rows) rows = h.k[i] + 1;
-      tot[i] = (h.l[i] || 0) + (h.s[i] || 0);
+      tot[i] = ((h.l[i] || 0) + (h.s[i] || 0)) * h.scale;
       if (!ok || !(tot[i] > 0)) continue;
       shade[i] = Math.min(255, Math.round(tot[i] / h.vmax * 255));
       drawable++;
@@ -240,10 +240,11 @@
 
   function tipText(d, c, i, fmt) {
     var h = d.h, lo = h.p0 + h.k[i] * h.bin, u = ' ' + h.unit;
-    var sides = h.l[i] > 0 && h.s[i] > 0 ? 'long and short' : (h.l[i] > 0 ? 'long' : 'short');
+    var l = (h.l[i] || 0) * h.scale, s = (h.s[i] || 0) * h.scale;
+    var sides = l > 0 && s > 0 ? 'long and short' : (l > 0 ? 'long' : 'short');
     return [when(h.t[c]), 'price ' + fmt(lo) + ' \u2013 ' + fmt(lo + h.bin),
       sides + ': ' + num(d.total[i]) + u,
-      'long ' + num(h.l[i] || 0) + u + ' \u00b7 short ' + num(h.s[i] || 0) + u].join('\n');
+      'long ' + num(l) + u + ' \u00b7 short ' + num(s) + u].join('\n');
   }
 
   /* The cell under the crosshair, as a tooltip beside the mouse. */
