@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -148,6 +149,18 @@ def test_without_a_heatmap_the_page_is_unchanged():
     html = charts.Scene(make_candles(10)).html()
     assert "LiqHeatmap = " not in html and '"heatmap"' not in html
     assert "LiqHeatmap = " in charts.Scene(make_candles(10), heatmap=cells([])).html()
+
+
+def test_the_window_says_it_does_not_draw_the_heatmap(monkeypatch):
+    from liqlevels.charts import _scene
+
+    monkeypatch.setattr(_scene, "window_unavailable", lambda: None)
+    monkeypatch.setattr(_scene, "open_window", lambda *a, **k: "window")
+    with pytest.warns(charts.ChartsWarning, match="does not draw the heatmap"):
+        assert charts.Scene(make_candles(10), heatmap=cells([])).show() == "window"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert charts.Scene(make_candles(10)).show() == "window"
 
 
 def test_heatmap_times_keep_at_most_n_columns_from_the_first_bar():
