@@ -510,7 +510,8 @@ def liquidation_map_chart(
 
 
 def liquidation_profile(
-    levels_map: MapFrame, *, label: str = "liquidation map", width: float = 0.3
+    levels_map: MapFrame, *, label: str = "liquidation map", width: float = 0.3,
+    unit: str = "USDT",
 ) -> Profile:
     """The map as a price-axis profile beside candles: one stacked colour per leverage.
 
@@ -522,6 +523,8 @@ def liquidation_profile(
         Legend title.
     width : float
         Fraction (0, 1] of the pane's width the longest bar takes.
+    unit : str, default "USDT"
+        The quote currency of the notional, shown on the profile's axis and on hover.
 
     Returns
     -------
@@ -534,10 +537,11 @@ def liquidation_profile(
     names = {lev: f"{lev}x" for lev in levs}
     if levels_map.empty:
         rows = pd.DataFrame({"price_low": [], "price_high": [], "notional": []})
-        return price_profile(rows, {"notional": PROFILE_LONG}, label=label, width=width)
+        return price_profile(rows, {"notional": PROFILE_LONG}, label=label, width=width,
+                             unit=unit)
     table = levels_map.pivot_table(index=["price_low", "price_high"], columns="leverage",
                                    values="notional", aggfunc="sum", fill_value=0.0)
     table = table.rename(columns=names).reset_index()
     table.columns = [str(c) for c in table.columns]
     colors = {names[lev]: leverage_color(lev) for lev in levs}
-    return price_profile(table, colors, label=label, width=width)
+    return price_profile(table, colors, label=label, width=width, unit=unit)

@@ -348,3 +348,11 @@ def test_map_axes_carry_units_and_the_sides_are_explained():
     assert "shorts, cumulative above price" in legend
     coins = charts.liquidation_map_chart(*whale_map(None), price=100.0, unit="USDC")
     assert "liquidation price (USDC)" in coins.svg
+
+
+def test_the_map_beside_candles_is_in_its_quote_currency():
+    the_map, _ = whale_map(None)
+    assert charts.liquidation_profile(the_map).payload()["unit"] == "USDT"
+    assert charts.liquidation_profile(the_map, unit="USDC").payload()["unit"] == "USDC"
+    with pytest.raises(TypeError, match="unit="):
+        charts.price_profile(the_map.assign(x=1.0), {"x": "#ffffff"}, unit="")
