@@ -356,3 +356,39 @@ def test_the_map_beside_candles_is_in_its_quote_currency():
     assert charts.liquidation_profile(the_map, unit="USDC").payload()["unit"] == "USDC"
     with pytest.raises(TypeError, match="unit="):
         charts.price_profile(the_map.assign(x=1.0), {"x": "#ffffff"}, unit="")
+
+
+@pytest.mark.browser
+def test_in_the_window_the_candles_stay_below_the_band(browser, tmp_path):  # noqa: F811
+    from liqlevels.charts import _html
+
+    c = make_candles(200)
+    density = make_density([90.0], [110.0], [3], [1])
+    scene = charts.Scene(c, spread_levels(c), density, symbol="BTC/USDT:USDT " * 4)
+    boot = ("<script>(function(){var s=JSON.parse(document.getElementById('liqlevels-scene')"
+            ".textContent);var chart=LightweightCharts.createChart(document.body,"
+            "{width:700,height:600});var series=chart.addCandlestickSeries();"
+            "window.__h=LiqLevels.mountWindow({chart:chart,series:series,scale:{},"
+            "reSize:function(){}},s);window.__c={chart:chart,series:series};})();</script>")
+    html = _html.document(title="w", background=pal.BACKGROUND, scripts=[
+        f'<script type="application/json" id="liqlevels-scene">'
+        f'{_html.scene_json(scene._scene)}</script>',
+        f"<script>{_html.lightweight_charts_js()}</script>",
+        f"<script>{_html.our_js('liqlevels.js')}</script>", boot])
+    path = tmp_path / "window.html"
+    path.write_text(html, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 700, "height": 600})
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_function("() => window.__liqlevels && window.__liqlevels.ready")
+        got = page.evaluate(f"""() => {{
+            const legend = document.querySelector('.liqlevels-legend').getBoundingClientRect();
+            const top = __c.chart.chartElement().getBoundingClientRect().top;
+            return {{band: legend.bottom, right: legend.right, pane: __c.chart.paneSize().width,
+                     high: top + __c.series.priceToCoordinate({float(c['high'].max())})}};
+        }}""")
+    finally:
+        page.close()
+    assert got["band"] > 90, got  # a tall band: the symbol wraps in 700 pixels
+    assert got["high"] >= got["band"], got  # the highest candle is below the band
+    assert got["right"] <= got["pane"] + 1, got  # the price axis stays uncovered

@@ -721,6 +721,21 @@
     return state;
   }
 
+  /* In the window the band cannot push the chart down (the wrapper sizes it): it stops at the
+   * price axis, and the candles' autoscale keeps a top margin as tall as the band. */
+  function keepCandlesBelow(chart, series, legend) {
+    var fit = function () {
+      var pane = chart.paneSize().height, band = legend.offsetHeight;
+      legend.style.right = series.priceScale().width() + 'px';
+      if (pane > 0) {
+        series.priceScale().applyOptions({
+          scaleMargins: { top: Math.min(0.5, (band + 6) / pane), bottom: 0.08 } });
+      }
+    };
+    fit();
+    if (root.ResizeObserver) new root.ResizeObserver(fit).observe(chart.chartElement());
+  }
+
   /** Draw a scene in lightweight-charts' window, on its chart handler `h` (h.chart, h.series). */
   function mountWindow(h, scene) {
     var panes = null;
@@ -733,6 +748,7 @@
       document.body.appendChild(panes);
     }
     var handle = mount(h.chart, h.series, scene, document.body, panes);
+    keepCandlesBelow(h.chart, h.series, handle.legend);
     report(document.body, handle.counts);
     return handle;
   }
