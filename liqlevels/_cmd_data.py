@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._cmd_chart import add_fetch_options, fetch_for
+from ._cmd_chart import add_fetch_options, fetch_for, venue_label
 from ._errors import run_guarded
 
 __all__ = ["register"]
@@ -18,11 +18,12 @@ EXAMPLES = """examples:
 
 def _run_fetch(args: argparse.Namespace) -> int:
     candles = fetch_for(args)
+    venues = venue_label(args)
     if candles.empty:
-        print(f"no bars for {args.symbol} {args.timeframe} on {args.exchange} in that range")
+        print(f"no bars for {args.symbol} {args.timeframe} on {venues} in that range")
         return 0
     missing = int(candles["open_interest"].isna().sum())
-    print(f"{args.exchange} {args.symbol} {args.timeframe}: {len(candles)} bars "
+    print(f"{venues} {args.symbol} {args.timeframe}: {len(candles)} bars "
           f"{candles.index[0]} .. {candles.index[-1]}, open interest missing on {missing}")
     return 0
 

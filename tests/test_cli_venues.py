@@ -64,6 +64,14 @@ def test_chart_sums_the_venues_and_names_them(three, tmp_path, capsys) -> None:
     assert "BTC/USDT:USDT 1h (binanceusdm+bybit+okx)" in html
 
 
+def test_fetch_names_the_venues(three, tmp_path, capsys) -> None:
+    since, until = _window(three[0])
+    code = main(["fetch", SYMBOL, "--exchanges", "bybit,okx", "--since", since, "--until",
+                 until, "--cache-dir", str(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("bybit+okx BTC/USDT:USDT 1h: 48 bars")
+
+
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
