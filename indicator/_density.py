@@ -51,7 +51,7 @@ def weighted_lines(
             "until indicator.trade_level_ends(levels, candles) gives them one (the lines of "
             "indicator.oi_levels have it)"
         )
-    needed = ("start", *columns) + (("end",) if has_end else ())
+    needed = ("start", *columns) + (("end",) if has_end or not live_without_end else ())
     if weight == "oi_delta":
         needed += ("oi_delta",)
     elif weight == "notional":

@@ -358,13 +358,26 @@ def test_density_notional_and_count_on_trade_levels_with_ends(trade_case):
     candles, levels = trade_case
     with pytest.raises(ValueError, match=r"\['end'\].*trade_level_ends\(levels, candles\)"):
         indicator.density(levels, weight="notional")
+    with pytest.raises(ValueError, match=r"\['end'\].*trade_level_ends"):
+        indicator.active_mask(levels)
     ended = indicator.trade_level_ends(levels, candles)
+    assert indicator.active_mask(ended).sum() == ended["end"].isna().sum()
     for at in (None, candles.index[150], candles.index[-1]):
         got = indicator.density(ended, at=at, bins=20, weight="notional")
         assert len(got) > 0
         assert_density(got, ref_density_notional(ended, at, 20))
         assert_density(indicator.density(ended, at=at, bins=20),
                        reference.density(ended, at=at, bins=20))
+
+
+def test_oi_levels_without_end_are_refused_by_density_but_not_heatmap(oi_case):
+    candles, levels = oi_case
+    for weight in WEIGHTS:
+        with pytest.raises(ValueError, match=r"lacks column\(s\) \['end'\]"):
+            indicator.density(levels.drop(columns="end"), weight=weight)
+    grid = candles.index[::25]
+    assert_matches(indicator.heatmap(levels.drop(columns="end"), grid), levels.assign(end=pd.NaT),
+                   grid)
 
 
 def test_density_notional_on_real_okx_1h(okx_1h):
