@@ -19,7 +19,7 @@ import pandas as pd
 from . import charts, indicator
 from ._app import file_stem, safe_name
 from ._args import add_method_options, method_options, out_folder, positive_number, whole_number
-from ._cmd_chart import add_fetch_options, fetch_for
+from ._cmd_chart import add_fetch_options, fetch_for, venue_label
 from ._errors import run_guarded
 from .vocab import path_under, safe_filename
 
@@ -65,9 +65,9 @@ def _candles(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str]:
                          "sample (no network)")
     candles = fetch_for(args)
     if candles.empty:
-        raise ValueError(f"{args.exchange} returned no bars for {args.symbol} "
+        raise ValueError(f"{venue_label(args)} returned no bars for {args.symbol} "
                          f"{args.timeframe} in that range")
-    label = f"{args.symbol} {args.timeframe} ({args.exchange})"
+    label = f"{args.symbol} {args.timeframe} ({venue_label(args)})"
     return candles, label, safe_name(args.symbol, args.timeframe)
 
 
