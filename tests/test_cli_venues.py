@@ -72,6 +72,16 @@ def test_fetch_names_the_venues(three, tmp_path, capsys) -> None:
     assert code == 0 and out.startswith("bybit+okx BTC/USDT:USDT 1h: 48 bars")
 
 
+def test_heatmap_sums_and_names_the_venues(three, tmp_path, capsys) -> None:
+    since, until = _window(three[0])
+    code = main(["heatmap", SYMBOL, "--exchanges", "okx,bybit", "--since", since, "--until",
+                 until, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path),
+                 "--no-png", "--ma-length", "10"])
+    assert code == 0, capsys.readouterr().err
+    html = (tmp_path / "BTC-USDT-USDT_1h-heatmap.html").read_text(encoding="utf-8")
+    assert "BTC/USDT:USDT 1h (okx+bybit)" in html
+
+
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
