@@ -1,48 +1,45 @@
-"""Market data in: ccxt REST and websockets, exchange archives, the local cache, samples."""
+"""Market data in: ccxt REST and websockets, exchange archives, the local cache, samples.
 
-from ..vocab import FeedError, FeedWarning, timeframe_seconds
-from ._sample import sample_candles
+Names load on first use (PEP 562), so ``from liqlevels.feeds import sample_candles`` (the
+offline demo) imports neither ccxt nor aiohttp; ``fetch_candles`` imports ccxt when asked for.
+"""
 
-__all__ = ["sample_candles", "timeframe_seconds"]
+from __future__ import annotations
 
-from ._archive import archive_candles, archive_symbol, archive_trades, download_archive
-from ._config import FeedSettings, settings
-from ._fetch import fetch_candles
-from ._liquidations import (
-    LIQUIDATION_COLUMNS,
-    LiquidationLog,
-    normalise_liquidations,
-    read_liquidations,
-)
-from ._live import FeedStatus, LiveBar, LiveFeed, LiveLiquidations, LiveTrades, point_urls
-from ._readers import read_klines, read_metrics, read_trades
-from ._tradingview import TradingViewExport, read_tradingview_export
-from ._venues import fetch_venues
+from importlib import import_module
+from typing import Any
 
-__all__ += [
-    "LIQUIDATION_COLUMNS",
-    "FeedError",
-    "FeedSettings",
-    "FeedStatus",
-    "FeedWarning",
-    "LiquidationLog",
-    "LiveBar",
-    "LiveFeed",
-    "LiveLiquidations",
-    "LiveTrades",
-    "TradingViewExport",
-    "archive_candles",
-    "archive_symbol",
-    "archive_trades",
-    "download_archive",
-    "fetch_candles",
-    "fetch_venues",
-    "normalise_liquidations",
-    "point_urls",
-    "read_klines",
-    "read_liquidations",
-    "read_metrics",
-    "read_trades",
-    "read_tradingview_export",
-    "settings",
-]
+from ..vocab import FeedError as FeedError
+from ..vocab import FeedWarning as FeedWarning
+from ..vocab import timeframe_seconds as timeframe_seconds
+
+# name -> the module that defines it
+_HOMES = {
+    "archive_candles": "_archive", "archive_symbol": "_archive", "archive_trades": "_archive",
+    "download_archive": "_archive",
+    "FeedSettings": "_config", "settings": "_config",
+    "fetch_candles": "_fetch",
+    "LIQUIDATION_COLUMNS": "_liquidations", "LiquidationLog": "_liquidations",
+    "normalise_liquidations": "_liquidations", "read_liquidations": "_liquidations",
+    "FeedStatus": "_live", "LiveBar": "_live", "LiveFeed": "_live",
+    "LiveLiquidations": "_live", "LiveTrades": "_live", "point_urls": "_live",
+    "read_klines": "_readers", "read_metrics": "_readers", "read_trades": "_readers",
+    "sample_candles": "_sample",
+    "TradingViewExport": "_tradingview", "read_tradingview_export": "_tradingview",
+    "fetch_venues": "_venues",
+}
+
+__all__ = sorted(["FeedError", "FeedWarning", "timeframe_seconds", *_HOMES])
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
