@@ -9,21 +9,23 @@ The baseline, in the same run, is the obvious way: for each time a live mask ove
 lines and one bincount per side on the same aligned bins (``per_time_loop``), O(times x
 lines); it runs on 200 of the 2,000 times and ``extra_info["projected_2000_s"]`` scales it.
 
-Measured 2026-12-02 on 2 cores shared with other sessions (load average 11 to 14, so the
-medians swing; the minimum is the figure to compare), two runs of this file:
+Measured 2026-12-02 on 2 cores shared with other sessions, so the medians swing and the
+minimum is the figure to compare. Seconds, min (median); runs A and B at load average 11 to
+14, run C at load average 4:
 
-==============================================  ==================  ==================
-case                                            min (s)             median (s)
-==============================================  ==================  ==================
-1M bars, 2,000 times x 197 bins, count          0.230, 0.238        0.357, 0.315
-1M bars, 2,000 times x 197 bins, notional       0.305, 0.219        0.351, 0.968
-100k bars, every bar (100,000 x 135), count     0.828, 1.028        1.27, 4.67
-baseline loop, 200 of the 2,000 times           1.74, 1.98          3.10, 2.19
-==============================================  ==================  ==================
+=============================================  ============  ============  ============
+case                                           A             B             C
+=============================================  ============  ============  ============
+1M bars, 2,000 times x 197 bins, count         0.230 (0.36)  0.238 (0.31)  0.075 (0.09)
+1M bars, 2,000 times x 197 bins, notional      0.305 (0.35)  0.219 (0.97)  0.088 (0.11)
+100k bars, every bar (100,000 x 135), count    0.828 (1.27)  1.028 (4.67)  0.318 (0.69)
+baseline loop, 200 of the 2,000 times          1.74 (3.10)   1.98 (2.19)   0.465 (0.69)
+=============================================  ============  ============  ============
 
 The 1M-bar grid gives 172,716 non-empty cells from 1,374,040 lines; the every-bar case
-8,477,398 cells from 139,560 lines. The baseline projects to 17 to 20 s for the 2,000
-times: the heatmap is some 70 times faster, and its cost does not grow with times x lines.
+8,477,398 cells from 139,560 lines. The baseline projects to 4.7 s (run C) to 20 s for the
+2,000 times: the heatmap is some 60 times faster, and its cost does not grow with times x
+lines.
 """
 
 from __future__ import annotations
