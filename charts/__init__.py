@@ -8,10 +8,8 @@ Names load on first use (PEP 562): drawing a static chart imports no aiohttp.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from ..vocab import ChartsWarning as ChartsWarning
+from ..vocab import lazy_names
 
 # name -> the module that defines it
 _HOMES = {
@@ -27,14 +25,4 @@ _HOMES = {
 __all__ = sorted(["ChartsWarning", *_HOMES])
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{home}", __name__), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _HOMES)

@@ -6,11 +6,9 @@ offline demo) imports neither ccxt nor aiohttp; ``fetch_candles`` imports ccxt w
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from ..vocab import FeedError as FeedError
 from ..vocab import FeedWarning as FeedWarning
+from ..vocab import lazy_names
 from ..vocab import timeframe_seconds as timeframe_seconds
 
 # name -> the module that defines it
@@ -32,14 +30,4 @@ _HOMES = {
 __all__ = sorted(["FeedError", "FeedWarning", "timeframe_seconds", *_HOMES])
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{home}", __name__), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _HOMES)

@@ -14,7 +14,8 @@ import math
 import numbers
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -52,6 +53,7 @@ __all__ = [
     "check_frame",
     "did_you_mean",
     "first_true",
+    "lazy_names",
     "path_under",
     "row_label",
     "safe_filename",
@@ -437,3 +439,28 @@ def path_under(root: str | os.PathLike, *names: str, what: str = "path") -> Path
             f"of it: remove the link or choose another {what}"
         )
     return path
+
+
+# ------------------------------------------------------------------------------------------
+# Packages whose names load on first use
+# ------------------------------------------------------------------------------------------
+
+
+def lazy_names(package: str, namespace: dict[str, Any], homes: dict[str, str]
+               ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The ``__getattr__`` and ``__dir__`` of ``package``: ``homes`` maps each public name to
+    the submodule defining it (``"_fetch"``); a name is imported when first asked for, then
+    kept in ``namespace`` (the package's globals) as a plain attribute."""
+
+    def getattr_(name: str) -> Any:
+        home = homes.get(name)
+        if home is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(import_module(f".{home}", package), name)
+        namespace[name] = value
+        return value
+
+    def dir_() -> list[str]:
+        return sorted(set(namespace) | set(namespace.get("__all__", ())))
+
+    return getattr_, dir_
