@@ -127,6 +127,8 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
                     liquidations=True, api_url=args.api_url, ws_url=args.ws_url)
     log = page = None
     try:
+        # the record folder is checked (and locked) before anything connects
+        log = LiquidationLog(args.record) if args.record is not None else None
         candles = await feed.history()
         if candles.empty:
             raise ValueError(f"{args.exchange} returned no bars for {args.symbol} "
@@ -141,7 +143,6 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
         print(f"live page: {url}  (Ctrl-C to stop)", flush=True)
         if not args.no_browser:
             webbrowser.open(url)
-        log = LiquidationLog(args.record) if args.record is not None else None
         args.out.mkdir(parents=True, exist_ok=True)
 
         def alert(found: Any) -> None:
