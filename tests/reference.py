@@ -123,3 +123,23 @@ def density(levels_frame, at=None, bins=150, weight="count"):
                 break
         out[i][2 if side == "long" else 3] += w
     return [tuple(r) for r in out]
+
+
+# --- the map's aligned bins (docs/method.md section 3) --------------------------------------
+
+
+def ref_bin(price: float, size: float) -> int:
+    """``k`` with ``k * size <= price < (k + 1) * size``."""
+    k = math.floor(price / size)
+    while k * size > price:
+        k -= 1
+    while (k + 1) * size <= price:
+        k += 1
+    return k
+
+
+def ref_bin_size(levels: pd.DataFrame) -> float:
+    """The map's default bin size over the levels' entries."""
+    lo, hi = levels["entry"].min(), levels["entry"].max()
+    return 10.0 ** (math.floor(math.log10(hi - lo)) - 2 if hi > lo
+                    else math.floor(math.log10(hi)) - 4)

@@ -3,8 +3,6 @@ lines written here from docs/heatmap.md and docs/method.md section 2."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,14 +21,6 @@ WEIGHTS = ("count", "oi_delta", "notional")
 
 # --- the plain loops -----------------------------------------------------------------------
 
-def ref_bin(price: float, size: float) -> int:
-    """``k`` with ``k * size <= price < (k + 1) * size``."""
-    k = math.floor(price / size)
-    while k * size > price:
-        k -= 1
-    while (k + 1) * size <= price:
-        k += 1
-    return k
 
 
 def ref_weight(row, weight: str) -> float:
@@ -41,15 +31,11 @@ def ref_weight(row, weight: str) -> float:
     return row["notional"] if "notional" in row else abs(row["oi_delta"]) * row["entry"]
 
 
-def ref_bin_size(levels: pd.DataFrame) -> float:
-    lo, hi = levels["entry"].min(), levels["entry"].max()
-    return 10.0 ** (math.floor(math.log10(hi - lo)) - 2 if hi > lo
-                    else math.floor(math.log10(hi)) - 4)
 
 
 def ref_heatmap(levels: pd.DataFrame, times, bin_size=None, weight="count") -> list:
     """One time and one line at a time: sorted ``(time, k, long, short)`` of non-empty cells."""
-    size = bin_size if bin_size is not None else ref_bin_size(levels)
+    size = bin_size if bin_size is not None else reference.ref_bin_size(levels)
     rows = [dict(zip(levels.columns, r, strict=True)) for r in levels.itertuples(index=False)]
     out = []
     for t in times:
@@ -57,7 +43,7 @@ def ref_heatmap(levels: pd.DataFrame, times, bin_size=None, weight="count") -> l
         for row in rows:
             end = row.get("end", pd.NaT)
             if row["start"] <= t and (pd.isna(end) or end > t):
-                cell = cells.setdefault(ref_bin(row["price"], size), [0, 0])
+                cell = cells.setdefault(reference.ref_bin(row["price"], size), [0, 0])
                 cell[0 if row["side"] == "long" else 1] += ref_weight(row, weight)
         out += [(t, k, *cells[k]) for k in sorted(cells)]
     return out
@@ -268,8 +254,8 @@ def test_bin_edges_belong_to_the_upper_bin():
 def test_default_bin_size_is_the_maps(oi_case):
     candles, levels = oi_case
     got = indicator.heatmap(levels, candles.index[::50])
-    assert got.attrs["bin_size"] == ref_bin_size(levels)
-    assert_allclose(got["price_high"] - got["price_low"], ref_bin_size(levels))
+    assert got.attrs["bin_size"] == reference.ref_bin_size(levels)
+    assert_allclose(got["price_high"] - got["price_low"], reference.ref_bin_size(levels))
 
 
 def test_a_side_with_no_line_is_exactly_zero_after_floats_cancel():

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import ref_bin, ref_bin_size
 
 from liqlevels import indicator
 from liqlevels.indicator import TradeSelection, trade_arrays
@@ -71,21 +72,8 @@ def ref_trade_levels(trades, mode="gross_value", threshold=None, leverages=LEVS,
     return pd.DataFrame(out, columns=["start", "side", "leverage", "price", "entry", "notional"])
 
 
-def ref_bin(price, size):
-    """Bin k is [k*size, (k+1)*size)."""
-    k = math.floor(price / size)
-    while k * size > price:
-        k -= 1
-    while (k + 1) * size <= price:
-        k += 1
-    return k
 
 
-def ref_bin_size(levels):
-    lo, hi = levels["entry"].min(), levels["entry"].max()
-    if hi > lo:
-        return 10 ** (math.floor(math.log10(hi - lo)) - 2)
-    return 10 ** (math.floor(math.log10(hi)) - 4)
 
 
 def ref_map(levels, price, bin_size=None):

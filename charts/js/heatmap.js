@@ -191,12 +191,7 @@
 
   /* ------------------------------------------------------------------ page parts */
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = String(text);
-    return node;
-  }
+  var el = root.LiqLevels.el;  // one element builder, liqlevels.js's
 
   function num(v) {
     var a = Math.abs(v), units = [[1e9, 'B'], [1e6, 'M'], [1e3, 'K']];

@@ -755,6 +755,7 @@
 
   root.LiqLevels = {
     buildLegend: buildLegend,
+    el: el,
     frame: frame,
     LevelLines: LevelLines,
     Polyline: Polyline,

@@ -32,12 +32,7 @@
     'border-right:5px solid transparent}'
   ].join('');
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = String(text);
-    return node;
-  }
+  var el = root.LiqLevels.el;  // one element builder, liqlevels.js's
 
   var style = el('style', null, CSS);
   document.head.appendChild(style);
