@@ -193,6 +193,15 @@ def _quantized(long_: np.ndarray, short: np.ndarray) -> tuple[list, list, float]
     return q[0], q[1], scale
 
 
+def colour_top(total: np.ndarray) -> tuple[float, bool]:
+    """The ramp's top ``vmax`` for the cells' totals, and whether some total is above it
+    (clipped): the 98th percentile of the non-zero totals, or their largest under 50 cells."""
+    positive = total[total > 0]
+    top = float(positive.max()) if positive.size else 0.0
+    vmax = float(np.percentile(positive, _CLIP_PERCENTILE)) if positive.size >= 50 else top
+    return vmax, bool(top > vmax)
+
+
 def _payload(heat: Heatmap, index_ns: np.ndarray) -> dict[str, Any]:
     f = heat.frame
     out = _empty(index_ns, heat)
@@ -208,16 +217,13 @@ def _payload(heat: Heatmap, index_ns: np.ndarray) -> dict[str, Any]:
     p0 = float(low[rows].min())
     k = np.rint((low[rows] - p0) / heat.bin_size).astype(np.int64)
     long_, short = (f[c].to_numpy(np.float64)[rows] for c in ("long", "short"))
-    total = long_ + short
-    positive = total[total > 0]
-    top = float(positive.max()) if positive.size else 0.0
-    vmax = float(np.percentile(positive, _CLIP_PERCENTILE)) if positive.size >= 50 else top
+    vmax, clipped = colour_top(long_ + short)
     q_long, q_short, scale = _quantized(long_, short)
     out.update({
         "b": bar[keep].tolist(), "t": (uniq[keep] // _NS).tolist(),
         "off": np.r_[0, np.cumsum(stops - starts)].tolist(), "k": k.tolist(),
         "l": q_long, "s": q_short, "scale": scale, "p0": p0,
-        "vmax": vmax, "clipped": bool(top > vmax),
+        "vmax": vmax, "clipped": clipped,
     })
     return out
 

@@ -21,6 +21,9 @@ message has ``t`` (its type) and ``q`` (a sequence number, increasing by one per
            ``pw``: the widest profile's share of the pane.
 ``marks``  ``m: [[bar time, "long"|"short", text, size]]``: markers added or grown.
 ``status`` ``s``: the status text.
+``heat``   ``c: [time, [price_low], [long], [short]]``: the heatmap column at ``time`` (epoch s;
+           the latest column's time replaces it, a later one appends), ``vmax`` and
+           ``clipped``: the colour ramp's top.
 
 The page answers each frame with ``{"a": q}`` once it has applied it (``series.update`` and
 the primitives' data set) and ``{"f": q}`` after the next animation frame (drawn); see
@@ -175,13 +178,14 @@ class LivePage:
         self.allow_remote = bool(allow_remote)
         self.port = _check_port(port)
         self._state = LiveState(scene._scene, max_bars=_check_max_bars(max_bars),
-                                max_lines=max_lines)
+                                max_lines=max_lines, heatmap=scene._heatmap)
+        heat_js = ["heatmap.js"] if scene._heatmap is not None else []
         self._html = document(
             title=scene.page_title, csp=_CSP, generator="liqlevels live",
             background=scene._scene["theme"]["background"],
             scripts=[f"<script>{lightweight_charts_js()}</script>",
-                     f"<script>{our_js('liqlevels.js')}</script>",
-                     f"<script>{our_js('live.js')}</script>"])
+                     *(f"<script>{our_js(name)}</script>"
+                       for name in ("liqlevels.js", *heat_js, "live.js"))])
         self._lock = threading.Lock()
         self._clients: set[_Client] = set()
         self._acks: asyncio.Event | None = None
@@ -388,6 +392,14 @@ class LivePage:
         after the latest bar waits for its bar; one before the first bar is dropped."""
         with self._lock:
             self._queue(self._state.liquidations(frame))
+
+    def heatmap(self, time: Any, frame: Any) -> None:
+        """Set the heatmap column at ``time`` (the latest column's time: replaced; a later
+        time: appended) to ``frame``, :func:`indicator.heatmap` of the live lines at that time
+        with the scene heatmap's bin size (the same weight). Earlier columns never change (a
+        line ends after the bars it was live on). Needs a Scene built with ``heatmap=``."""
+        with self._lock:
+            self._queue(self._state.heatmap(time, frame))
 
     def status(self, text: str) -> None:
         """The status line's text (shown as text, never markup)."""

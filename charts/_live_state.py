@@ -22,7 +22,9 @@ import pandas as pd
 
 from ..vocab import check_frame, to_timestamp
 from ._data import _floats, price_format
+from ._heatmap import Heatmap
 from ._liqmap import human, liquidation_profile
+from ._live_heat import LiveHeat
 from ._palette import leverage_color, tier_width
 from ._profile import Profile, density_profile
 
@@ -101,8 +103,9 @@ class LiveState:
     """
 
     def __init__(self, scene: dict[str, Any], *, max_bars: int | None = None,
-                 max_lines: int | str | None = "scene") -> None:
+                 max_lines: int | str | None = "scene", heatmap: Heatmap | None = None) -> None:
         self.max_bars = max_bars
+        self.heat = None if heatmap is None else LiveHeat(heatmap)
         self._base = {k: scene[k] for k in ("title", "subtitle", "theme")}
         self._visible = scene["view"]["bars"]
         c = scene["candles"]
@@ -299,6 +302,8 @@ class LiveState:
         del self.times[:drop]
         del self.ohlc[:drop]
         first = self.times[0] if self.times else math.inf
+        if self.heat is not None:
+            self.heat.trim(first)
         for i in [i for i in self._order if (e := self._lines[i].end) is not None and e < first]:
             self._remove(i)
         self._markers = {k: v for k, v in self._markers.items() if k[0] >= first}
@@ -357,7 +362,7 @@ class LiveState:
 
     @staticmethod
     def _slot_of(payload: dict[str, Any]) -> str:
-        if payload["label"] == _DENSITY_LABEL and payload["names"] == ["long", "short"]:
+        if payload["label"].startswith(_DENSITY_LABEL) and payload["names"] == ["long", "short"]:
             return "density"
         return "map" if payload["label"] == _MAP_LABEL else "scene"
 
@@ -387,6 +392,14 @@ class LiveState:
     def _profile_width(self) -> float:
         """The room to keep right of the last bar: the widest right-edge profile's share."""
         return max((p["width"] for _, p in self._profiles if p["edge"] != "left"), default=0)
+
+    def heatmap(self, time: Any, frame: Any) -> list[dict]:
+        """Set the heatmap column at ``time`` (the latest column's: replaced; later:
+        appended) to ``frame``'s cells (:func:`indicator.heatmap` rows at that time)."""
+        if self.heat is None:
+            raise ValueError("this page has no heatmap: build its Scene with heatmap=... "
+                             "(an indicator.heatmap frame, possibly empty, with its bin_size)")
+        return self.heat.column(time, frame, self.times)
 
     def set_status(self, text: Any) -> list[dict]:
         if not isinstance(text, str):
@@ -438,6 +451,8 @@ class LiveState:
         scene["markers"] = self.markers()
         scene["status"] = self.status
         scene["sides"] = SIDE_COLORS
+        if self.heat is not None and self.times:
+            scene["heatmap"] = self.heat.payload(self.times)
         return {"t": "snap", "scene": scene}
 
 

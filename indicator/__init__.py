@@ -26,7 +26,7 @@ from ._frames import (
 from ._heatmap import MAX_HEATMAP_CELLS, heatmap
 from ._level_stream import LevelStream
 from ._live_map import LiveTradeMap
-from ._map import depth, liquidation_map
+from ._map import default_bin_size, depth, liquidation_map
 from ._oi import SIGNAL_COLUMNS, oi_levels, oi_signals
 from ._options import OI_OPTION_NAMES, OIOptions
 from ._selection import TradeArrays, check_threshold, trade_arrays
@@ -66,6 +66,7 @@ __all__ = [
     "check_levels",
     "check_threshold",
     "check_trade_options",
+    "default_bin_size",
     "density",
     "depth",
     "features",

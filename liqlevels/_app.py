@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,8 @@ import pandas as pd
 from . import charts, indicator
 from .vocab import path_under, safe_filename
 
-__all__ = ["HEATMAP_TIMES", "Outputs", "file_stem", "heatmap_times", "render", "safe_name"]
+__all__ = ["HEATMAP_TIMES", "Outputs", "chart_bin_size", "density_layer", "file_stem",
+           "heatmap_frame", "heatmap_times", "render", "safe_name"]
 
 HEATMAP_TIMES = 2_000  # the chart's heatmap columns at most: every k-th bar beyond that
 # The density profile's legend and unit per weight (indicator.density's weights).
@@ -68,12 +70,33 @@ def heatmap_times(index: pd.DatetimeIndex, most: int = HEATMAP_TIMES) -> pd.Date
     return index[::-1][::k][::-1]
 
 
-def heatmap_frame(levels: pd.DataFrame, index: pd.DatetimeIndex, weight: str) -> pd.DataFrame:
+def heatmap_frame(levels: pd.DataFrame, index: pd.DatetimeIndex, weight: str, *,
+                  bin_size: float | None = None) -> pd.DataFrame:
     """:func:`indicator.heatmap` of ``levels`` on :func:`heatmap_times` of ``index``, its
-    weight named in ``attrs`` for the chart's legend."""
-    frame = indicator.heatmap(levels, heatmap_times(index), weight=weight)
+    weight (and bin size) named in ``attrs`` for the chart's legend."""
+    frame = indicator.heatmap(levels, heatmap_times(index), weight=weight, bin_size=bin_size)
     frame.attrs["weight"] = weight
+    if bin_size is not None:
+        frame.attrs["bin_size"] = bin_size
     return frame
+
+
+def density_layer(dens: pd.DataFrame, weight: str) -> charts.Profile:
+    """The density histogram as a profile whose legend and unit say what it weighs."""
+    label, unit = _DENSITY_LEGEND.get(weight, (f"live lines by price ({weight})", weight))
+    return charts.density_profile(dens, label=label, unit=unit)
+
+
+def chart_bin_size(candles: pd.DataFrame, rows: int = 150) -> float | None:
+    """A round price step (1, 2, 2.5 or 5 times a power of ten) giving about ``rows`` cells
+    over the candles' price range: blocks a trader reads, not hair-lines. None for a flat
+    range (then ``indicator.heatmap`` picks)."""
+    span = float(candles["high"].max() - candles["low"].min())
+    if not (math.isfinite(span) and span > 0):
+        return None
+    raw = span / rows
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -142,8 +165,7 @@ def render(
     signals = indicator.oi_signals(candles, options=options)
     dens = indicator.density(levels, bins=bins, weight=weight)
     heat = heatmap_frame(levels, candles.index, weight) if heatmap else None
-    label, unit = _DENSITY_LEGEND.get(weight, (f"live lines by price ({weight})", weight))
-    profile = charts.density_profile(dens, label=label, unit=unit)
+    profile = density_layer(dens, weight)
     scene = charts.Scene(candles, levels, oi=signals, profiles=[profile], symbol=symbol,
                          max_lines=max_lines, heatmap=heat)
     out_dir.mkdir(parents=True, exist_ok=True)

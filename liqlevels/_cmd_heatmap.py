@@ -17,13 +17,13 @@ from typing import Any
 import pandas as pd
 
 from . import charts, indicator
-from ._app import file_stem, safe_name
+from ._app import chart_bin_size, file_stem, safe_name
 from ._args import add_method_options, method_options, out_folder, positive_number, whole_number
 from ._cmd_chart import add_fetch_options, fetch_for, venue_label
 from ._errors import run_guarded
 from .vocab import path_under, safe_filename
 
-__all__ = ["default_bin_size", "heatmap_times", "register"]
+__all__ = ["heatmap_times", "register"]
 
 WEIGHTS: tuple[str, ...] = ("count", "oi_delta", "notional")
 
@@ -39,18 +39,6 @@ def heatmap_times(index: pd.DatetimeIndex, times: int) -> pd.DatetimeIndex:
     the columns of the heatmap (each runs to the next)."""
     step = max(1, math.ceil(len(index) / times))
     return index[::step]
-
-
-def default_bin_size(candles: pd.DataFrame, rows: int = 150) -> float | None:
-    """A round price step (1, 2, 2.5 or 5 times a power of ten) giving about ``rows`` cells
-    over the candles' price range: blocks a trader reads, not hair-lines. None for a flat
-    range (then ``indicator.heatmap`` picks)."""
-    span = float(candles["high"].max() - candles["low"].min())
-    if not (math.isfinite(span) and span > 0):
-        return None
-    raw = span / rows
-    power = 10.0 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
 
 
 def _candles(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str]:
@@ -83,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     html, png, csv = _paths(args.out, args.name or name)
     levels = indicator.oi_levels(candles, options=options)
     grid = heatmap_times(candles.index, args.times)
-    size = args.bin_size or default_bin_size(candles)
+    size = args.bin_size or chart_bin_size(candles)
     cells = indicator.heatmap(levels, grid, bin_size=size, weight=args.weight)
     layer = charts.heatmap_layer(cells, weight=args.weight)
     scene = charts.Scene(candles, heatmap=layer, symbol=label,

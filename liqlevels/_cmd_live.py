@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._app import file_stem, render, safe_name
+from ._app import chart_bin_size, density_layer, file_stem, heatmap_frame, render, safe_name
 from ._args import (
     add_method_options,
     method_options,
@@ -23,7 +23,7 @@ from ._args import (
 )
 from ._cmd_chart import add_fetch_options
 from ._errors import run_guarded
-from .vocab import MODES, path_under
+from .vocab import DENSITY_WEIGHTS, MODES, path_under
 
 __all__ = ["register"]
 
@@ -31,6 +31,7 @@ EXAMPLES = """examples:
   liqlevels live BTC/USDT:USDT
   liqlevels live ETH/USDT:USDT --exchange bybit --timeframe 1m --trades gross_value
   liqlevels live BTC/USDT:USDT --record ~/liquidations --alert-within 0.5 --duration 3600
+  liqlevels live BTC/USDT:USDT --heatmap --weight notional
 """
 
 
@@ -70,6 +71,13 @@ def _add_live_options(parser: argparse.ArgumentParser) -> None:
                        help="stop after S seconds (default: until Ctrl-C)")
     group.add_argument("--bins", type=whole_number(1, 10_000), default=150,
                        help="density histogram bins (150)")
+    group.add_argument("--weight", default="count", choices=DENSITY_WEIGHTS,
+                       help="what each live line adds to the density histogram and the "
+                       "heatmap: 1 (count), its OI change in coins (oi_delta) or in USD "
+                       "(notional) (count)")
+    group.add_argument("--heatmap", action="store_true",
+                       help="also draw the live lines per time and price bin behind the "
+                       "candles, a column added with every bar")
     group.add_argument("--max-lines", type=whole_number(0), default=500,
                        help="newest lines in the final chart; 0 draws all (500)")
     group.add_argument("--out", type=out_folder, default=Path("liqlevels-out"),
@@ -111,7 +119,8 @@ def _run_live(args: argparse.Namespace) -> int:
 
     options = method_options(args)  # every bad flag fails before any connection
     state = LiveState(options, bins=args.bins, trade_map=_trade_map(args),
-                      alert_within=args.alert_within)
+                      alert_within=args.alert_within, weight=args.weight,
+                      heatmap=args.heatmap)
     name = args.name or safe_name(args.symbol, args.timeframe)
     alerts_path = path_under(args.out, f"{name}-alerts.jsonl", what="--out")
     return asyncio.run(_live(args, state, name, alerts_path))
@@ -134,9 +143,15 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
             raise ValueError(f"{args.exchange} returned no bars for {args.symbol} "
                              f"{args.timeframe} to warm up from; try --since or --bars")
         state.warm_up(candles)
+        if args.heatmap:  # blocks a trader reads (about 150 over the warm-up's range)
+            state.heat_bin = chart_bin_size(candles) or state.heat_bin
         label = f"{args.symbol} {args.timeframe} ({args.exchange}) live"
-        scene = charts.Scene(candles, state.levels(), state.density(), symbol=label,
-                             max_lines=args.max_lines or None)
+        scene = charts.Scene(candles, state.levels(),
+                             profiles=[density_layer(state.density(args.weight), args.weight)],
+                             symbol=label, max_lines=args.max_lines or None,
+                             heatmap=heatmap_frame(state.levels(), candles.index, args.weight,
+                                                   bin_size=state.heat_bin)
+                             if args.heatmap else None)
         page = charts.LivePage(scene, max_bars=max(2 * len(candles), 5_000),
                                max_lines=args.max_lines or None)
         url = await page.start()
@@ -150,7 +165,8 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
             write_alert(alerts_path, found)
 
         run = await run_live(feed, state, page=page, log=log, status=StatusLine(),
-                             duration=args.duration, on_alert=alert)
+                             duration=args.duration, on_alert=alert,
+                             draw_density=lambda dens: density_layer(dens, args.weight))
     finally:
         await feed.close()
         if page is not None:
@@ -166,9 +182,9 @@ def _finish(args: argparse.Namespace, state: Any, name: str) -> int:
     candles = state.candles()
     outputs = render(candles, out_dir=args.out, name=name,
                      symbol=f"{args.symbol} {args.timeframe} ({args.exchange})",
-                     options=state.stream.options, bins=args.bins,
+                     options=state.stream.options, bins=args.bins, weight=args.weight,
                      max_lines=args.max_lines or None, png=not args.no_png,
-                     levels=state.levels())
+                     levels=state.levels(), heatmap=args.heatmap)
     live = int(outputs.levels["end"].isna().sum())
     print(f"{len(candles)} bars {candles.index[0]} .. {candles.index[-1]}: "
           f"{len(outputs.levels)} lines, {live} still live")

@@ -116,10 +116,13 @@ class _Loop:
     """The per-event work of :func:`run_live` (one instance per run)."""
 
     def __init__(self, state: LiveState, page: Any, log: Any, status: StatusLine,
-                 on_alert: Callable[[Alert], None], run: LiveRun) -> None:
+                 on_alert: Callable[[Alert], None], run: LiveRun,
+                 draw_density: Callable[[pd.DataFrame], Any]) -> None:
         self.state, self.page, self.log, self.status = state, page, log, status
         self.on_alert, self.run = on_alert, run
+        self.draw_density = draw_density
         self.density = state.density()
+        self.heat = page is not None and state.heat
         self.density_dirty = False
         self.density_at = time.monotonic()
         self.density_every = 0.25  # s: the histogram is rebuilt at most this often
@@ -143,12 +146,18 @@ class _Loop:
                 self.page.status(self.status.line())
 
     def _bar(self, bar: Any) -> None:
+        before = self.state.last_time
         change = self.state.bar(bar)
         self.run.bars += 1
         self.status.last_bar, self.status.close = self.state.last_time, self.state.last_close
         if self.page is not None:
             self.page.bar(bar.time, bar.open, bar.high, bar.low, bar.close)
-        if change.born or change.ended or change.undone is not None:
+        lines = bool(change.born or change.ended or change.undone is not None)
+        if self.heat and (lines or self.state.last_time != before):
+            # the latest bar's column: a new bar's (the live lines carry over), or this
+            # bar's again when its lines changed; a page drops an unchanged one
+            self.page.heatmap(self.state.last_time, self.state.heat_column())
+        if lines:
             if self.page is not None:
                 self.page.levels(change)
             self.density_dirty = True
@@ -177,7 +186,9 @@ class _Loop:
         self.density_at = time.monotonic()
         self.status.live_lines = self.state.stream.live_count
         if self.page is not None:
-            self.page.density(self.density)
+            weight = self.state.weight
+            shown = self.density if weight == "count" else self.state.density(weight)
+            self.page.density(self.draw_density(shown))
 
     def tick(self) -> None:
         if self.density_dirty:
@@ -209,16 +220,21 @@ async def _ticker(loop: _Loop, every: float) -> None:
 async def run_live(feed: Any, state: LiveState, *, page: Any = None, log: Any = None,
                    status: StatusLine | None = None, duration: float | None = None,
                    on_alert: Callable[[Alert], None] | None = None,
-                   tick: float = 0.5) -> LiveRun:
+                   tick: float = 0.5,
+                   draw_density: Callable[[pd.DataFrame], Any] | None = None) -> LiveRun:
     """Consume ``feed.events()`` into ``state`` (and the page, the log, the status line)
     until ``duration`` seconds pass, Ctrl-C (SIGINT/SIGTERM), or the feed ends.
 
     ``state`` must already hold the warm-up bars. A feed error propagates (after the
     page's last update); Ctrl-C does not: it ends the run like ``duration``.
+    ``draw_density`` turns the density of the live lines (``state.weight``) into what
+    ``page.density`` takes (a frame or a labelled :class:`charts.Profile`); default: as is.
+    With ``state.heat`` the page gets the latest bar's heatmap column as it changes.
     """
     status = status or StatusLine()
     run = LiveRun()
-    loop = _Loop(state, page, log, status, on_alert or (lambda a: None), run)
+    loop = _Loop(state, page, log, status, on_alert or (lambda a: None), run,
+                 draw_density or (lambda frame: frame))
     stop = asyncio.Event()
     aio = asyncio.get_running_loop()
     handled = []

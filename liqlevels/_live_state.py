@@ -94,16 +94,25 @@ class LiveState:
         Fed by :meth:`trades`; None: no trade map.
     alert_within : float, optional
         Percent: :meth:`alert` fires when the close comes within this distance of the
-        densest live cluster. None: never.
+        densest live cluster (of lines, whatever ``weight``). None: never.
+    weight : {"count", "oi_delta", "notional"}
+        What a live line adds to the density shown and to the heatmap.
+    heatmap : bool
+        Keep a heatmap: :meth:`heatmap` after the warm-up, then :meth:`heat_column` after
+        each bar, in price bins fixed at the warm-up (``heat_bin``).
     """
 
     def __init__(self, options: indicator.OIOptions, *, bins: int = 150,
                  trade_map: indicator.LiveTradeMap | None = None,
-                 alert_within: float | None = None) -> None:
+                 alert_within: float | None = None, weight: str = "count",
+                 heatmap: bool = False) -> None:
         if alert_within is not None and not (math.isfinite(alert_within) and alert_within > 0):
             raise ValueError(f"--alert-within {alert_within!r}: give a percent > 0, e.g. 0.5")
         self.stream = indicator.LevelStream(options=options)
         self.bins = bins
+        self.weight = weight
+        self.heat = bool(heatmap)
+        self.heat_bin: float | None = None  # set by warm_up when heat
         self.trade_map = trade_map
         self.alert_within = alert_within
         self.bars = _Bars()
@@ -122,6 +131,13 @@ class LiveState:
         for ns, row in zip(index.as_unit("ns").asi8, values, strict=True):
             self._put(int(ns), tuple(row.tolist()))
         self.closed = self.bars.n
+        if self.heat and self.heat_bin is None and self.bars.n:
+            # the map's default rule over the warm-up lines' entries (or the last close's
+            # when there is none), kept for the whole run so every column shares its bins
+            levels = self.stream.levels()
+            entries = levels["entry"].to_numpy() if len(levels) else np.array(
+                [self.last_close])
+            self.heat_bin = indicator.default_bin_size(entries)
 
     def bar(self, bar: Any) -> indicator.Change:
         """Consume one feed bar (``time, open, high, low, close, volume, open_interest,
@@ -168,9 +184,28 @@ class LiveState:
         """``oi_levels`` of :meth:`candles` (the stream's, equal by construction)."""
         return self.stream.levels()
 
-    def density(self) -> pd.DataFrame:
+    def density(self, weight: str = "count") -> pd.DataFrame:
         """``indicator.density`` of the live lines (from the live lines only)."""
-        return indicator.density(self.stream.live_levels(), bins=self.bins)
+        return indicator.density(self.stream.live_levels(), bins=self.bins, weight=weight)
+
+    def heatmap(self, times: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+        """``indicator.heatmap`` of the levels so far on ``times`` (default: every bar), in
+        the run's bins and weight; ``attrs`` name both."""
+        frame = indicator.heatmap(self.levels(), self.candles().index if times is None
+                                  else times, bin_size=self._heat_bin(), weight=self.weight)
+        frame.attrs.update(bin_size=self.heat_bin, weight=self.weight)
+        return frame
+
+    def heat_column(self) -> pd.DataFrame:
+        """The heatmap column of the latest bar: the live lines binned (equal to
+        :meth:`heatmap`'s rows at that time), from the live lines only."""
+        return indicator.heatmap(self.stream.live_levels(), pd.DatetimeIndex([self.last_time]),
+                                 bin_size=self._heat_bin(), weight=self.weight)
+
+    def _heat_bin(self) -> float:
+        if self.heat_bin is None:
+            raise ValueError("no heatmap: build the state with heatmap=True and warm it up")
+        return self.heat_bin
 
     def trade_levels_map(self) -> pd.DataFrame | None:
         """The trade-based map at the latest close, or None without trades yet."""

@@ -147,3 +147,65 @@ def test_bad_flags_fail_before_any_connection(flags, message, capsys):
     err = capsys.readouterr().err
     assert code in (1, 2) and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def _first_snapshot(url: str) -> dict:
+    """The ``snap`` message a page connecting to the live page's socket receives first."""
+    import asyncio
+    import json
+
+    import aiohttp
+
+    async def read() -> dict:
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(url.rstrip("/") + "/ws", origin=url.rstrip("/")) as sock:
+            while True:
+                for msg in json.loads((await sock.receive(timeout=30)).data):
+                    if msg["t"] == "snap":
+                        return msg["scene"]
+
+    return asyncio.run(read())
+
+
+def test_live_heatmap_grows_a_column_with_the_forming_bar(tmp_path):
+    with fake_exchange("binanceusdm", data=_market()) as (rest, server), \
+            FakeWebsocket(server) as ws:
+        server.now = int(time.time() * 1000)
+        t = server.now - server.now % HOUR
+        proc = subprocess.Popen(
+            _command(tmp_path, server, ws, "--duration", "10", "--heatmap",
+                     "--weight", "notional"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+
+        def url_printed() -> bool:
+            lines.append(proc.stdout.readline())
+            return "live page: " in lines[-1]
+
+        _wait(url_printed, "the page's address", proc)
+        url = lines[-1].split("live page: ")[1].split()[0]
+        _wait(lambda: ws.subscribed("kline"), "the kline subscription", proc)
+        before = _first_snapshot(url)["heatmap"]
+        ws.send_kline(t, "1h")
+        deadline = time.monotonic() + 30
+        while True:
+            after = _first_snapshot(url)
+            if after["heatmap"]["t"][-1] == t // 1000 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        got = _check_levels(tmp_path, rest, t)
+    assert "Traceback" not in err
+    heat = after["heatmap"]
+    assert heat["t"][-1] == t // 1000, "the forming bar's column reached the page"
+    assert heat["t"][:-1] == before["t"] and before["t"][-1] < t // 1000
+    assert heat["unit"] == "USD" and heat["bin"] > 0 and heat["vmax"] > 0
+    # the new column holds the live lines at the forming bar, binned and summed in USD
+    live = got[got["end"].isna() | (got["end"] > pd.Timestamp(t, unit="ms", tz="UTC"))]
+    live = live[live["start"] <= pd.Timestamp(t, unit="ms", tz="UTC")]
+    last = slice(heat["off"][-2], heat["off"][-1])
+    total = (np.asarray(heat["l"][last]) + np.asarray(heat["s"][last])).sum() * heat["scale"]
+    want = (live["oi_delta"].abs() * live["entry"]).sum()
+    assert total == pytest.approx(want, rel=1e-4)
+    assert [p["label"] for p in after["profiles"]][0].startswith("live lines by price, weighted")

@@ -242,13 +242,15 @@
       'long ' + num(l) + u + ' \u00b7 short ' + num(s) + u].join('\n');
   }
 
-  /* The cell under the crosshair, as a tooltip beside the mouse. */
-  function hover(chart, candles, d, box, theme, fmt) {
+  /* The cell under the crosshair, as a tooltip beside the mouse (the layer's current data:
+   * the live page replaces it as columns come). */
+  function hover(layer, candles, box, theme, fmt) {
     var tip = el('div', 'll-heat-tip');
     tip.style.color = theme.text;
     box.appendChild(tip);
-    chart.subscribeCrosshairMove(function (p) {
-      var hit = p.point && p.logical !== undefined ? cellAt(candles, d, p) : null;
+    layer.view.chart.subscribeCrosshairMove(function (p) {
+      var d = layer.view.data;
+      var hit = d && p.point && p.logical !== undefined ? cellAt(candles, d, p) : null;
       if (!hit) { tip.style.display = 'none'; return; }
       tip.textContent = tipText(d, hit.c, hit.i, fmt);
       tip.style.display = 'block';
@@ -286,12 +288,21 @@
     layer.series.applyOptions({ priceFormat: scene.candles.format });
     layer.series.setData(h.b.map(function (b, c) { return { time: times[b], c: c }; }));
     scaleLegend(handle.legend, d, fmt);
-    var tip = hover(layer.view.chart, candles, d, box, scene.theme, fmt);
+    var tip = hover(layer, candles, box, scene.theme, fmt);
     var style = document.createElement('style');
     style.textContent = CSS;
     document.head.appendChild(style);
     return { columns: h.b.length, cells: d.drawable, tip: tip };
   }
 
-  root.LiqHeatmap = { add: add, fill: fill, HeatData: HeatData, colorTable: colorTable };
+  /** Draw `h` (a packed heatmap, changed in place by the live page) from now on; `times`:
+   * the candles' bar times, `last`: the column just set (its series item is updated). */
+  function refresh(layer, h, times, last) {
+    layer.view.data = new HeatData(h);
+    if (last >= 0) layer.series.update({ time: times[h.b[last]], c: last });
+    return layer.view.data;
+  }
+
+  root.LiqHeatmap = { add: add, fill: fill, refresh: refresh, legend: scaleLegend,
+                      HeatData: HeatData, colorTable: colorTable };
 })(window);

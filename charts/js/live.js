@@ -11,6 +11,7 @@
   var state = root.liqlevelsLive = {
     connected: false, reconnects: 0, snapshots: 0, seq: 0, candles: 0, last: null,
     lines: 0, live: 0, markers: 0, bars: 0, status: '', lagMs: null, applyMs: null,
+    heatColumns: 0,
     error: null
   };
   var main = document.getElementById('liqlevels-main');
@@ -90,11 +91,15 @@
     var view = visibleView();
     if (m) { m.chart.remove(); m.legend.remove(); }
     var chart = root.LightweightCharts.createChart(main, { autoSize: true });
+    /* the heatmap series first: series draw in the order they were added, candles on top */
+    var heat = scene.heatmap && root.LiqHeatmap ? root.LiqHeatmap.add(chart) : null;
     var series = chart.addCandlestickSeries();
     var h = L.mount(chart, series, scene, main, null);
+    if (m && m.heat) m.heat.tip.remove();
     m = { chart: chart, series: series, handle: h, scene: scene, times: h.times,
           lines: {}, profs: [], markers: {}, legend: h.legend, legendKey: '',
-          pw: scene.view.profileWidth };
+          pw: scene.view.profileWidth, heat: null };
+    if (heat) mountHeat(heat, scene, h, series);
     var d = scene.lines;
     for (var i = 0; i < d.s.length; i++) {
       m.lines[d.id[i]] = { s: d.s[i], e: d.lv[i] ? -1 : d.e[i], p: d.p[i], st: d.styles[d.k[i]] };
@@ -116,6 +121,52 @@
     refreshLegend();
     state.snapshots++;
     L.report(main, h.counts);
+  }
+
+  /* The heatmap of the snapshot, its values unpacked to plain numbers (scale 1) so the
+   * columns that follow append as they come. */
+  function mountHeat(layer, scene, h, series) {
+    var hm = scene.heatmap, sc = hm.scale;
+    hm.l = hm.l.map(function (v) { return v * sc; });
+    hm.s = hm.s.map(function (v) { return v * sc; });
+    hm.scale = 1;
+    var info = root.LiqHeatmap.fill(layer, scene, h, series, main);
+    m.heat = { layer: layer, h: hm, tip: info.tip };
+    state.heatColumns = hm.b.length;
+  }
+
+  function onHeat(msg) {
+    if (!m.heat || !m.times.length) return;
+    var h = m.heat.h, c = msg.c, t = c[0], lows = c[1], n = h.t.length;
+    if (t < m.times[0] || (n && t < h.t[n - 1])) return;
+    if (!(h.bin > 0)) return;
+    if (!h.k.length && lows.length) h.p0 = lows[0];
+    var ks = lows.map(function (lo) { return Math.round((lo - h.p0) / h.bin); });
+    var low = ks.length ? Math.min.apply(null, ks) : 0;
+    if (low < 0) {  /* a bin below the lowest so far: re-base every column */
+      for (var i = 0; i < h.k.length; i++) h.k[i] -= low;
+      ks = ks.map(function (k) { return k - low; });
+      h.p0 += low * h.bin;
+    }
+    if (n && h.t[n - 1] === t) {
+      var from = h.off[n - 1];
+      h.k.length = h.l.length = h.s.length = from;
+      h.off.length = n;
+      n -= 1;
+    } else {
+      h.t.push(t);
+      h.b.push(barAt(t));
+    }
+    Array.prototype.push.apply(h.k, ks);
+    Array.prototype.push.apply(h.l, c[2]);
+    Array.prototype.push.apply(h.s, c[3]);
+    h.off.push(h.k.length);
+    h.n = m.times.length;
+    h.vmax = msg.vmax;
+    h.clipped = msg.clipped;
+    root.LiqHeatmap.refresh(m.heat.layer, h, m.times, n);
+    state.heatColumns = h.t.length;
+    refreshLegend();
   }
 
   function redrawLines() {
@@ -156,9 +207,10 @@
       lines: { leverages: lines.leverages, total: lines.total, drawn: drawn },
       profiles: m.profs.map(function (x) { return x.data; })
     };
+    var hd = m.heat ? m.heat.layer.view.data : null;
     var key = JSON.stringify([legendScene.lines, legendScene.profiles.map(function (p) {
       return [p.label, p.names, p.colors];
-    })]);
+    }), hd ? [hd.h.vmax, hd.h.clipped, hd.drawable > 0] : null]);
     state.bars = m.profs.reduce(function (a, x) { return a + x.prim.count(); }, 0);
     if (key === m.legendKey) return;
     m.legendKey = key;
@@ -175,6 +227,11 @@
       row.appendChild(item);
     });
     m.legend.appendChild(row);
+    if (hd) {
+      root.LiqHeatmap.legend(m.legend, hd, function (p) {
+        return m.series.priceFormatter().format(p);
+      });
+    }
   }
 
   /* ------------------------------------------------------------------ the messages */
@@ -187,6 +244,7 @@
     if (msg.w) state.lagMs = Math.max(0, Date.now() - msg.w);
     if (!n || t > m.times[n - 1]) {
       m.times.push(t);
+      if (m.heat) m.heat.h.n = m.times.length; /* the last column reaches the new bar */
       if (state.live) redrawLines(); /* live lines reach the new bar */
     }
   }
@@ -244,6 +302,7 @@
     lines: onLines,
     prof: onProfile,
     marks: onMarks,
+    heat: onHeat,
     status: function (msg) { state.status = msg.s; }
   };
 
@@ -321,6 +380,10 @@
       profiles: m.profs.map(function (x) {
         return { slot: x.slot, label: x.data.label, bars: x.prim.count() };
       }),
+      heat: m.heat ? { columns: m.heat.h.t.slice(), b: m.heat.h.b.slice(),
+                       off: m.heat.h.off.slice(), p0: m.heat.h.p0, bin: m.heat.h.bin,
+                       k: m.heat.h.k.slice(), l: m.heat.h.l.slice(), s: m.heat.h.s.slice(),
+                       vmax: m.heat.h.vmax, cells: m.heat.layer.view.data.drawable } : null,
       legend: m.legend.textContent,
       status: statusBox.textContent,
       banner: banner.style.display !== 'none' ? banner.textContent : ''
