@@ -39,6 +39,7 @@ from ..vocab import FeedError, FeedWarning, did_you_mean, to_ms
 from ._exchanges import check_oi_history, check_timeframe, resolve_exchange, resolve_market
 from ._fetch import fetch_candles
 from ._join import join_open_interest
+from ._venues import fetch_venues, venue_ids
 
 __all__ = ["FeedStatus", "LiveBar", "LiveFeed", "LiveLiquidations", "LiveTrades"]
 
@@ -177,6 +178,14 @@ class LiveFeed:
     rest : ccxt.Exchange, optional
         The synchronous ccxt instance for REST (history, backfills); default a twin of
         ``exchange``.
+    venues : sequence of str or ccxt.Exchange, optional
+        More exchanges whose open interest is summed with ``exchange``'s (in base coins, as
+        :func:`fetch_venues` sums it): the history and every closed bar come from
+        :func:`fetch_venues` (``exchange`` first: its prices, volume and bar grid), the
+        forming bar carries the sum of each venue's latest poll, NaN until every venue has
+        answered once (a missing venue is never read as zero). Prices, trades and
+        liquidations stream from ``exchange`` alone. Each venue is polled over REST with
+        its own backoff.
     oi_interval : float
         Seconds between open-interest polls (``fetch_open_interest``; 10, and one poll
         about a second before each bar closes): the forming bar carries the latest value; a
@@ -206,7 +215,8 @@ class LiveFeed:
     def __init__(self, exchange: Any, symbol: str, timeframe: str, *, since: Any = None,
                  cache_dir: Any = None, trades: bool = False, liquidations: bool = False,
                  api_url: str | None = None, ws_url: str | None = None,
-                 rest: ccxt.Exchange | None = None, oi_interval: float = 10.0,
+                 rest: ccxt.Exchange | None = None, venues: Any = (),
+                 oi_interval: float = 10.0,
                  reorder: float = 0.5, silence: float = 60.0, backoff: float = 1.0,
                  max_backoff: float = 30.0) -> None:
         self._pro = self._pro_instance(exchange)
@@ -218,6 +228,7 @@ class LiveFeed:
             point_urls(self._pro, ws_url, websocket=True)
         self.step = check_timeframe(self._rest, timeframe)
         check_oi_history(self._rest)
+        self._venues = self._venue_instances(venues, timeframe)
         if not isinstance(symbol, str):
             raise TypeError(f"symbol must be a ccxt symbol such as 'BTC/USDT:USDT', got "
                             f"{symbol!r}")
@@ -245,6 +256,9 @@ class LiveFeed:
         self._last_final: int | None = None  # open time (ms) of the last final bar
         self._forming: list | None = None  # [ts, o, h, l, c, v] of the forming bar
         self._polled: list[tuple[int, float]] = []  # (ms, coins) open-interest polls
+        # the other venues': their markets (set by history) and polls
+        self._venue_markets: list[dict] = [{} for _ in self._venues]
+        self._venue_polled: list[list[tuple[int, float]]] = [[] for _ in self._venues]
         self._held: list[tuple] = []  # trades held: (ts, seq, price, coins, side, arrived)
         self._seen: set = set()  # trade ids and liquidations already taken
         self._seen_order: deque = deque()
@@ -330,11 +344,33 @@ class LiveFeed:
         self._history_done = True
         return frame
 
+    def _venue_instances(self, venues: Any, timeframe: str) -> list[ccxt.Exchange]:
+        if isinstance(venues, str):
+            raise TypeError(f"venues={venues!r} must be a list of exchanges, e.g. "
+                            f"['bybit', 'okx'] (the first exchange is the feed's own)")
+        out = []
+        for given in venues:
+            ex = resolve_exchange(given)
+            check_timeframe(ex, timeframe)
+            check_oi_history(ex)
+            out.append(ex)
+        venue_ids([self._rest.id, *(ex.id for ex in out)])  # each exchange once
+        return out
+
     def _fetch_history(self) -> pd.DataFrame:
         self._market = resolve_market(self._rest, self.symbol)
         self.symbol = self._market["symbol"]
+        if self._venues:
+            frame = self._fetch_venues(self._since, None)
+            self._venue_markets = [resolve_market(ex, frame.attrs["symbols"][ex.id])
+                                   for ex in self._venues]
+            return frame
         return fetch_candles(self._rest, self.symbol, self.timeframe, since=self._since,
                              cache_dir=self._cache_dir)
+
+    def _fetch_venues(self, since: Any, until: Any) -> pd.DataFrame:
+        return fetch_venues([self._rest, *self._venues], self.symbol, self.timeframe,
+                            since=since, until=until, cache_dir=self._cache_dir)
 
     async def events(self) -> AsyncIterator[Event]:
         """Bar updates, trades, liquidations and status changes, as they come.
@@ -377,6 +413,8 @@ class LiveFeed:
 
     def _start(self) -> None:
         loops = [("klines", self._klines), ("open_interest", self._open_interest)]
+        loops += [("open_interest", lambda i=i: self._venue_open_interest(i))
+                  for i in range(len(self._venues))]
         if self._want_trades:
             loops.append(("trades", self._trades))
         if self._want_liquidations:
@@ -579,6 +617,8 @@ class LiveFeed:
     def _fetch_range(self, start: int, until: int) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FeedWarning)  # coarse OI: said by history()
+            if self._venues:
+                return self._fetch_venues(start, until)
             return fetch_candles(self._rest, self.symbol, self.timeframe, since=start,
                                  until=until, cache_dir=self._cache_dir)
 
@@ -587,8 +627,8 @@ class LiveFeed:
         return LiveBar(_stamp(ts), o, h, low, c, v, float(oi), final)
 
     # -- open interest ----------------------------------------------------------------------
-    def _coins(self, interest: dict) -> float:
-        market = self._market or {}
+    def _coins(self, interest: dict, market: dict | None = None) -> float:
+        market = (self._market if market is None else market) or {}
         amount = interest.get("openInterestAmount")
         size = float(market.get("contractSize") or 1.0)
         if amount is None:
@@ -598,13 +638,19 @@ class LiveFeed:
         return float(amount) if market.get("inverse") else float(amount) * size
 
     def _latest_oi(self) -> float:
-        return self._polled[-1][1] if self._polled else math.nan
+        """The latest poll, summed over the venues (NaN until each has answered)."""
+        return sum((polled[-1][1] if polled else math.nan)
+                   for polled in (self._polled, *self._venue_polled))
 
     def _polled_at_close(self, ts: int) -> float:
-        """The last poll in ``(close - oi period, close]`` (the batch join's rule)."""
-        if not self._polled:
+        """The last poll in ``(close - oi period, close]`` (the batch join's rule), summed
+        over the venues."""
+        return sum(self._at_close(polled, ts) for polled in (self._polled, *self._venue_polled))
+
+    def _at_close(self, polled: list[tuple[int, float]], ts: int) -> float:
+        if not polled:
             return math.nan
-        snaps = np.array([(t, a, math.nan) for t, a in self._polled], dtype=np.float64)
+        snaps = np.array([(t, a, math.nan) for t, a in polled], dtype=np.float64)
         tolerance = max(self.step, 300_000)
         amount, _ = join_open_interest(np.array([ts]), self.step, snaps, tolerance)
         return float(amount[0])
@@ -644,6 +690,36 @@ class LiveFeed:
                 delay = self._delay(failures)
                 self._status("open_interest", "retrying", f"{_first_line(exc)}; retrying in "
                                                           f"{delay:g} s")
+                await asyncio.sleep(delay)
+
+    async def _venue_open_interest(self, i: int) -> None:
+        """Poll venue ``i``'s current open interest over its (synchronous) REST, in a
+        thread, with its own backoff."""
+        ex, market = self._venues[i], self._venue_markets[i]
+        if not ex.has.get("fetchOpenInterest"):
+            self._status("open_interest", "unsupported", f"{ex.id} has no current open "
+                         f"interest in ccxt; forming bars carry NaN")
+            return
+        params = {"interval": "5m"} if ex.id == "bybit" else {}
+        polled, failures = self._venue_polled[i], 0
+        while True:
+            try:
+                interest = await asyncio.to_thread(ex.fetch_open_interest, market["symbol"],
+                                                   params)
+                stamp = int(interest.get("timestamp") or ex.milliseconds())
+                if not polled or stamp > polled[-1][0]:
+                    polled.append((stamp, self._coins(interest, market)))
+                    del polled[:-1000]
+                failures = 0
+                await asyncio.sleep(self._oi_pause())
+            except ccxt.NotSupported as exc:
+                self._status("open_interest", "unsupported", f"{ex.id}: {_first_line(exc)}")
+                return
+            except Exception as exc:
+                failures += 1
+                delay = self._delay(failures)
+                self._status("open_interest", "retrying", f"{ex.id}: {_first_line(exc)}; "
+                                                          f"retrying in {delay:g} s")
                 await asyncio.sleep(delay)
 
     # -- trades -----------------------------------------------------------------------------

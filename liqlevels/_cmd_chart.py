@@ -114,7 +114,7 @@ def venue_label(args: argparse.Namespace) -> str:
     return "+".join(venues) if venues else str(args.exchange)
 
 
-def _check_venues(args: argparse.Namespace) -> None:
+def check_venues(args: argparse.Namespace) -> None:
     """``--api-url`` names one server, so it cannot go with ``--exchanges``."""
     if getattr(args, "exchanges", None) and args.api_url:
         raise ValueError(
@@ -127,7 +127,7 @@ def fetch_for(args: argparse.Namespace) -> pd.DataFrame:
     ``--exchanges``, open interest summed over the venues (``feeds.fetch_venues``)."""
     from .feeds import fetch_candles, fetch_venues, timeframe_seconds
 
-    _check_venues(args)
+    check_venues(args)
     check_window(args)
     since = args.since
     if since is None:
@@ -195,16 +195,17 @@ def exchange_list(text: str) -> tuple[str, ...]:
 def add_fetch_options(parser: argparse.ArgumentParser, *, default_timeframe: str = "1h",
                       live: bool = False) -> None:
     """Exchange, timeframe and range options, shared by chart, fetch and live (``live``: no
-    ``--until``, the range is the warm-up before now; ``--ws-url`` as well; one venue, so no
-    ``--exchanges``, which elsewhere excludes ``--exchange`` and sums the venues' open
-    interest in :func:`fetch_for`)."""
-    where = parser if live else parser.add_mutually_exclusive_group()
+    ``--until``, the range is the warm-up before now; ``--ws-url`` as well). ``--exchanges``
+    excludes ``--exchange`` and sums the venues' open interest (:func:`fetch_for`; live: the
+    first venue streams, the others' open interest is polled)."""
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--exchange", default="binanceusdm",
                        help="ccxt exchange id (binanceusdm; also bybit, okx, ...)")
-    if not live:
-        where.add_argument("--exchanges", type=exchange_list,
-                           help="several ccxt ids, e.g. binanceusdm,bybit,okx: open interest "
-                           "summed over them in coins, prices from the first")
+    where.add_argument("--exchanges", type=exchange_list,
+                       help="several ccxt ids, e.g. binanceusdm,bybit,okx: open interest "
+                       "summed over them in coins, prices from the first" + (
+                           " (its websockets; the others' open interest polled over REST)"
+                           if live else ""))
     parser.add_argument("--timeframe", type=timeframe, default=default_timeframe,
                         help=f"bar length: 1m, 5m, 1h, ... ({default_timeframe})")
     first = "first warm-up bar" if live else "first bar"

@@ -21,7 +21,7 @@ from ._args import (
     positive_number,
     whole_number,
 )
-from ._cmd_chart import add_fetch_options
+from ._cmd_chart import add_fetch_options, check_venues, venue_label
 from ._errors import run_guarded
 from .vocab import DENSITY_WEIGHTS, MODES, path_under
 
@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   liqlevels live ETH/USDT:USDT --exchange bybit --timeframe 1m --trades gross_value
   liqlevels live BTC/USDT:USDT --record ~/liquidations --alert-within 0.5 --duration 3600
   liqlevels live BTC/USDT:USDT --heatmap --weight notional
+  liqlevels live BTC/USDT:USDT --exchanges binanceusdm,bybit,okx
 """
 
 
@@ -118,6 +119,7 @@ def _run_live(args: argparse.Namespace) -> int:
     from ._live_state import LiveState
 
     options = method_options(args)  # every bad flag fails before any connection
+    check_venues(args)
     state = LiveState(options, bins=args.bins, trade_map=_trade_map(args),
                       alert_within=args.alert_within, weight=args.weight,
                       heatmap=args.heatmap)
@@ -131,21 +133,23 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
     from ._live import StatusLine, run_live, write_alert
     from .feeds import LiquidationLog, LiveFeed
 
-    feed = LiveFeed(args.exchange, args.symbol, args.timeframe, since=_since(args),
+    venues = tuple(args.exchanges or (args.exchange,))
+    feed = LiveFeed(venues[0], args.symbol, args.timeframe, since=_since(args),
                     cache_dir=args.cache_dir, trades=args.trades is not None,
-                    liquidations=True, api_url=args.api_url, ws_url=args.ws_url)
+                    liquidations=True, api_url=args.api_url, ws_url=args.ws_url,
+                    venues=venues[1:])
     log = page = None
     try:
         # the record folder is checked (and locked) before anything connects
         log = LiquidationLog(args.record) if args.record is not None else None
         candles = await feed.history()
         if candles.empty:
-            raise ValueError(f"{args.exchange} returned no bars for {args.symbol} "
+            raise ValueError(f"{venue_label(args)} returned no bars for {args.symbol} "
                              f"{args.timeframe} to warm up from; try --since or --bars")
         state.warm_up(candles)
         if args.heatmap:  # blocks a trader reads (about 150 over the warm-up's range)
             state.heat_bin = chart_bin_size(candles) or state.heat_bin
-        label = f"{args.symbol} {args.timeframe} ({args.exchange}) live"
+        label = f"{args.symbol} {args.timeframe} ({venue_label(args)}) live"
         scene = charts.Scene(candles, state.levels(),
                              profiles=[density_layer(state.density(args.weight), args.weight)],
                              symbol=label, max_lines=args.max_lines or None,
@@ -181,7 +185,7 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
 def _finish(args: argparse.Namespace, state: Any, name: str) -> int:
     candles = state.candles()
     outputs = render(candles, out_dir=args.out, name=name,
-                     symbol=f"{args.symbol} {args.timeframe} ({args.exchange})",
+                     symbol=f"{args.symbol} {args.timeframe} ({venue_label(args)})",
                      options=state.stream.options, bins=args.bins, weight=args.weight,
                      max_lines=args.max_lines or None, png=not args.no_png,
                      levels=state.levels(), heatmap=args.heatmap)

@@ -137,6 +137,10 @@ def test_ctrl_c_ends_cleanly_with_the_final_files(tmp_path):
     (["--ws-url", "http://127.0.0.1:9"], "--ws-url"),
     (["--ma-length", "0"], "--ma-length"),
     (["--trades", "portion", "--trade-threshold", "7"], "--trades portion"),
+    (["--exchanges", "binanceusdm,bybit"], "one URL cannot serve several exchanges"),
+    (["--exchanges", "bybit", "--weight", "count"], "--exchanges: 'bybit': give two or more"),
+    (["--exchange", "okx", "--exchanges", "binanceusdm,bybit"], "not allowed with"),
+    (["--weight", "usd"], "--weight: invalid choice"),
 ])
 def test_bad_flags_fail_before_any_connection(flags, message, capsys):
     try:
@@ -209,3 +213,10 @@ def test_live_heatmap_grows_a_column_with_the_forming_bar(tmp_path):
     want = (live["oi_delta"].abs() * live["entry"]).sum()
     assert total == pytest.approx(want, rel=1e-4)
     assert [p["label"] for p in after["profiles"]][0].startswith("live lines by price, weighted")
+
+
+def test_an_unknown_venue_is_named_before_any_connection(capsys):
+    code = main(["live", SYMBOL, "--exchanges", "binanceusdm,bybitt", "--no-browser"])
+    err = capsys.readouterr().err
+    assert code == 1 and "bybitt" in err and "bybit" in err.split("bybitt", 1)[1]
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -21,6 +21,7 @@ from fakes import (
     FakeWebsocket,
     Fault,
     MarketData,
+    add_open_interest_route,
     agg_trades_csv,
     fake_exchange,
     point_ws,
@@ -758,3 +759,76 @@ def test_unknown_exchange_timeframe_and_symbol_teach(tmp_path) -> None:
             await feed.close()
 
     run(scenario())
+
+
+# -- open interest summed over venues -----------------------------------------------------
+def test_venues_sum_open_interest_in_history_forming_and_final_bars(tmp_path) -> None:
+    """Binance streams the prices; Bybit and OKX (contracts of 0.01 coin) add their open
+    interest over REST: the history and each final bar are fetch_venues' rows, a forming
+    bar carries the sum of each venue's latest poll."""
+    async def scenario() -> None:
+        with fake_exchange("binanceusdm") as (rest, server), \
+                fake_exchange("bybit") as (by, by_server), \
+                fake_exchange("okx") as (ok, ok_server), FakeWebsocket(server) as ws:
+            server.now -= 60 * MIN
+            server.now -= server.now % MIN
+            server.now -= (server.now + MIN) % (5 * MIN)
+            servers = (server, by_server, ok_server)
+            for other in servers[1:]:
+                other.now = server.now
+                add_open_interest_route(other)  # fetch_open_interest (FakeWebsocket's own)
+            t, since = server.now, server.now - 60 * MIN
+            feed = feeds.LiveFeed(ws.pro_exchange(), SYMBOL, "1m", since=since,
+                                  cache_dir=tmp_path / "live", rest=rest, venues=[by, ok],
+                                  backoff=0.05, max_backoff=0.2, oi_interval=0.2)
+
+            def summed(until: int | None) -> pd.DataFrame:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FeedWarning)
+                    return feeds.fetch_venues([rest, by, ok], SYMBOL, "1m", since=since,
+                                              until=until, cache_dir=False)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FeedWarning)
+                history = await feed.history()
+            want = summed(None)
+            pd.testing.assert_frame_equal(history, want)
+            assert "open_interest_okx" in history.columns
+            rec = Recorder(feed)
+            try:
+                def coins(s: Any, at: int) -> float:
+                    return float(dict(s.content["SOL"].open_interest(5 * MIN)[:, :2])[at])
+
+                await ws.wait_subscribed("kline")
+                await rec.wait(lambda: all(polls(s) >= 2 for s in servers), "every venue polled")
+                ws.send_kline(t, "1m")
+                await rec.wait(lambda: rec.has_bar(t), "the forming bar")
+                forming = rec.bars[0].open_interest
+                assert forming == pytest.approx(sum(coins(s, t + MIN - 5 * MIN)
+                                                    for s in servers), rel=1e-12)
+                for s in servers:
+                    s.now = t + MIN
+                ws.send_kline(t, "1m", final=True)
+                ws.send_kline(t + MIN, "1m")
+                await rec.wait(lambda: rec.has_bar(t, final=True), "the final bar")
+                final = next(b for b in rec.bars if b.final)
+                assert_bar_is(final, summed(t + MIN).loc[stamp(t)])
+                assert final.open_interest == pytest.approx(
+                    sum(coins(s, t + MIN) for s in servers), rel=1e-12)
+                assert not rec.statuses(event="error") + rec.statuses(event="retrying")
+            finally:
+                rec.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rec.task
+                await feed.close()
+
+    run(scenario())
+
+
+def test_venues_are_checked_before_anything_connects() -> None:
+    with pytest.raises(TypeError, match="list of exchanges"):
+        feeds.LiveFeed("binanceusdm", SYMBOL, "1m", venues="bybit")
+    with pytest.raises(ValueError, match="binanceusdm"):
+        feeds.LiveFeed("binanceusdm", SYMBOL, "1m", venues=["bybit", "binanceusdm"])
+    with pytest.raises(ValueError, match="bybitt"):
+        feeds.LiveFeed("binanceusdm", SYMBOL, "1m", venues=["bybitt"])

@@ -31,7 +31,7 @@ from ._archive import (
 from ._data import SHARED_DATA, MarketData
 from ._exchanges import FakeBinanceUSDM, FakeBybit, FakeOKX, fake_exchange, point_at
 from ._server import FakeServer, Fault, Page, Request, Response
-from ._ws import FakeWebsocket, point_ws
+from ._ws import FakeWebsocket, add_open_interest_route, point_ws
 
 __all__ = [
     "SHARED_DATA",
@@ -46,6 +46,7 @@ __all__ = [
     "Page",
     "Request",
     "Response",
+    "add_open_interest_route",
     "agg_trades_csv",
     "bybit_trades_csv",
     "checksum_text",

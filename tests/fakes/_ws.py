@@ -98,7 +98,7 @@ class FakeWebsocket:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._ids = itertools.count(1)
-        _add_open_interest_route(rest)
+        add_open_interest_route(rest)
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> FakeWebsocket:
@@ -451,7 +451,7 @@ def _kind(topic: str) -> str:
 
 
 # -- the current open interest, which fetch_open_interest asks ----------------------------
-def _add_open_interest_route(rest: FakeServer) -> None:
+def add_open_interest_route(rest: FakeServer) -> None:
     """Serve the venue's current open interest: the 5-minute snapshot at or before the
     clock (Bybit's existing history route already answers ccxt's call)."""
 
