@@ -154,7 +154,7 @@ def _run_chart(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``demo`` and ``chart``."""
     demo = subparsers.add_parser(
-        "demo", help="draw the levels on a built-in synthetic sample (no network)",
+        "demo",
         description="Generate a realistic seeded sample (prices with volatility clusters, "
         "open interest with bursts) and draw its liquidation levels. No network needed.",
         epilog=DEMO_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -167,7 +167,7 @@ def register(subparsers: Any) -> None:
     demo.set_defaults(func=run_guarded(_run_demo))
 
     chart = subparsers.add_parser(
-        "chart", help="fetch a symbol through ccxt and draw its liquidation levels",
+        "chart",
         description="Fetch candles and open interest (cached locally), compute the "
         "OI-delta liquidation levels and write NAME.html, NAME.png and NAME-levels.csv.",
         epilog=CHART_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -112,7 +112,6 @@ def register(subparsers: Any) -> None:
     """Add the ``compare`` sub-command."""
     parser = subparsers.add_parser(
         "compare",
-        help="check our numbers against a TradingView chart export, bar by bar",
         description=(
             "Read a TradingView 'Export chart data' CSV of a chart carrying\n"
             "pine/liquidation_levels_on_oi.pine, recompute its plots from the export's own OHLC\n"

@@ -31,7 +31,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``fetch``."""
     parser = subparsers.add_parser(
-        "fetch", help="fill the local cache with candles and open interest",
+        "fetch",
         description="Fetch candles and open interest through ccxt into the local parquet "
         "cache; a repeated or overlapping range fetches only what is missing.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,

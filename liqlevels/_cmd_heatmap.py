@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``heatmap``."""
     parser = subparsers.add_parser(
-        "heatmap", help="the liquidation levels as a heatmap behind the candles",
+        "heatmap",
         description="Fetch candles and open interest (or use --sample), compute the OI-delta "
         "liquidation levels, bin the live ones by price at up to --times moments and draw "
         "them behind the candles: NAME-heatmap.html, NAME-heatmap.png, NAME-heatmap.csv.",

@@ -39,7 +39,7 @@ EXAMPLES = """examples:
 def register(subparsers: Any) -> None:
     """Add ``live``."""
     live = subparsers.add_parser(
-        "live", help="a chart that moves: levels, trade map and liquidations from websockets",
+        "live",
         description="Warm up from the cache and REST (the same bars `liqlevels chart` "
         "draws), then follow the exchange's websockets: the forming candle, lines born and "
         "ended, the density of the live lines, the trade-based map (--trades) and realised "

@@ -111,7 +111,7 @@ def _run_map(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``map``."""
     parser = subparsers.add_parser(
-        "map", help="trade-based liquidation map from Binance and/or Bybit trade archives",
+        "map",
         description="Read the window's large taker trades from the exchange's public trade "
         "archive (downloaded once, cached), place them at their liquidation prices and write "
         "the map and its cumulative depth as HTML, PNG and CSV.",

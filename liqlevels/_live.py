@@ -117,10 +117,10 @@ class _Loop:
 
     def __init__(self, state: LiveState, page: Any, log: Any, status: StatusLine,
                  on_alert: Callable[[Alert], None], run: LiveRun,
-                 draw_density: Callable[[pd.DataFrame], Any]) -> None:
+                 draw_density: Callable[[pd.DataFrame], Any] | None = None) -> None:
         self.state, self.page, self.log, self.status = state, page, log, status
         self.on_alert, self.run = on_alert, run
-        self.draw_density = draw_density
+        self.draw_density = draw_density or (lambda frame: frame)
         self.density = state.density()
         self.heat = page is not None and state.heat
         self.density_dirty = False
@@ -233,8 +233,7 @@ async def run_live(feed: Any, state: LiveState, *, page: Any = None, log: Any = 
     """
     status = status or StatusLine()
     run = LiveRun()
-    loop = _Loop(state, page, log, status, on_alert or (lambda a: None), run,
-                 draw_density or (lambda frame: frame))
+    loop = _Loop(state, page, log, status, on_alert or (lambda a: None), run, draw_density)
     stop = asyncio.Event()
     aio = asyncio.get_running_loop()
     handled = []

@@ -205,3 +205,33 @@ def test_map_errors(tmp_path, args, words):
     for word in words:
         assert word in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_command_table_is_what_the_modules_register():
+    """cli.COMMANDS (the summaries --help lists without importing any module) names exactly
+    the commands the modules add, each with its own parser."""
+    import argparse
+
+    from liqlevels.cli import COMMANDS, build_parser
+
+    full = build_parser()
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == list(COMMANDS)
+    for name, parser in sub.choices.items():
+        assert parser.prog == f"liqlevels {name}" and parser.add_help
+        only = build_parser(name)
+        chosen = next(a for a in only._actions if isinstance(a, argparse._SubParsersAction))
+        assert list(chosen.choices) == list(COMMANDS)  # the others listed by name
+        assert chosen.choices[name].format_help() == parser.format_help()
+
+
+def test_help_imports_no_command_module_nor_pandas():
+    code = ("import sys; from liqlevels.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pandas', 'numpy', 'ccxt', 'numba', 'playwright') or m.startswith('liqlevels._cmd'))\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "HEAVY []" in out, out
+    assert "heatmap" in out and "live" in out

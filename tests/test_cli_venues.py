@@ -104,9 +104,12 @@ def test_venue_flags_fail_before_any_network(tmp_path, args, code, words) -> Non
     assert not any(tmp_path.iterdir())  # nothing fetched, nothing written
 
 
-def test_live_takes_one_venue(tmp_path) -> None:
-    result = run("live", SYMBOL, "--exchanges", "okx,bybit")
-    assert result.returncode == 2 and "--exchanges" in result.stderr
+def test_live_takes_venues_but_not_with_a_single_api_url(tmp_path) -> None:
+    """live --exchanges streams from the first venue and polls the others' open interest
+    (tests/test_feeds_live.py runs it on the fakes); one --api-url cannot serve them all."""
+    result = run("live", SYMBOL, "--exchanges", "okx,bybit", "--api-url", "http://127.0.0.1:9")
+    assert result.returncode == 1 and "one URL cannot serve several exchanges" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- --weight and --heatmap ---------------------------------------------------------------

@@ -177,10 +177,10 @@ def test_heatmap_times_keep_at_most_n_columns_from_the_first_bar():
                          [(90, 110, 0.2), (95, 110, 0.1), (60_000, 75_000, 100.0),
                           (0.0011, 0.0014, 2e-6)])
 def test_default_bin_size_is_a_round_step(low, high, size):
-    from liqlevels._cmd_heatmap import default_bin_size
+    from liqlevels._app import chart_bin_size
 
     c = make_candles(3).assign(low=float(low), high=float(high))
-    assert default_bin_size(c) == pytest.approx(size)
+    assert chart_bin_size(c) == pytest.approx(size)
 
 
 # ===================================================================== in Chromium
