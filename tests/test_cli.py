@@ -228,8 +228,8 @@ def test_the_command_table_is_what_the_modules_register():
 def test_help_imports_no_command_module_nor_pandas():
     code = ("import sys; from liqlevels.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('pandas', 'numpy', 'ccxt', 'numba', 'playwright') or m.startswith('liqlevels._cmd'))\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', "
+            "'numpy', 'ccxt', 'numba', 'playwright') or m.startswith('liqlevels._cmd'))\n"
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
                          check=True).stdout

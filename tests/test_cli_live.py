@@ -197,7 +197,7 @@ def test_live_heatmap_grows_a_column_with_the_forming_bar(tmp_path):
             if after["heatmap"]["t"][-1] == t // 1000 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         got = _check_levels(tmp_path, rest, t)
     assert "Traceback" not in err
@@ -212,7 +212,7 @@ def test_live_heatmap_grows_a_column_with_the_forming_bar(tmp_path):
     total = (np.asarray(heat["l"][last]) + np.asarray(heat["s"][last])).sum() * heat["scale"]
     want = (live["oi_delta"].abs() * live["entry"]).sum()
     assert total == pytest.approx(want, rel=1e-4)
-    assert [p["label"] for p in after["profiles"]][0].startswith("live lines by price, weighted")
+    assert after["profiles"][0]["label"].startswith("live lines by price, weighted")
 
 
 def test_an_unknown_venue_is_named_before_any_connection(capsys):
