@@ -106,6 +106,9 @@ class Scene:
         Shown as the legend's heading (always as text, never markup).
     title : str, default "Liquidation levels on OI"
         Shown under the symbol and as the page/window title.
+    price_unit : str, optional
+        The currency the prices are in (e.g. ``"USDT"``), said under the title: the price
+        axis carries no unit of its own.
     max_lines : int or None, default 500
         Draw only the newest ``max_lines`` lines (by ``start``), as TradingView keeps 500;
         ``None`` draws all.
@@ -136,17 +139,20 @@ class Scene:
         max_lines: int | None = 500,
         visible_bars: int | None = 500,
         heatmap: pd.DataFrame | Heatmap | None = None,
+        price_unit: str | None = None,
     ) -> None:
         max_lines = _check_count("max_lines", max_lines, allow_none=True)
         visible = _check_count("visible_bars", visible_bars, allow_none=True)
         self.symbol = _check_text("symbol", symbol)
         self.title = _check_text("title", title)
+        unit = _check_text("price_unit", price_unit)
         bars, index_ns = candle_payload(candles)
         profs = _profiles(density, profiles)
         self._heatmap = check_heatmap(heatmap)
         self._scene: dict[str, Any] = {
             "title": self.symbol or self.title,
-            "subtitle": self.title if self.symbol else "",
+            "subtitle": " \u00b7 ".join(x for x in (
+                self.title if self.symbol else "", f"prices in {unit}" if unit else "") if x),
             "candles": bars,
             "lines": level_payload(levels, index_ns, max_lines),
             "profiles": [p.payload() for p in profs],

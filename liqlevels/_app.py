@@ -119,6 +119,7 @@ def render(
     show: bool = False,
     levels: pd.DataFrame | None = None,
     heatmap: bool = False,
+    price_unit: str | None = None,
 ) -> Outputs:
     """Compute the levels and write ``NAME.html``, ``NAME.png`` and ``NAME-levels.csv``.
 
@@ -149,6 +150,8 @@ def render(
     levels : pandas.DataFrame, optional
         The levels already computed on ``candles`` with ``options`` (the live stream's,
         equal to ``oi_levels`` by construction); None computes them.
+    price_unit : str, optional
+        The prices' currency, said on the chart (:func:`liqlevels.vocab.quote_currency`).
     heatmap : bool
         Also draw the live lines per time and price bin behind the candles
         (:func:`indicator.heatmap` with ``weight``, on every bar or, beyond
@@ -167,7 +170,7 @@ def render(
     heat = heatmap_frame(levels, candles.index, weight) if heatmap else None
     profile = density_layer(dens, weight)
     scene = charts.Scene(candles, levels, oi=signals, profiles=[profile], symbol=symbol,
-                         max_lines=max_lines, heatmap=heat)
+                         max_lines=max_lines, heatmap=heat, price_unit=price_unit)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = scene.to_html(html_path)
     _atomic_write_text(csv, levels.to_csv(index=False))

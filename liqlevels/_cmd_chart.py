@@ -22,7 +22,7 @@ from ._args import (
 )
 from ._errors import run_guarded
 from .indicator import OIOptions
-from .vocab import DENSITY_WEIGHTS
+from .vocab import DENSITY_WEIGHTS, quote_currency
 
 __all__ = ["add_fetch_options", "add_level_options", "fetch_for", "register", "venue_label"]
 
@@ -79,6 +79,7 @@ def _draw(args: argparse.Namespace, candles: pd.DataFrame, symbol: str, name: st
         candles, out_dir=args.out, name=args.name or name, symbol=symbol,
         options=options, bins=args.bins, weight=args.weight, heatmap=args.heatmap,
         max_lines=args.max_lines or None, png=not args.no_png, show=args.show,
+        price_unit=quote_currency(getattr(args, "symbol", None)),
     )
     _report(outputs, candles)
     return 0

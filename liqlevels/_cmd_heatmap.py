@@ -21,7 +21,7 @@ from ._app import chart_bin_size, file_stem, safe_name
 from ._args import add_method_options, method_options, out_folder, positive_number, whole_number
 from ._cmd_chart import add_fetch_options, fetch_for, venue_label
 from ._errors import run_guarded
-from .vocab import path_under, safe_filename
+from .vocab import path_under, quote_currency, safe_filename
 
 __all__ = ["heatmap_times", "register"]
 
@@ -74,7 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     size = args.bin_size or chart_bin_size(candles)
     cells = indicator.heatmap(levels, grid, bin_size=size, weight=args.weight)
     layer = charts.heatmap_layer(cells, weight=args.weight)
-    scene = charts.Scene(candles, heatmap=layer, symbol=label,
+    scene = charts.Scene(candles, heatmap=layer, symbol=label, price_unit=quote_currency(
+                             None if args.sample else args.symbol),
                          title=f"Liquidation heatmap ({args.weight})", visible_bars=None)
     args.out.mkdir(parents=True, exist_ok=True)
     scene.to_html(html)

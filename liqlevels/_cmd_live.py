@@ -23,7 +23,7 @@ from ._args import (
 )
 from ._cmd_chart import add_fetch_options, check_venues, venue_label
 from ._errors import run_guarded
-from .vocab import DENSITY_WEIGHTS, MODES, path_under
+from .vocab import DENSITY_WEIGHTS, MODES, path_under, quote_currency
 
 __all__ = ["register"]
 
@@ -153,6 +153,7 @@ async def _live(args: argparse.Namespace, state: Any, name: str, alerts_path: Pa
         scene = charts.Scene(candles, state.levels(),
                              profiles=[density_layer(state.density(args.weight), args.weight)],
                              symbol=label, max_lines=args.max_lines or None,
+                             price_unit=quote_currency(args.symbol),
                              heatmap=heatmap_frame(state.levels(), candles.index, args.weight,
                                                    bin_size=state.heat_bin)
                              if args.heatmap else None)
@@ -188,7 +189,8 @@ def _finish(args: argparse.Namespace, state: Any, name: str) -> int:
                      symbol=f"{args.symbol} {args.timeframe} ({venue_label(args)})",
                      options=state.stream.options, bins=args.bins, weight=args.weight,
                      max_lines=args.max_lines or None, png=not args.no_png,
-                     levels=state.levels(), heatmap=args.heatmap)
+                     levels=state.levels(), heatmap=args.heatmap,
+                     price_unit=quote_currency(args.symbol))
     live = int(outputs.levels["end"].isna().sum())
     print(f"{len(candles)} bars {candles.index[0]} .. {candles.index[-1]}: "
           f"{len(outputs.levels)} lines, {live} still live")

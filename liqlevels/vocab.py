@@ -55,6 +55,7 @@ __all__ = [
     "first_true",
     "lazy_names",
     "path_under",
+    "quote_currency",
     "row_label",
     "safe_filename",
     "timeframe_ms",
@@ -464,3 +465,12 @@ def lazy_names(package: str, namespace: dict[str, Any], homes: dict[str, str]
         return sorted(set(namespace) | set(namespace.get("__all__", ())))
 
     return getattr_, dir_
+
+
+def quote_currency(symbol: Any) -> str | None:
+    """The currency a ccxt symbol's prices are in: ``"USDT"`` for ``"BTC/USDT:USDT"``,
+    ``"USD"`` for the inverse ``"BTC/USD:BTC"``; None for anything else (a sample's label)."""
+    if not isinstance(symbol, str) or "/" not in symbol:
+        return None
+    quote = symbol.split("/", 1)[1].split(":", 1)[0].split("-", 1)[0].strip()
+    return quote if quote.isalnum() else None

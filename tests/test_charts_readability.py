@@ -392,3 +392,20 @@ def test_in_the_window_the_candles_stay_below_the_band(browser, tmp_path):  # no
     assert got["band"] > 90, got  # a tall band: the symbol wraps in 700 pixels
     assert got["high"] >= got["band"], got  # the highest candle is below the band
     assert got["right"] <= got["pane"] + 1, got  # the price axis stays uncovered
+
+
+def test_the_prices_currency_is_said_under_the_title():
+    """The price axis has no unit of its own: the legend says what the prices are in."""
+    from liqlevels.vocab import quote_currency
+
+    assert [quote_currency(s) for s in ("BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USDC:USDC-250328",
+                                        "DEMO-PERP (synthetic sample)", None)] == [
+        "USDT", "USD", "USDC", None, None]
+    from liqlevels.feeds import sample_candles
+
+    candles = sample_candles(50)
+    scene = charts.Scene(candles, symbol="BTC/USDT:USDT 1h (binanceusdm)", price_unit="USDT")
+    assert scene._scene["subtitle"] == "Liquidation levels on OI \u00b7 prices in USDT"
+    assert charts.Scene(candles, symbol="X")._scene["subtitle"] == "Liquidation levels on OI"
+    with pytest.raises(TypeError, match="price_unit"):
+        charts.Scene(candles, price_unit=5)
