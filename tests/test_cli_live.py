@@ -177,7 +177,7 @@ def test_live_heatmap_grows_a_column_with_the_forming_bar(tmp_path):
         server.now = int(time.time() * 1000)
         t = server.now - server.now % HOUR
         proc = subprocess.Popen(
-            _command(tmp_path, server, ws, "--duration", "10", "--heatmap",
+            _command(tmp_path, server, ws, "--duration", "120", "--heatmap",
                      "--weight", "notional"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: list[str] = []
@@ -197,6 +197,7 @@ def test_live_heatmap_grows_a_column_with_the_forming_bar(tmp_path):
             if after["heatmap"]["t"][-1] == t // 1000 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         got = _check_levels(tmp_path, rest, t)

@@ -147,6 +147,15 @@ class _Recorder:
         pass
 
 
+class _EndingFeed(_ScriptedFeed):
+    """The script, then the end of the events (the run ends with it, however slow)."""
+
+    async def events(self):
+        for event in self.script:
+            yield event
+            await asyncio.sleep(0)
+
+
 def test_the_loop_sends_the_columns_a_fresh_scene_would_show():
     candles = sample_candles(360, seed=12, burst_rate=0.07)
     state = LiveState(indicator.OIOptions(ma_length=25), heatmap=True, weight="oi_delta")
@@ -154,9 +163,10 @@ def test_the_loop_sends_the_columns_a_fresh_scene_would_show():
     heat = state.heatmap()
     page = _Recorder(PageState(_scene(state.candles(), state.levels(), heat)._scene,
                                heatmap=heatmap_layer(heat)))
-    feed = _ScriptedFeed(_versions(candles.iloc[120:], 6))
-    asyncio.run(run_live(feed, state, page=page, status=StatusLine(io.StringIO()),
-                         duration=1.5))
+    feed = _EndingFeed(_versions(candles.iloc[120:], 6))
+    run = asyncio.run(run_live(feed, state, page=page, status=StatusLine(io.StringIO()),
+                               duration=120))
+    assert run.reason == "feed ended" and run.bars == len(feed.script)
     assert 240 <= page.heat_messages <= len(feed.script)
     want = _scene(candles, state.levels(), state.heatmap())._scene["heatmap"]
     assert page.state.snapshot()["scene"]["heatmap"] == want
