@@ -47,6 +47,7 @@ LIQUIDATION_STUDY_COLUMNS: tuple[str, ...] = (
 )
 SIDES: tuple[str, ...] = ("long", "short")  # long: clusters below the close; short: above
 _MAX_BOOT = 100_000
+_TIE = 1e-9  # weights this close (relative) are a tie, decided by the distance
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def _densest(row: np.ndarray, w: np.ndarray, dist: np.ndarray, mid: np.ndarray, 
     n = into[0].shape[0]
     best = np.full(n, -np.inf)
     np.maximum.at(best, row, w)
-    top = w == best[row]
+    top = w >= best[row] * (1 - _TIE)  # equal up to the heatmap's rounding
     nearest = np.full(n, np.inf)
     np.minimum.at(nearest, row[top], dist[top])
     pick = top & (dist == nearest[row])
