@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..vocab import DENSITY_WEIGHTS, DensityWeight, check_choice
-from ._heatmap import heatmap
+from ._density import weighted_lines
+from ._frames import NAT
+from ._heatmap import _cells, _grid, _kept_bins, _runs
+from ._map import _bin_index, _check_bins, _check_positive, default_bin_size
 from ._oi import oi_levels
 from ._trade_ends import trade_level_ends
 from ._validate import validate_candles
@@ -47,6 +50,8 @@ LIQUIDATION_STUDY_COLUMNS: tuple[str, ...] = (
 )
 SIDES: tuple[str, ...] = ("long", "short")  # long: clusters below the close; short: above
 _MAX_BOOT = 100_000
+_RUN_CELLS = 1_000_000  # at most (time, bin) cells per run of times in clusters() ...
+_RUN_TIMES = 1024  # ... and at most this many times (a short run keeps its price window tight)
 _TIE = 1e-9  # weights this close (relative) are a tie, decided by the distance
 
 
@@ -188,25 +193,78 @@ def clusters(levels: Any, times: pd.DatetimeIndex, close: np.ndarray,
     """Per side, ``(price, distance)`` arrays shaped ``(len(times), len(bands))``: the middle
     of the heaviest live bin whose distance from the close (fraction; below the close for
     ``long``, above for ``short``) lies in the band, ties to the bin nearest the close; NaN
-    where the band holds none."""
+    where the band holds none.
+
+    The bins and sums are :func:`heatmap`'s (same bin size, same live rule), computed a run
+    of times at a time on the lines priced near those times' closes only: a bin farther from
+    every close of the run than the widest band cannot be picked, so leaving its lines out
+    changes no candidate cell."""
     shape = (len(times), len(bands))
     out = {side: (np.full(shape, np.nan), np.full(shape, np.nan)) for side in SIDES}
-    if len(times) == 0 or len(levels) == 0:
+    given = bin_size is not None
+    if given:
+        bin_size = _check_positive("bin_size", bin_size)
+    lines, weights = weighted_lines(levels, weight, ("side", "price") + (() if given else
+                                                                          ("entry",)),
+                                    live_without_end=True)
+    if len(times) == 0 or len(lines.start) == 0:
         return out
-    cells = heatmap(levels, times, bin_size=bin_size, weight=weight)
-    if cells.empty:
-        return out
-    row = np.searchsorted(times.as_unit("ns").asi8,
-                          cells["time"].dt.as_unit("ns").astype("int64").to_numpy())
-    mid = (cells["price_low"].to_numpy() + cells["price_high"].to_numpy()) / 2
-    c = close[row]
+    size = bin_size if given else default_bin_size(lines.entry)
+    k = _check_bins(_bin_index(lines.price, size), lines.price, size, given)
+    grid = _grid(times)
+    reach = max(hi for _, hi in bands)
+    order = np.argsort(lines.price, kind="stable")  # slices of these are a price window
+    prices, start, end = lines.price[order], lines.start[order], lines.end[order]
+    until = np.where(end == NAT, np.iinfo(np.int64).max, end)
+    short_, k = lines.short[order], k[order]
+    weights = None if weights is None else weights[order]
+    todo = [(i, min(i + _RUN_TIMES, len(grid))) for i in range(0, len(grid), _RUN_TIMES)]
+    while todo:
+        lo, hi = todo.pop()
+        near = close[lo:hi]
+        a = np.searchsorted(prices, near.min() * (1 - reach) - size, "left")
+        z = np.searchsorted(prices, near.max() * (1 + reach) + size, "right")
+        keep = a + np.flatnonzero((start[a:z] <= grid[hi - 1]) & (until[a:z] > grid[lo]))
+        first, stop = _runs(start[keep], end[keep], grid[lo:hi])
+        live = first < stop
+        if not live.any():
+            continue
+        keep, first, stop = keep[live], first[live], stop[live]
+        bins, column = _kept_bins(k[keep])
+        if (hi - lo) * len(bins) > _RUN_CELLS and hi - lo > 1:
+            todo += [(lo, (lo + hi) // 2), ((lo + hi) // 2, hi)]
+            continue
+        w = None if weights is None else weights[keep]
+        t, b, long_, short = _cells(first, stop, 2 * column + short_[keep], w, hi - lo,
+                                    len(bins))
+        row = t + lo
+        mid = (bins[b] * size + (bins[b] + 1) * size) / 2
+        _pick(row, mid, close[row], {"long": long_, "short": short}, bands, out)
+    return out
+
+
+def _pick(row: np.ndarray, mid: np.ndarray, c: np.ndarray, sums: dict[str, np.ndarray],
+          bands: tuple[tuple[float, float], ...],
+          out: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """The densest cell per row, side and band among ``row``'s cells (bin middles ``mid``)."""
+    lows = np.array([lo for lo, _ in bands])
+    highs = np.array([hi for _, hi in bands])
+    disjoint = bool(np.all(np.diff(lows) > 0) and np.all(highs[:-1] <= lows[1:]))
     for side in SIDES:
-        w = cells[side].to_numpy(dtype=np.float64)
+        w = sums[side].astype(np.float64, copy=False)
         dist = (c - mid) / c if side == "long" else (mid - c) / c
+        if disjoint:  # one pass: each cell's band by its distance
+            band = np.searchsorted(lows, dist, side="right") - 1
+            inside = (band >= 0) & (w > 0)
+            inside[inside] = dist[inside] < highs[band[inside]]
+            keep = np.flatnonzero(inside)
+            for b in range(len(bands)):
+                mine = keep[band[keep] == b]
+                _densest(row[mine], w[mine], dist[mine], mid[mine], b, out[side])
+            continue
         for b, (lo, hi) in enumerate(bands):
             keep = np.flatnonzero((w > 0) & (dist >= lo) & (dist < hi))
             _densest(row[keep], w[keep], dist[keep], mid[keep], b, out[side])
-    return out
 
 
 def _densest(row: np.ndarray, w: np.ndarray, dist: np.ndarray, mid: np.ndarray, band: int,
@@ -214,13 +272,14 @@ def _densest(row: np.ndarray, w: np.ndarray, dist: np.ndarray, mid: np.ndarray, 
     """Write the heaviest cell per row (ties: the smallest distance) into column ``band``."""
     if len(row) == 0:
         return
-    n = into[0].shape[0]
-    best = np.full(n, -np.inf)
-    np.maximum.at(best, row, w)
-    top = w >= best[row] * (1 - _TIE)  # equal up to the heatmap's rounding
-    nearest = np.full(n, np.inf)
-    np.minimum.at(nearest, row[top], dist[top])
-    pick = top & (dist == nearest[row])
+    base = row.min()
+    at = row - base
+    best = np.full(at.max() + 1, -np.inf)
+    np.maximum.at(best, at, w)
+    top = w >= best[at] * (1 - _TIE)  # equal up to the heatmap's rounding
+    nearest = np.full(len(best), np.inf)
+    np.minimum.at(nearest, at[top], dist[top])
+    pick = top & (dist == nearest[at])
     into[0][row[pick], band] = mid[pick]
     into[1][row[pick], band] = dist[pick]
 

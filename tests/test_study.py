@@ -203,6 +203,25 @@ def test_intervals_equal_a_loop_over_the_same_block_draws() -> None:
                                 np.percentile(lifts, [5, 95]), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("weight", ["count", "notional"])
+def test_runs_of_times_and_price_windows_change_no_cluster(monkeypatch, weight: str) -> None:
+    """``clusters`` works a run of times at a time on the lines near those closes; runs of 7
+    times (halved when over 40 cells) pick what one run over all times picks."""
+    candles = sample_candles(1500, timeframe="5m", seed=10, burst_rate=0.03)
+    levels = indicator.oi_levels(candles)
+    times, close = candles.index[20:], candles["close"].to_numpy()[20:]
+    monkeypatch.setattr(_study, "_RUN_TIMES", 10**9)
+    monkeypatch.setattr(_study, "_RUN_CELLS", 10**12)
+    whole = _study.clusters(levels, times, close, BANDS, weight, None)
+    monkeypatch.setattr(_study, "_RUN_TIMES", 7)
+    monkeypatch.setattr(_study, "_RUN_CELLS", 40)
+    runs = _study.clusters(levels, times, close, BANDS, weight, None)
+    for side in ("long", "short"):
+        assert np.isfinite(whole[side][0]).sum() > 1000
+        assert_array_equal(whole[side][0], runs[side][0])
+        assert_array_equal(whole[side][1], runs[side][1])
+
+
 # --- a hand-made case -------------------------------------------------------------------------
 
 
