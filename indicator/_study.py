@@ -250,38 +250,41 @@ def _pick(row: np.ndarray, mid: np.ndarray, c: np.ndarray, sums: dict[str, np.nd
     lows = np.array([lo for lo, _ in bands])
     highs = np.array([hi for _, hi in bands])
     disjoint = bool(np.all(np.diff(lows) > 0) and np.all(highs[:-1] <= lows[1:]))
+    nb = len(bands)
     for side in SIDES:
-        w = sums[side].astype(np.float64, copy=False)
-        dist = (c - mid) / c if side == "long" else (mid - c) / c
+        sel = np.flatnonzero(sums[side] > 0)
+        w = sums[side][sel].astype(np.float64, copy=False)
+        m, cs, r = mid[sel], c[sel], row[sel]
+        dist = (cs - m) / cs if side == "long" else (m - cs) / cs
         if disjoint:  # one pass: each cell's band by its distance
             band = np.searchsorted(lows, dist, side="right") - 1
-            inside = (band >= 0) & (w > 0)
+            inside = band >= 0
             inside[inside] = dist[inside] < highs[band[inside]]
             keep = np.flatnonzero(inside)
-            for b in range(len(bands)):
-                mine = keep[band[keep] == b]
-                _densest(row[mine], w[mine], dist[mine], mid[mine], b, out[side])
+            _densest(r[keep] * nb + band[keep], w[keep], dist[keep], m[keep], nb, out[side])
             continue
         for b, (lo, hi) in enumerate(bands):
-            keep = np.flatnonzero((w > 0) & (dist >= lo) & (dist < hi))
-            _densest(row[keep], w[keep], dist[keep], mid[keep], b, out[side])
+            keep = np.flatnonzero((dist >= lo) & (dist < hi))
+            _densest(r[keep] * nb + b, w[keep], dist[keep], m[keep], nb, out[side])
 
 
-def _densest(row: np.ndarray, w: np.ndarray, dist: np.ndarray, mid: np.ndarray, band: int,
+def _densest(key: np.ndarray, w: np.ndarray, dist: np.ndarray, mid: np.ndarray, nb: int,
              into: tuple[np.ndarray, np.ndarray]) -> None:
-    """Write the heaviest cell per row (ties: the smallest distance) into column ``band``."""
-    if len(row) == 0:
+    """Per ``key = row * nb + band``, write the heaviest cell (ties within rounding: the
+    smallest distance) into ``into[...][row, band]``."""
+    if len(key) == 0:
         return
-    base = row.min()
-    at = row - base
+    base = key.min()
+    at = key - base
     best = np.full(at.max() + 1, -np.inf)
     np.maximum.at(best, at, w)
     top = w >= best[at] * (1 - _TIE)  # equal up to the heatmap's rounding
     nearest = np.full(len(best), np.inf)
     np.minimum.at(nearest, at[top], dist[top])
-    pick = top & (dist == nearest[at])
-    into[0][row[pick], band] = mid[pick]
-    into[1][row[pick], band] = dist[pick]
+    pick = np.flatnonzero(top & (dist == nearest[at]))
+    row, band = np.divmod(key[pick], nb)
+    into[0][row, band] = mid[pick]
+    into[1][row, band] = dist[pick]
 
 
 # --------------------------------------------------------------------------------------------
