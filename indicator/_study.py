@@ -166,6 +166,10 @@ def _bars(candles: pd.DataFrame, horizon: int, every: int) -> _Bars:
     ranges = atr(high, low, close)
     pos = np.arange(0, n, every)
     pos = pos[(pos + horizon <= n - 1) & (ranges[pos] > 0)]
+    if len(pos) == 0:
+        raise ValueError(f"candles has {n} bars, too few for a {ATR_WINDOW}-bar ATR and "
+                         f"horizon={horizon} bars after a sampled bar: give at least "
+                         f"{ATR_WINDOW + horizon} bars (or a shorter horizon)")
     fmax, fmin = _forward(high, horizon, "max"), _forward(low, horizon, "min")
     a = ranges[pos]
     return _Bars(candles.index, high, low, close, ranges, pos,
@@ -724,8 +728,9 @@ def study_verdict(table: pd.DataFrame, liquidations: pd.DataFrame | None = None)
         notes = [w for _, r in table.iterrows() if (w := _cell_words(r, what, *cols))]
         k, m = len(notes), len(rated)
         if m == 0:
-            sentences.append(f"{label.capitalize()}: too few cases to say anything (fewer "
-                             f"than {MIN_CASES} per side and band).")
+            why = ("no intervals were computed (n_boot=0)" if not table.attrs.get("n_boot", 1)
+                   else f"too few cases (fewer than {MIN_CASES} in every side and band)")
+            sentences.append(f"{label.capitalize()}: nothing can be said: {why}.")
             continue
         luck = m * (1 - level)
         head = (f"{label.capitalize()}: {k} of {m} side/band cells have a {level:.0%} interval "

@@ -482,3 +482,28 @@ def test_real_okx_hourly_run_end_to_end() -> None:
     assert rated[["touch_rate", "expected_rate"]].apply(lambda s: s.between(0, 1)).all().all()
     assert (rated["ci_low"].fillna(-1) <= rated["ci_high"].fillna(1)).all()
     assert indicator.study_verdict(out)
+
+
+def test_too_few_bars_and_no_draws_are_said_plainly() -> None:
+    with pytest.raises(ValueError, match="give at least 38 bars"):
+        indicator.study(sample_candles(37), horizon=24)
+    assert indicator.study(sample_candles(38), horizon=24).attrs["samples"] == 1
+    out = indicator.study(sample_candles(300), n_boot=0)
+    assert out[["ci_low", "ci_high", "reaction_ci_low"]].isna().all().all()
+    assert all("n_boot=0" in s for s in indicator.study_verdict(out))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), horizon=st.integers(1, 30), every=st.integers(1, 4),
+       weight=st.sampled_from(["count", "oi_delta", "notional"]))
+def test_rates_are_shares_and_reactions_follow_touches(seed, horizon, every, weight) -> None:
+    out = indicator.study(sample_candles(400, seed=seed, burst_rate=0.04), horizon=horizon,
+                          every=every, weight=weight, n_boot=50)
+    seen = out[out["n"] > 0]
+    for col in ("touch_rate", "expected_rate"):
+        assert seen[col].between(0, 1).all()
+    assert_allclose(seen["lift"], seen["touch_rate"] - seen["expected_rate"])
+    assert (out["reaction_n"] <= np.round(out["n"] * out["touch_rate"].fillna(0))).all()
+    assert (out["n"] <= out.attrs["samples"]).all()
+    bounded = seen.dropna(subset=["ci_low"])
+    assert (bounded["ci_low"] <= bounded["ci_high"]).all()
