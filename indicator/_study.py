@@ -9,17 +9,18 @@ heatmap bins them, and the close and ATR of ``t``. Only the outcome reads bars a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..vocab import DENSITY_WEIGHTS, DensityWeight, check_choice
+from ..vocab import DENSITY_WEIGHTS, DensityWeight, NumbaMissingWarning, check_choice
 from ._density import weighted_lines
-from ._frames import NAT
-from ._heatmap import _cells, _grid, _kept_bins, _runs
+from ._heatmap import _grid, _kept_bins, _runs
 from ._map import _bin_index, _check_bins, _check_positive, default_bin_size
 from ._oi import oi_levels
 from ._trade_ends import trade_level_ends
@@ -50,8 +51,6 @@ LIQUIDATION_STUDY_COLUMNS: tuple[str, ...] = (
 )
 SIDES: tuple[str, ...] = ("long", "short")  # long: clusters below the close; short: above
 _MAX_BOOT = 100_000
-_RUN_CELLS = 1_000_000  # at most (time, bin) cells per run of times in clusters() ...
-_RUN_TIMES = 1024  # ... and at most this many times (a short run keeps its price window tight)
 _TIE = 1e-9  # weights this close (relative) are a tie, decided by the distance
 
 
@@ -196,99 +195,126 @@ def clusters(levels: Any, times: pd.DatetimeIndex, close: np.ndarray,
              bin_size: float | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per side, ``(price, distance)`` arrays shaped ``(len(times), len(bands))``: the middle
     of the heaviest live bin whose distance from the close (fraction; below the close for
-    ``long``, above for ``short``) lies in the band, ties to the bin nearest the close; NaN
-    where the band holds none.
+    ``long``, above for ``short``) lies in the band, ties (weights within a relative 1e-9)
+    to the bin nearest the close; NaN where the band holds none.
 
-    The bins and sums are :func:`heatmap`'s (same bin size, same live rule), computed a run
-    of times at a time on the lines priced near those times' closes only: a bin farther from
-    every close of the run than the widest band cannot be picked, so leaving its lines out
-    changes no candidate cell."""
+    The bins and the live rule are :func:`heatmap`'s (same bin size, ``start <= t`` and not
+    ended by ``t``); one compiled sweep over the times adds each line to its bin when it
+    becomes live and takes it off when it ends, and scans only the bins within the widest
+    band of each close (:func:`sweep_kernel`)."""
     shape = (len(times), len(bands))
-    out = {side: (np.full(shape, np.nan), np.full(shape, np.nan)) for side in SIDES}
     given = bin_size is not None
     if given:
         bin_size = _check_positive("bin_size", bin_size)
     lines, weights = weighted_lines(levels, weight, ("side", "price") + (() if given else
                                                                           ("entry",)),
                                     live_without_end=True)
-    if len(times) == 0 or len(lines.start) == 0:
-        return out
+    grid = _grid(times)
+    empty = {side: (np.full(shape, np.nan), np.full(shape, np.nan)) for side in SIDES}
+    if len(grid) == 0 or len(lines.start) == 0:
+        return empty
     size = bin_size if given else default_bin_size(lines.entry)
     k = _check_bins(_bin_index(lines.price, size), lines.price, size, given)
-    grid = _grid(times)
-    reach = max(hi for _, hi in bands)
-    order = np.argsort(lines.price, kind="stable")  # slices of these are a price window
-    prices, start, end = lines.price[order], lines.start[order], lines.end[order]
-    until = np.where(end == NAT, np.iinfo(np.int64).max, end)
-    short_, k = lines.short[order], k[order]
-    weights = None if weights is None else weights[order]
-    todo = [(i, min(i + _RUN_TIMES, len(grid))) for i in range(0, len(grid), _RUN_TIMES)]
-    while todo:
-        lo, hi = todo.pop()
-        near = close[lo:hi]
-        a = np.searchsorted(prices, near.min() * (1 - reach) - size, "left")
-        z = np.searchsorted(prices, near.max() * (1 + reach) + size, "right")
-        keep = a + np.flatnonzero((start[a:z] <= grid[hi - 1]) & (until[a:z] > grid[lo]))
-        first, stop = _runs(start[keep], end[keep], grid[lo:hi])
-        live = first < stop
-        if not live.any():
-            continue
-        keep, first, stop = keep[live], first[live], stop[live]
-        bins, column = _kept_bins(k[keep])
-        if (hi - lo) * len(bins) > _RUN_CELLS and hi - lo > 1:
-            todo += [(lo, (lo + hi) // 2), ((lo + hi) // 2, hi)]
-            continue
-        w = None if weights is None else weights[keep]
-        t, b, long_, short = _cells(first, stop, 2 * column + short_[keep], w, hi - lo,
-                                    len(bins))
-        row = t + lo
-        mid = (bins[b] * size + (bins[b] + 1) * size) / 2
-        _pick(row, mid, close[row], {"long": long_, "short": short}, bands, out)
-    return out
+    first, stop = _runs(lines.start, lines.end, grid)
+    live = first < stop
+    if not live.any():
+        return empty
+    bins, column = _kept_bins(k[live])
+    mid = (bins * size + (bins + 1) * size) / 2
+    w = np.ones(int(live.sum())) if weights is None else weights[live]
+    price, dist = sweep_kernel()(
+        first[live].astype(np.int64), stop[live].astype(np.int64), column.astype(np.int64),
+        lines.short[live].astype(np.int8), w.astype(np.float64), mid.astype(np.float64),
+        np.ascontiguousarray(close, dtype=np.float64), len(grid),
+        np.array([lo for lo, _ in bands]), np.array([hi for _, hi in bands]), _TIE)
+    return {side: (price[i], dist[i]) for i, side in enumerate(SIDES)}
 
 
-def _pick(row: np.ndarray, mid: np.ndarray, c: np.ndarray, sums: dict[str, np.ndarray],
-          bands: tuple[tuple[float, float], ...],
-          out: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """The densest cell per row, side and band among ``row``'s cells (bin middles ``mid``)."""
-    lows = np.array([lo for lo, _ in bands])
-    highs = np.array([hi for _, hi in bands])
-    disjoint = bool(np.all(np.diff(lows) > 0) and np.all(highs[:-1] <= lows[1:]))
-    nb = len(bands)
-    for side in SIDES:
-        sel = np.flatnonzero(sums[side] > 0)
-        w = sums[side][sel].astype(np.float64, copy=False)
-        m, cs, r = mid[sel], c[sel], row[sel]
-        dist = (cs - m) / cs if side == "long" else (m - cs) / cs
-        if disjoint:  # one pass: each cell's band by its distance
-            band = np.searchsorted(lows, dist, side="right") - 1
-            inside = band >= 0
-            inside[inside] = dist[inside] < highs[band[inside]]
-            keep = np.flatnonzero(inside)
-            _densest(r[keep] * nb + band[keep], w[keep], dist[keep], m[keep], nb, out[side])
-            continue
-        for b, (lo, hi) in enumerate(bands):
-            keep = np.flatnonzero((dist >= lo) & (dist < hi))
-            _densest(r[keep] * nb + b, w[keep], dist[keep], m[keep], nb, out[side])
+def _sweep_pick(first, stop, column, short, weight, mid, close, n, lows, highs, tie):
+    """The sweep: ``price[side, t, band]`` and ``dist[side, t, band]`` (NaN: none); side 0
+    long, 1 short. Lines live over grid positions ``[first, stop)``."""
+    nb, m, nbins = lows.size, first.size, mid.size
+    reach = highs.max()
+    start_at = np.zeros(n + 2, np.int64)  # lines by the position they start and end at
+    end_at = np.zeros(n + 2, np.int64)
+    for i in range(m):
+        start_at[first[i] + 2] += 1
+        if stop[i] < n:
+            end_at[stop[i] + 2] += 1
+    for t in range(2, n + 2):
+        start_at[t] += start_at[t - 1]
+        end_at[t] += end_at[t - 1]
+    by_start = np.empty(m, np.int64)
+    by_end = np.empty(m, np.int64)
+    for i in range(m):
+        by_start[start_at[first[i] + 1]] = i
+        start_at[first[i] + 1] += 1
+        if stop[i] < n:
+            by_end[end_at[stop[i] + 1]] = i
+            end_at[stop[i] + 1] += 1
+    sums = np.zeros((2, nbins))
+    counts = np.zeros((2, nbins), np.int64)
+    price = np.full((2, n, nb), np.nan)
+    dist = np.full((2, n, nb), np.nan)
+    best = np.empty(nb)
+    for t in range(n):
+        for q in range(end_at[t], end_at[t + 1]):
+            i = by_end[q]
+            sums[short[i], column[i]] -= weight[i]
+            counts[short[i], column[i]] -= 1
+        for q in range(start_at[t], start_at[t + 1]):
+            i = by_start[q]
+            sums[short[i], column[i]] += weight[i]
+            counts[short[i], column[i]] += 1
+        c = close[t]
+        for side in range(2):
+            # Bins in order of distance from the close: down from it (long), up (short).
+            j0 = np.searchsorted(mid, c, side="right") - 1 if side == 0 else \
+                np.searchsorted(mid, c, side="left")
+            step = -1 if side == 0 else 1
+            for b in range(nb):
+                best[b] = -np.inf
+            for rounds in range(2):  # the heaviest per band, then the nearest within tie
+                j = j0
+                while 0 <= j < nbins:
+                    d = (c - mid[j]) / c if side == 0 else (mid[j] - c) / c
+                    if d >= reach:
+                        break
+                    if counts[side, j] > 0:
+                        wj = sums[side, j]
+                        for b in range(nb):
+                            if lows[b] <= d < highs[b]:
+                                if rounds == 0:
+                                    best[b] = max(best[b], wj)
+                                elif np.isnan(price[side, t, b]) and (
+                                        wj >= best[b] * (1 - tie)):
+                                    price[side, t, b] = mid[j]
+                                    dist[side, t, b] = d
+                    j += step
+    return price, dist
 
 
-def _densest(key: np.ndarray, w: np.ndarray, dist: np.ndarray, mid: np.ndarray, nb: int,
-             into: tuple[np.ndarray, np.ndarray]) -> None:
-    """Per ``key = row * nb + band``, write the heaviest cell (ties within rounding: the
-    smallest distance) into ``into[...][row, band]``."""
-    if len(key) == 0:
-        return
-    base = key.min()
-    at = key - base
-    best = np.full(at.max() + 1, -np.inf)
-    np.maximum.at(best, at, w)
-    top = w >= best[at] * (1 - _TIE)  # equal up to the heatmap's rounding
-    nearest = np.full(len(best), np.inf)
-    np.minimum.at(nearest, at[top], dist[top])
-    pick = np.flatnonzero(top & (dist == nearest[at]))
-    row, band = np.divmod(key[pick], nb)
-    into[0][row, band] = mid[pick]
-    into[1][row, band] = dist[pick]
+_KERNEL: list[Callable[..., Any]] = []
+_KERNEL_LOCK = threading.Lock()
+UNCOMPILED = ("numba could not be imported, so the study's cluster sweep runs as plain "
+              "Python: the same clusters, far slower. Install numba, a dependency of "
+              "liqlevels (pip install numba).")
+
+
+def sweep_kernel() -> Callable[..., Any]:
+    """The sweep of :func:`clusters`, compiled by numba on first use (cached on disk), or
+    the same function uncompiled, with a :class:`NumbaMissingWarning`, without numba."""
+    with _KERNEL_LOCK:
+        if not _KERNEL:
+            try:
+                import numba
+            except ImportError:
+                _KERNEL.append(_sweep_pick)
+            else:
+                _KERNEL.append(numba.njit(cache=True, nogil=True)(_sweep_pick))
+    if _KERNEL[0] is _sweep_pick:
+        warnings.warn(UNCOMPILED, NumbaMissingWarning, stacklevel=3)
+    return _KERNEL[0]
 
 
 # --------------------------------------------------------------------------------------------

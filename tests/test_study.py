@@ -203,23 +203,55 @@ def test_intervals_equal_a_loop_over_the_same_block_draws() -> None:
                                 np.percentile(lifts, [5, 95]), rtol=1e-9, atol=1e-12)
 
 
+def heatmap_pick(levels, times, close, bands, weight):
+    """The clusters from the public ``indicator.heatmap`` frame, by pandas: per time, side
+    and band the heaviest cell, ties (within 1e-9) to the nearest."""
+    cells = indicator.heatmap(levels, times, weight=weight)
+    at = pd.Series(close, index=times)
+    out = {}
+    for side in ("long", "short"):
+        frame = cells[cells[side] > 0].copy()
+        c = at.reindex(frame["time"]).to_numpy()
+        frame["mid"] = (frame["price_low"] + frame["price_high"]) / 2
+        frame["d"] = (c - frame["mid"]) / c if side == "long" else (frame["mid"] - c) / c
+        for b, (lo, hi) in enumerate(bands):
+            inside = frame[(frame["d"] >= lo) & (frame["d"] < hi)]
+            best = inside.groupby("time")[side].transform("max")
+            top = inside[inside[side] >= best * (1 - 1e-9)]
+            pick = top.sort_values(["time", "d"]).groupby("time").first()
+            out[side, b] = pick["mid"]
+    return out
+
+
 @pytest.mark.parametrize("weight", ["count", "notional"])
-def test_runs_of_times_and_price_windows_change_no_cluster(monkeypatch, weight: str) -> None:
-    """``clusters`` works a run of times at a time on the lines near those closes; runs of 7
-    times (halved when over 40 cells) pick what one run over all times picks."""
-    candles = sample_candles(1500, timeframe="5m", seed=10, burst_rate=0.03)
+def test_the_sweep_picks_what_the_heatmap_frame_gives(weight: str) -> None:
+    candles = sample_candles(3000, timeframe="5m", seed=10, burst_rate=0.03)
     levels = indicator.oi_levels(candles)
     times, close = candles.index[20:], candles["close"].to_numpy()[20:]
-    monkeypatch.setattr(_study, "_RUN_TIMES", 10**9)
-    monkeypatch.setattr(_study, "_RUN_CELLS", 10**12)
-    whole = _study.clusters(levels, times, close, BANDS, weight, None)
-    monkeypatch.setattr(_study, "_RUN_TIMES", 7)
-    monkeypatch.setattr(_study, "_RUN_CELLS", 40)
-    runs = _study.clusters(levels, times, close, BANDS, weight, None)
+    got = _study.clusters(levels, times, close, BANDS, weight, None)
+    want = heatmap_pick(levels, times, close, BANDS, weight)
     for side in ("long", "short"):
-        assert np.isfinite(whole[side][0]).sum() > 1000
-        assert_array_equal(whole[side][0], runs[side][0])
-        assert_array_equal(whole[side][1], runs[side][1])
+        assert np.isfinite(got[side][0]).sum() > 2000
+        for b in range(len(BANDS)):
+            expected = want[side, b].reindex(times).to_numpy()
+            assert_allclose(got[side][0][:, b], expected, rtol=1e-12, err_msg=f"{side} {b}")
+
+
+def test_the_uncompiled_sweep_is_the_same_function() -> None:
+    candles = sample_candles(400, seed=13, burst_rate=0.05)
+    levels = indicator.oi_levels(candles, ma_length=20)
+    times, close = candles.index, candles["close"].to_numpy()
+    compiled = _study.clusters(levels, times, close, BANDS, "notional", None)
+    kernel = _study._KERNEL[0]
+    try:
+        _study._KERNEL[0] = _study._sweep_pick
+        with pytest.warns(indicator.NumbaMissingWarning):
+            plain = _study.clusters(levels, times, close, BANDS, "notional", None)
+    finally:
+        _study._KERNEL[0] = kernel
+    for side in ("long", "short"):
+        assert_array_equal(compiled[side][0], plain[side][0])
+        assert_array_equal(compiled[side][1], plain[side][1])
 
 
 # --- a hand-made case -------------------------------------------------------------------------
