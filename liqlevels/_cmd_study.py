@@ -280,6 +280,9 @@ def _run(args: argparse.Namespace) -> int:
     from . import charts
 
     options = None
+    if args.method == "trades" and args.weight == "oi_delta":
+        raise ValueError("--weight oi_delta needs OI levels; with --method trades weigh the "
+                         "clusters by notional or count")
     if args.method == "oi":
         chosen = {"leverages": args.leverages} if args.leverages else {}
         options = method_options(args, **{"leverages": indicator.OIOptions().leverages,

@@ -102,6 +102,8 @@ def test_trade_method_from_archive_files(tmp_path, capsys) -> None:
     (("--candles", "nope.csv"), 1, "--candles nope.csv: no such file"),
     (("--sample", "--liquidations", "nope.csv"), 1, "--liquidations nope.csv"),
     (("--sample", "--mmr", "0.5"), 1, "--mmr"),
+    (("--sample", "--method", "trades", "--weight", "oi_delta"), 1, "--weight oi_delta"),
+    (("--sample", "--bars", "20"), 1, "give at least 38 bars"),
 ])
 def test_errors_name_the_flag(tmp_path, capsys, args, code, words) -> None:
     with pytest.raises(SystemExit) if code == 2 else _nothing() as caught:
