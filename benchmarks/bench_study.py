@@ -102,7 +102,7 @@ def observations():
     blocks, n_blocks = _study._block_ids(bars.index.as_unit("ns").asi8[bars.pos], 86_400 * 10**9)
     groups = []
     for side in ("long", "short"):
-        base = bars.down if side == "long" else bars.up
+        base = np.sort(bars.down if side == "long" else bars.up)
         react = _study._reaction_base(bars, 24, side)
         for b in range(len(indicator.STUDY_BANDS)):
             o = _study._observations(bars, picked[side][0][:, b], 24, side, base, react)

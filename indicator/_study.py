@@ -322,16 +322,15 @@ def sweep_kernel() -> Callable[..., Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _survival(excursions: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Share of ``excursions`` at or beyond ``x`` (per ``x``)."""
-    ordered = np.sort(excursions)
+def _survival(ordered: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Share of the sorted excursions ``ordered`` at or beyond ``x`` (per ``x``)."""
     return (len(ordered) - np.searchsorted(ordered, x, side="left")) / max(len(ordered), 1)
 
 
 def _reaction_base(bars: _Bars, horizon: int, side: str) -> tuple[np.ndarray, ...]:
     """For every sampled bar with two horizons after it, the distances (ATRs) at which a level
     is touched and price turns back: intervals ``(lo, hi]``, as sorted ``lo`` and ``hi``,
-    and the excursions of those bars (the touched count's base)."""
+    and the sorted excursions of those bars (the touched count's base)."""
     n = len(bars.close)
     pos = bars.pos[bars.pos + 2 * horizon <= n - 1]
     if len(pos) == 0:
@@ -350,7 +349,7 @@ def _reaction_base(bars: _Bars, horizon: int, side: str) -> tuple[np.ndarray, ..
     before = np.concatenate([np.full((len(pos), 1), -np.inf), r[:, :-1]], axis=1)
     lo = np.maximum(before, turn)
     keep = (r > before) & (lo < r)
-    return np.sort(lo[keep]), np.sort(r[keep]), r[:, -1]
+    return np.sort(lo[keep]), np.sort(r[keep]), np.sort(r[:, -1])
 
 
 def _reaction_expected(base: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
@@ -358,7 +357,7 @@ def _reaction_expected(base: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarra
     that turned back; NaN where none was touched."""
     lo, hi, excursion = base
     reacted = np.searchsorted(lo, x, side="left") - np.searchsorted(hi, x, side="left")
-    touched = len(excursion) - np.searchsorted(np.sort(excursion), x, side="left")
+    touched = len(excursion) - np.searchsorted(excursion, x, side="left")
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(touched > 0, reacted / np.maximum(touched, 1), np.nan)
 
@@ -546,7 +545,7 @@ def study(
     draws = _draws(n_blocks, boot)
     rows, obs = [], []
     for side in SIDES:
-        base = bars.down if side == "long" else bars.up
+        base = np.sort(bars.down if side == "long" else bars.up)
         react_base = _reaction_base(bars, horizon, side)
         for b, (lo, hi) in enumerate(bands):
             o = _observations(bars, picked[side][0][:, b], horizon, side, base, react_base)

@@ -187,7 +187,7 @@ def test_intervals_equal_a_loop_over_the_same_block_draws() -> None:
     rng = np.random.default_rng(3)
     draws = rng.integers(0, len(names), size=(60, len(names)))
     for i, side in enumerate(("long", "short")):
-        base = bars.down if side == "long" else bars.up
+        base = np.sort(bars.down if side == "long" else bars.up)
         for b in range(len(BANDS)):
             o = _study._observations(bars, picked[side][0][:, b], 8, side, base,
                                      _study._reaction_base(bars, 8, side))
