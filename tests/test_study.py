@@ -339,7 +339,6 @@ def test_only_the_outcome_reads_the_bars_after_t() -> None:
 # --- calibration and power --------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_calibrated_on_markets_that_ignore_their_levels() -> None:
     """60 seeded markets whose prices ignore the levels (random walks with volatility
     regimes and OI bursts): at 95%, at most 10% of the side/band intervals (with 30 cases or
