@@ -46,6 +46,26 @@ def test_sample_run_writes_the_report_and_tables(tmp_path, capsys) -> None:
     assert "sampled bars" in out and data["verdict"][0] in out
 
 
+def test_a_symbol_fetched_from_a_fake_exchange(tmp_path, capsys) -> None:
+    """SYMBOL with --exchange/--since/--until: the candles ``chart`` would draw, studied."""
+    from fakes import fake_exchange
+
+    with fake_exchange("bybit") as (_, server):
+        data = server.content["SOL"]
+        start = pd.Timestamp(int(data.ts[0]), unit="ms", tz="UTC").ceil("1h") \
+            + pd.Timedelta("1h")
+        until = start + pd.Timedelta(days=12)
+        code, out, err = study(capsys, "SOL/USDT:USDT", "--exchange", "bybit", "--api-url",
+                               server.base_url, "--since", start.isoformat(), "--until",
+                               until.isoformat(), "--cache-dir", str(tmp_path / "cache"),
+                               "--horizon", "12", "--n-boot", "100", "--out", str(tmp_path),
+                               "--no-png")
+    assert code == 0, err
+    assert "288 bars" in out
+    table = pd.read_csv(tmp_path / "SOL-USDT-USDT_1h-study.csv")
+    assert len(table) == 8 and table["n"].sum() > 0
+
+
 def _liquidation_log(candles: pd.DataFrame, n: int = 400, seed: int = 0) -> pd.DataFrame:
     """Liquidations spread over the bars: a time inside each chosen bar, a price in its range."""
     rng = np.random.default_rng(seed)
