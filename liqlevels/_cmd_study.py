@@ -145,7 +145,7 @@ def _trades(args: argparse.Namespace) -> pd.DataFrame:
         step = pd.Timedelta(seconds=timeframe_seconds(args.timeframe))
         since = args.since or now.floor(step) - args.bars * step
         until = args.until or now
-        days = int((until.normalize() - since.normalize()).days) + 1
+        days = math.ceil((until - since.normalize()) / pd.Timedelta(days=1))
         frames = [f for f in archive_trades(fmt, args.symbol, since, days=days,
                                             cache_dir=args.cache_dir)]
         frames = [f[(f["time"] >= since) & (f["time"] < until)] for f in frames]

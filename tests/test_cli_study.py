@@ -114,6 +114,21 @@ def test_trade_method_from_archive_files(tmp_path, capsys) -> None:
     assert "trades method" in (tmp_path / "BTCUSDT_15m-study.html").read_text()
 
 
+def test_trade_method_from_the_exchange_archive(tmp_path, capsys, archive, waits) -> None:
+    """Without --trades: the window's days are downloaded from the (loopback) archive."""
+    for i, day in enumerate(("2026-06-01", "2026-06-02", "2026-06-03")):
+        archive.put_binance(f"data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{day}"
+                            f".zip", binance_csv(synthetic_day(day, n=4000, seed=i)))
+    code, out, err = study(capsys, "BTCUSDT", "--method", "trades", "--since", "2026-06-01",
+                           "--until", "2026-06-04", "--timeframe", "15m", "--horizon", "8",
+                           "--mode", "top_n", "--threshold", "200", "--n-boot", "100",
+                           "--block", "12h", "--cache-dir", str(tmp_path / "cache"),
+                           "--out", str(tmp_path), "--no-png")
+    assert code == 0, err
+    assert sum(r.path.endswith(".zip") and "aggTrades" in r.path for r in archive.requests) == 3
+    assert "288 bars" in out  # three days of 15-minute bars built from the trades
+
+
 @pytest.mark.parametrize(("args", "code", "words"), [
     ((), 1, "give a SYMBOL"),
     (("--sample", "--bands", "2-1"), 2, "--bands"),
