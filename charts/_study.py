@@ -12,12 +12,13 @@ import html
 import math
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._browser import screenshot
+from ._browser import open_page
 
 __all__ = ["StudyReport"]
 
@@ -190,7 +191,7 @@ def _reaction_table(table: pd.DataFrame) -> str:
 
 def _liquidation_table(table: pd.DataFrame) -> str:
     head = ("<tr><th>side</th><th>liquidations</th><th>notional</th><th>at a cluster</th>"
-            "<th>expected</th><th>lift</th><th>interval</th></tr>")
+            "<th>log moved to other days</th><th>lift</th><th>interval</th></tr>")
     body = "".join(
         f"<tr><td>{r['side']}</td><td>{int(r['n'])}</td><td>{r['notional']:,.0f}</td>"
         f"<td>{_pct(r['hit_share'])}</td><td>{_pct(r['expected_share'])}</td>"
@@ -275,8 +276,9 @@ class StudyReport:
         path.write_text(self.html(), encoding="utf-8")
         return path
 
-    def to_png(self, path: str | Path, *, width: int = 1200, height: int = 1130) -> Path:
-        """Screenshot the page in headless Chromium into ``path``.
+    def to_png(self, path: str | Path, *, width: int = 1200, height: int = 800) -> Path:
+        """Screenshot the whole page in headless Chromium into ``path`` (``width`` CSS pixels
+        wide, as tall as the page, at least ``height``).
 
         Raises
         ------
@@ -286,5 +288,13 @@ class StudyReport:
         path = Path(path)
         with tempfile.TemporaryDirectory(prefix="liqlevels-") as tmp:
             page = self.to_html(Path(tmp) / "study.html")
-            screenshot(page, path, width=width, height=height)
+            # Playwright's sync API wants a thread of its own (Jupyter runs an event loop).
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqlevels-png") as pool:
+                pool.submit(_whole_page, page, path, width, height).result()
         return path
+
+
+def _whole_page(html_path: Path, png_path: Path, width: int, height: int) -> None:
+    """The page at ``width``, as tall as its content (at least ``height``)."""
+    with open_page(html_path, width=width, height=height) as page:
+        page.screenshot(path=str(png_path), full_page=True)

@@ -607,24 +607,21 @@ def _liquidation_arrays(liquidations: Any) -> tuple[np.ndarray, ...]:
     return (times.dt.as_unit("ns").astype("int64").to_numpy(), side == "long", price, notional)
 
 
-def _covered(offsets: np.ndarray, weights: np.ndarray, centres: np.ndarray,
-             tolerance: float) -> np.ndarray:
-    """Per row of ``centres`` (distances, NaN for none): the share of ``weights`` whose
-    ``offsets`` lie within ``tolerance`` of any centre (each offset counted once)."""
-    order = np.argsort(offsets)
-    xs = offsets[order]
-    cum = np.concatenate([[0.0], np.cumsum(weights[order])])
-    total = cum[-1]
-    ordered = np.sort(centres, axis=1)  # NaN sorts last
-    lo, hi = ordered - tolerance, ordered + tolerance
-    prev = np.concatenate([np.full((len(lo), 1), -np.inf), hi[:, :-1]], axis=1)
-    clipped = lo <= prev  # the window overlaps the one before: start after its end
-    start = np.where(clipped, prev, lo)
-    s = np.where(clipped, np.searchsorted(xs, start, side="right"),
-                 np.searchsorted(xs, start, side="left"))
-    e = np.searchsorted(xs, hi, side="right")
-    got = np.where(~np.isnan(ordered) & (e > s), cum[np.maximum(e, s)] - cum[s], 0.0)
-    return got.sum(axis=1) / total if total > 0 else np.zeros(len(lo))
+def _shift_hits(dist: dict[str, np.ndarray], ratio: np.ndarray, where: np.ndarray,
+                 off_atr: np.ndarray, is_long: np.ndarray, tolerance: float) -> np.ndarray:
+    """``hit[j, s]``: liquidation ``j`` moved to valid bar ``where[j, s]`` (its distance
+    from the close kept in ATRs, ``ratio`` = ATR / close per valid bar) lies within
+    ``tolerance`` of a cluster there on its side."""
+    hits = np.zeros(where.shape, dtype=bool)
+    for side in SIDES:
+        mine = np.flatnonzero(is_long if side == "long" else ~is_long)
+        if len(mine) == 0:
+            continue
+        at = where[mine]
+        moved = off_atr[mine][:, None] * ratio[at]
+        centres = dist[side][at]  # (mine, shifts, bands)
+        hits[mine] = (np.abs(centres - moved[..., None]) <= tolerance).any(axis=2)
+    return hits
 
 
 def study_liquidations(
@@ -644,21 +641,27 @@ def study_liquidations(
     """Did realised liquidations happen at the predicted clusters more than by chance?
 
     Each liquidation at time ``tau`` is set against the last bar closed by ``tau`` (bar
-    length: the candles' median spacing): the clusters :func:`study` picks there on the
+    length: the candles' median spacing) and the clusters :func:`study` picks there on the
     liquidated side (one per band). It is a hit when its price lies within ``tolerance``
-    (fraction of that bar's close) of a cluster's price. The expected share: how much of the
-    liquidations' own spread of distances from the close (pooled over the log, notional
-    weighted) the clusters' ``tolerance`` windows cover at that bar, i.e. the hit share if
-    liquidations fell where they fall, but independently of the clusters.
+    (fraction of that bar's close) of a cluster's price. The expectation keeps where the
+    liquidations fell relative to the close and moves them in time: the whole log is shifted
+    by whole ``block`` lengths (circularly over the bars with an ATR; each liquidation keeps
+    its distance from the close in ATRs), and the hit share is counted against the clusters
+    of the bars it lands on. ``expected_share`` is the mean over the shifts (up to
+    ``n_boot`` of them, drawn with ``seed`` when there are more); the interval of the lift
+    is ``hit_share`` minus the shifted shares' central ``level`` range, so it excludes zero
+    exactly when the observed share lies outside the shifts' own spread. Shifting keeps the
+    persistence of both the clusters and the log, which resampling blocks would not.
 
     Parameters
     ----------
     candles, levels, bands, weight, block, n_boot, seed, level, bin_size
-        As :func:`study`.
+        As :func:`study` (``n_boot``: the most shifts).
     liquidations : pandas.DataFrame
         ``time`` (UTC), ``side`` (``long``/``short``: the liquidated position), ``price``,
         ``notional`` (quote currency), e.g. ``feeds.read_liquidations``. Liquidations before
-        the first bar closes or after the last one do not count (``attrs["outside"]``).
+        the first bar with an ATR closes or after the last bar do not count
+        (``attrs["outside"]``).
     tolerance : float, default 0.002
         Half-width of a hit window, fraction of the close (0.002 = 0.2%).
 
@@ -666,8 +669,9 @@ def study_liquidations(
     -------
     pandas.DataFrame
         Rows ``long``, ``short`` and ``all``, :data:`LIQUIDATION_STUDY_COLUMNS`: ``n``,
-        ``notional`` (sum), ``hit_share`` and ``expected_share`` (of notional),
-        ``lift = hit_share - expected_share`` and its block-bootstrap interval.
+        ``notional`` (sum), ``hit_share`` and ``expected_share`` (of notional), ``lift =
+        hit_share - expected_share`` and its interval (NaN with fewer than 20 shifts).
+        ``attrs``: ``outside``, ``tolerance``, ``shifts``, ``level``.
     """
     weight = check_choice("weight", weight, DENSITY_WEIGHTS)
     bands = _check_bands(bands)
@@ -678,40 +682,50 @@ def study_liquidations(
     cols = validate_candles(candles)
     tau, is_long, price, notional = _liquidation_arrays(liquidations)
     opens = candles.index.as_unit("ns").asi8
-    step = int(np.median(np.diff(opens))) if len(opens) > 1 else 0
+    n = len(opens)
+    step = int(np.median(np.diff(opens))) if n > 1 else 1
+    ranges = atr(cols["high"], cols["low"], cols["close"])
+    valid = np.flatnonzero(ranges > 0)  # bars with an ATR: contiguous, from ATR_WINDOW - 1
     ref = np.searchsorted(opens + step, tau, side="right") - 1
-    inside = (ref >= 0) & (tau < opens[-1] + step) if len(opens) else np.zeros(len(tau), bool)
+    inside = (ref >= (valid[0] if len(valid) else n)) & (tau < opens[-1] + step)
     tau, is_long, price, notional, ref = (a[inside] for a in (tau, is_long, price, notional, ref))
-    uniq, at = np.unique(ref, return_inverse=True)
+    close = cols["close"][valid]
+    ratio = ranges[valid] / close
     lines = _prepare_levels(levels, candles)
-    picked = clusters(lines, candles.index[uniq], cols["close"][uniq], bands, weight, bin_size)
-    close = cols["close"][ref]
-    offset = np.where(is_long, (close - price) / close, (price - close) / close)
-    hit = np.zeros(len(tau))
-    expected = np.zeros(len(tau))
-    for side in SIDES:
-        mine = is_long if side == "long" else ~is_long
-        centres = picked[side][1][at[mine]]
-        if mine.any():
-            near = np.abs(offset[mine][:, None] - centres) <= tolerance
-            hit[mine] = near.any(axis=1)
-            expected[mine] = _covered(offset[mine], notional[mine], centres, tolerance)
-    block_of, n_blocks = _block_ids(tau, boot.block_ns)
-    groups = [is_long, ~is_long, np.ones(len(tau), bool)]
-    ci = _intervals(_draws(n_blocks, boot), [block_of[g] for g in groups],
-                    [hit[g] for g in groups], [expected[g] for g in groups],
-                    [notional[g] for g in groups], n_blocks, boot.level)
+    picked = clusters(lines, candles.index[valid], close, bands, weight, bin_size)
+    dist = {side: picked[side][1] for side in SIDES}
+    home = ref - (valid[0] if len(valid) else 0)  # position among the valid bars
+    c = cols["close"][ref]
+    off_atr = np.where(is_long, c - price, price - c) / ranges[ref]
+    per_block = max(1, round(boot.block_ns / step))
+    shifts = np.arange(1, len(valid) // per_block) * per_block if len(valid) else np.array([])
+    if len(shifts) > boot.n_boot:
+        shifts = np.sort(np.random.default_rng(boot.seed).choice(shifts, boot.n_boot, False))
+    groups = {"long": is_long, "short": ~is_long, "all": np.ones(len(tau), bool)}
+    observed = _shift_hits(dist, ratio, home[:, None], off_atr, is_long, tolerance)[:, 0]
+    shifted = np.zeros((len(shifts), 3))
+    for lo in range(0, len(shifts), 64):  # 64 shifts at a time bound the memory
+        where = (home[:, None] + shifts[None, lo:lo + 64]) % max(len(valid), 1)
+        hits = _shift_hits(dist, ratio, where, off_atr, is_long, tolerance)
+        for g, mask in enumerate(groups.values()):
+            w = notional[mask]
+            shifted[lo:lo + 64, g] = (w @ hits[mask]) / w.sum() if w.sum() > 0 else np.nan
+    tail = (1 - boot.level) / 2 * 100
     rows = []
-    for name, g, (low, high) in zip(("long", "short", "all"), groups, ci, strict=True):
-        total = float(notional[g].sum())
-        share = float((notional[g] * hit[g]).sum() / total) if total > 0 else float("nan")
-        exp = float((notional[g] * expected[g]).sum() / total) if total > 0 else float("nan")
-        rows.append({"side": name, "n": int(g.sum()), "notional": total, "hit_share": share,
-                     "expected_share": exp, "lift": share - exp, "ci_low": low,
+    for g, (name, mask) in enumerate(groups.items()):
+        total = float(notional[mask].sum())
+        share = float(notional[mask] @ observed[mask] / total) if total > 0 else float("nan")
+        expected = float(shifted[:, g].mean()) if len(shifts) and total > 0 else float("nan")
+        low = high = float("nan")
+        if len(shifts) >= 20 and total > 0:
+            q_lo, q_hi = np.percentile(shifted[:, g], [tail, 100 - tail])
+            low, high = share - q_hi, share - q_lo
+        rows.append({"side": name, "n": int(mask.sum()), "notional": total, "hit_share": share,
+                     "expected_share": expected, "lift": share - expected, "ci_low": low,
                      "ci_high": high})
     out = pd.DataFrame(rows, columns=list(LIQUIDATION_STUDY_COLUMNS))
     out.attrs.update(outside=int((~inside).sum()), tolerance=float(tolerance),
-                     blocks=n_blocks, level=boot.level)
+                     shifts=len(shifts), level=boot.level)
     return out
 
 
@@ -777,12 +791,16 @@ def study_verdict(table: pd.DataFrame, liquidations: pd.DataFrame | None = None)
 def _liquidation_words(table: pd.DataFrame) -> list[str]:
     row = table[table["side"] == "all"].iloc[0]
     if row["n"] < MIN_CASES or not np.isfinite(row["ci_low"]):
-        return [f"Realised liquidations: {int(row['n'])} in the window, too few to say anything."]
+        return [f"Realised liquidations: {int(row['n'])} in the window, too few (or too few "
+                f"blocks to move them by) to say anything."]
     span = (f"{row['hit_share'] * 100:.1f}% of the notional within the tolerance of a cluster "
-            f"against {row['expected_share'] * 100:.1f}% expected from their coverage; lift "
-            f"{_pct(row['lift'])}, interval {_pct(row['ci_low'])} to {_pct(row['ci_high'])}")
+            f"against {row['expected_share'] * 100:.1f}% when the log is moved to other "
+            f"days; lift {_pct(row['lift'])}, interval {_pct(row['ci_low'])} to "
+            f"{_pct(row['ci_high'])}")
     if row["ci_low"] > 0:
-        return [f"Realised liquidations fell at the clusters more than coverage explains ({span})."]
+        return [f"Realised liquidations fell at the clusters more often than when the log is "
+                f"moved to other days ({span})."]
     if row["ci_high"] < 0:
-        return [f"Realised liquidations fell at the clusters less than coverage explains ({span})."]
+        return [f"Realised liquidations fell at the clusters less often than when the log is "
+                f"moved to other days ({span})."]
     return [f"Realised liquidations: no evidence either way ({span})."]

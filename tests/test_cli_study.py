@@ -94,7 +94,9 @@ def test_real_okx_candles_and_a_liquidation_log_end_to_end(tmp_path, capsys) -> 
     pd.testing.assert_frame_equal(table, want.reset_index(drop=True), check_dtype=False)
     liq = pd.read_csv(tmp_path / "okx-sol-1h-study-liquidations.csv")
     assert liq["side"].tolist() == ["long", "short", "all"]
-    assert liq.loc[2, "n"] == 400
+    data = json.loads((tmp_path / "okx-sol-1h-study.json").read_text())
+    assert liq.loc[2, "n"] + data["liquidation_settings"]["outside"] == 400
+    assert liq.loc[2, "n"] > 350 and data["liquidation_settings"]["shifts"] == 24
     assert "Realised liquidations" in out
 
 

@@ -447,46 +447,110 @@ def test_verdict_names_a_cell_only_when_its_interval_excludes_zero(low, width, n
 # --- realised liquidations --------------------------------------------------------------------
 
 
+def random_log(candles: pd.DataFrame, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Liquidations that ignore the levels: a time inside a random bar, a price in its range,
+    long below the previous close and short above, lognormal notionals."""
+    rng = np.random.default_rng(seed)
+    bar = np.sort(rng.integers(1, len(candles), n))
+    low, high = candles["low"].to_numpy()[bar], candles["high"].to_numpy()[bar]
+    close = candles["close"].to_numpy()[bar - 1]
+    price = low + rng.uniform(0, 1, n) * (high - low)
+    step = candles.index[1] - candles.index[0]
+    return pd.DataFrame({"time": candles.index[bar] + step / 2,
+                         "side": np.where(price < close, "long", "short"),
+                         "price": price, "notional": rng.lognormal(8, 1, n)})
+
+
+def ref_liquidations(candles, log, levels, *, tolerance, block_bars, level=0.95):
+    """The shift null one liquidation and one shift at a time: ``{side: (hit_share,
+    expected_share, ci_low, ci_high)}`` (every shift, none drawn)."""
+    c = candles["close"].to_numpy()
+    atr = ref_atr(candles)
+    valid = [t for t in range(len(c)) if atr[t] > 0]
+    size = reference.ref_bin_size(levels)
+    found = {t: ref_clusters(levels, candles.index[t], c[t], BANDS, "notional", size)
+             for t in valid}
+    step = candles.index[1] - candles.index[0]
+    rows = []
+    for r in log.itertuples(index=False):
+        ref = max(t for t in range(len(c)) if candles.index[t] + step <= r.time)
+        if ref not in valid:  # no ATR yet: left out
+            continue
+        off = (c[ref] - r.price if r.side == "long" else r.price - c[ref]) / atr[ref]
+        rows.append((r.side, r.notional, valid.index(ref), off))
+
+    def hit(side, k, off):
+        t = valid[k]
+        moved = off * atr[t] / c[t]
+        return any(abs(found[t][side, b][1] - moved) <= tolerance
+                   for b in range(len(BANDS)) if (side, b) in found[t])
+
+    shifts = range(block_bars, (len(valid) // block_bars) * block_bars, block_bars)
+    out = {}
+    for name in ("long", "short", "all"):
+        mine = [r for r in rows if name in ("all", r[0])]
+        total = sum(r[1] for r in mine)
+        share = sum(r[1] for r in mine if hit(r[0], r[2], r[3])) / total
+        null = [sum(r[1] for r in mine if hit(r[0], (r[2] + s) % len(valid), r[3])) / total
+                for s in shifts]
+        q = np.percentile(null, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+        out[name] = (share, np.mean(null), share - q[1], share - q[0])
+    return out
+
+
+def test_liquidation_shares_equal_the_plain_loop() -> None:
+    candles = sample_candles(360, seed=12)
+    levels = indicator.oi_levels(candles)
+    log = random_log(candles, 60, seed=3)
+    got = indicator.study_liquidations(candles, log, levels, tolerance=0.003, block="6h")
+    want = ref_liquidations(candles, log, levels, tolerance=0.003, block_bars=6)
+    assert got.attrs["shifts"] == len(range(6, ((360 - 13) // 6) * 6, 6))
+    assert got.set_index("side").loc["all", "n"] + got.attrs["outside"] == 60
+    for row in got.itertuples(index=False):
+        assert_allclose([row.hit_share, row.expected_share, row.ci_low, row.ci_high],
+                        want[row.side], rtol=1e-9, atol=1e-12, err_msg=row.side)
+    assert got.set_index("side").loc["all", "hit_share"] > 0
+
+
 def test_liquidations_at_the_clusters_count_as_hits() -> None:
-    candles = sample_candles(900, seed=12)
+    candles = sample_candles(1500, seed=12)
     levels = indicator.oi_levels(candles)
     bars = _study._bars(candles, 1, 1)
     times = candles.index[bars.pos]
     picked = _study.clusters(levels, times, bars.close[bars.pos], BANDS, "notional", None)
-    step = pd.Timedelta("1h")
-    rng = np.random.default_rng(1)
     rows = []
-    for i in rng.choice(len(times), 300, replace=False):
+    for i in np.random.default_rng(1).choice(len(times), 300, replace=False):
         for side in ("long", "short"):
             prices = picked[side][0][i]
             if np.isfinite(prices).any():
-                at = prices[np.isfinite(prices)][0]
-                rows.append({"time": times[i] + step + pd.Timedelta("5min"), "side": side,
-                             "price": at, "notional": 1000.0})
+                rows.append({"time": times[i] + pd.Timedelta("65min"), "side": side,
+                             "price": prices[np.isfinite(prices)][0], "notional": 1000.0})
     liq = pd.DataFrame(rows)
-    out = indicator.study_liquidations(candles, liq, levels, n_boot=200)
-    row = out.set_index("side").loc["all"]
-    assert row["n"] == len(liq) and row["hit_share"] == 1.0
-    assert row["expected_share"] < 1.0
-    # The same log moved 3% away from every cluster hits none.
+    table = indicator.study_liquidations(candles, liq, levels)
+    out = table.set_index("side")
+    assert out.loc["all", "n"] == len(liq) and out.loc["all", "hit_share"] == 1.0
+    assert out.loc["all", "expected_share"] < 0.5
+    assert (out["ci_low"] > 0).all(), out
+    words = " ".join(indicator.study_verdict(indicator.study(candles, n_boot=0), table))
+    assert "more often than when the log is moved" in words
     far = liq.assign(price=np.where(liq["side"] == "long", liq["price"] * 1.03,
                                     liq["price"] * 0.97))
-    miss = indicator.study_liquidations(candles, far, levels, n_boot=0, tolerance=0.001)
+    miss = indicator.study_liquidations(candles, far, levels, tolerance=0.001)
     assert miss.set_index("side").loc["all", "hit_share"] < 0.2
 
 
-def test_expected_share_is_the_covered_share_of_the_offsets() -> None:
-    offsets = np.array([0.0, 0.001, 0.002, 0.004, 0.01, 0.03])
-    weights = np.array([1.0, 1.0, 2.0, 1.0, 3.0, 2.0])
-    centres = np.array([[0.001, 0.0015, np.nan], [np.nan, np.nan, np.nan], [0.03, 0.0, 0.02]])
-    got = _study._covered(offsets, weights, centres, 0.001)
-    total = weights.sum()
-    want = []
-    for row in centres:
-        c = [x for x in row if not np.isnan(x)]
-        want.append(sum(w for o, w in zip(offsets, weights, strict=True)
-                        if any(abs(o - x) <= 0.001 + 1e-15 for x in c)) / total)
-    assert_allclose(got, want)
+def test_liquidation_intervals_are_calibrated_on_logs_that_ignore_the_levels() -> None:
+    """60 seeded markets, each with 400 liquidations placed without looking at the levels:
+    at 95%, at most 10% of the long and short intervals exclude zero, lifts average near 0."""
+    excluded, lifts = [], []
+    for seed in range(60):
+        candles = sample_candles(1500, seed=seed)
+        out = indicator.study_liquidations(candles, random_log(candles, 400, seed), seed=seed)
+        sides = out[out["side"] != "all"]
+        excluded += ((sides["ci_low"] > 0) | (sides["ci_high"] < 0)).tolist()
+        lifts += sides["lift"].tolist()
+    assert np.mean(excluded) <= 0.10, np.mean(excluded)
+    assert abs(np.mean(lifts)) < 0.01, np.mean(lifts)
 
 
 def test_a_bad_liquidation_log_is_named() -> None:
@@ -497,6 +561,8 @@ def test_a_bad_liquidation_log_is_named() -> None:
         indicator.study_liquidations(candles, bad)
     with pytest.raises(ValueError, match="lacks column"):
         indicator.study_liquidations(candles, bad.drop(columns="notional"))
+    with pytest.raises(ValueError, match="tolerance=0"):
+        indicator.study_liquidations(candles, bad.assign(side="long"), tolerance=0)
 
 
 # --- the real data ----------------------------------------------------------------------------
