@@ -245,8 +245,12 @@ class StudyReport:
         if self.liquidations is not None:
             tol = self.liquidations.attrs.get("tolerance")
             tol_words = f" within {tol * 100:g}% of a cluster" if tol is not None else ""
+            shifts = self.liquidations.attrs.get("shifts", "?")
             liq = (f"<h2>Realised liquidations{tol_words}</h2>"
-                   f"{_liquidation_table(self.liquidations)}")
+                   f"{_liquidation_table(self.liquidations)}<p class='note'>Expected: the "
+                   f"same log moved by whole blocks to other days ({shifts} shifts), each "
+                   f"liquidation keeping its distance from the close in ATRs; interval: the "
+                   f"observed share minus the shifts' central {level:.0%}.</p>")
         touch = _lift_svg(t, "lift", "ci_low", "ci_high", "n",
                           "Touch lift: touched minus base rate")
         react = _lift_svg(t, "reaction_lift", "reaction_ci_low", "reaction_ci_high",

@@ -648,10 +648,12 @@ def study_liquidations(
     by whole ``block`` lengths (circularly over the bars with an ATR; each liquidation keeps
     its distance from the close in ATRs), and the hit share is counted against the clusters
     of the bars it lands on. ``expected_share`` is the mean over the shifts (up to
-    ``n_boot`` of them, drawn with ``seed`` when there are more); the interval of the lift
-    is ``hit_share`` minus the shifted shares' central ``level`` range, so it excludes zero
-    exactly when the observed share lies outside the shifts' own spread. Shifting keeps the
-    persistence of both the clusters and the log, which resampling blocks would not.
+    ``n_boot`` of them, drawn with ``seed`` when there are more). The interval of the lift
+    is ``hit_share`` minus the ``k``-th largest and the ``k``-th smallest shifted share, ``k
+    = floor((shifts + 1) * (1 - level) / 2)``: it excludes zero only when the observed share
+    is beyond all but ``k - 1`` shifts on one side, a permutation test at ``level`` (below
+    39 shifts at 95% ``k`` is 0 and there is no interval). Shifting keeps the persistence
+    of both the clusters and the log, which resampling blocks would not.
 
     Parameters
     ----------
@@ -670,7 +672,7 @@ def study_liquidations(
     pandas.DataFrame
         Rows ``long``, ``short`` and ``all``, :data:`LIQUIDATION_STUDY_COLUMNS`: ``n``,
         ``notional`` (sum), ``hit_share`` and ``expected_share`` (of notional), ``lift =
-        hit_share - expected_share`` and its interval (NaN with fewer than 20 shifts).
+        hit_share - expected_share`` and its interval (NaN with too few shifts).
         ``attrs``: ``outside``, ``tolerance``, ``shifts``, ``level``.
     """
     weight = check_choice("weight", weight, DENSITY_WEIGHTS)
@@ -710,16 +712,16 @@ def study_liquidations(
         for g, mask in enumerate(groups.values()):
             w = notional[mask]
             shifted[lo:lo + 64, g] = (w @ hits[mask]) / w.sum() if w.sum() > 0 else np.nan
-    tail = (1 - boot.level) / 2 * 100
+    k = math.floor((len(shifts) + 1) * (1 - boot.level) / 2)  # rank of the bounds
     rows = []
     for g, (name, mask) in enumerate(groups.items()):
         total = float(notional[mask].sum())
         share = float(notional[mask] @ observed[mask] / total) if total > 0 else float("nan")
         expected = float(shifted[:, g].mean()) if len(shifts) and total > 0 else float("nan")
         low = high = float("nan")
-        if len(shifts) >= 20 and total > 0:
-            q_lo, q_hi = np.percentile(shifted[:, g], [tail, 100 - tail])
-            low, high = share - q_hi, share - q_lo
+        if k >= 1 and total > 0:
+            ordered = np.sort(shifted[:, g])
+            low, high = share - ordered[-k], share - ordered[k - 1]
         rows.append({"side": name, "n": int(mask.sum()), "notional": total, "hit_share": share,
                      "expected_share": expected, "lift": share - expected, "ci_low": low,
                      "ci_high": high})

@@ -493,8 +493,10 @@ def ref_liquidations(candles, log, levels, *, tolerance, block_bars, level=0.95)
         share = sum(r[1] for r in mine if hit(r[0], r[2], r[3])) / total
         null = [sum(r[1] for r in mine if hit(r[0], (r[2] + s) % len(valid), r[3])) / total
                 for s in shifts]
-        q = np.percentile(null, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
-        out[name] = (share, np.mean(null), share - q[1], share - q[0])
+        k = math.floor((len(null) + 1) * (1 - level) / 2)
+        ordered = sorted(null)
+        out[name] = (share, np.mean(null), share - ordered[len(null) - k],
+                     share - ordered[k - 1])
     return out
 
 
