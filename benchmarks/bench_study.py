@@ -14,9 +14,10 @@ and projected (``extra_info["projected_s"]``):
   (``loop_bootstrap``, 50 of the 1,000 draws, x 20), against the vectorised one on the same
   observations (``bench_vectorised_bootstrap_1000_draws``).
 
-Measured 2026-12-02 at load average 13 on 2 shared cores, seconds min / median: study 2.41 /
-2.54 and 1.71 / 2.79 (two runs); per-time clusters 1.33 for 1,000 times (133 s projected);
-bootstrap loop 0.22 for 50 draws (4.4 s projected) against 0.039 for the vectorised 1,000.
+Measured 2026-12-02 on 2 shared cores, seconds min / median: study 0.76 / 0.89 at load 8 to
+9.5 (1.71 / 2.79 and 2.41 / 2.54 at load 13); per-time clusters 0.65 for 1,000 times (65 s
+projected); bootstrap loop 0.070 for 50 draws (1.4 s projected) against 0.010 for the
+vectorised 1,000.
 Table and notes: docs/study.md ("Speed").
 """
 
