@@ -31,6 +31,14 @@ from ._oi import SIGNAL_COLUMNS, oi_levels, oi_signals
 from ._options import OI_OPTION_NAMES, OIOptions
 from ._selection import TradeArrays, check_threshold, trade_arrays
 from ._stream import TradeSelection
+from ._study import (
+    LIQUIDATION_STUDY_COLUMNS,
+    STUDY_BANDS,
+    STUDY_COLUMNS,
+    study,
+    study_liquidations,
+    study_verdict,
+)
 from ._trade_candles import trade_candles
 from ._trade_ends import trade_level_ends
 from ._trade_levels import check_trade_options, trade_levels
@@ -42,10 +50,13 @@ __all__ = [
     "DEPTH_COLUMNS",
     "HEATMAP_COLUMNS",
     "LEVEL_COLUMNS",
+    "LIQUIDATION_STUDY_COLUMNS",
     "MAP_COLUMNS",
     "MAX_HEATMAP_CELLS",
     "OI_OPTION_NAMES",
     "SIGNAL_COLUMNS",
+    "STUDY_BANDS",
+    "STUDY_COLUMNS",
     "TRADE_LEVEL_COLUMNS",
     "AnyLevels",
     "DensityFrame",
@@ -74,6 +85,9 @@ __all__ = [
     "liquidation_map",
     "oi_levels",
     "oi_signals",
+    "study",
+    "study_liquidations",
+    "study_verdict",
     "trade_arrays",
     "trade_candles",
     "trade_level_ends",

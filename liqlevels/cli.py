@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "a chart that moves: levels, trade map and liquidations from websockets"),
     "heatmap": ("liqlevels._cmd_heatmap",
                 "the liquidation levels as a heatmap behind the candles"),
+    "study": ("liqlevels._cmd_study",
+              "does price go to the clusters? touch rates against base rates, with intervals"),
 }
 
 
