@@ -319,7 +319,7 @@
     var style = document.createElement('style');
     style.textContent = CSS;
     document.head.appendChild(style);
-    return { columns: h.b.length, cells: d.drawable, tip: tip };
+    return { columns: h.b.length, cells: d.drawable, tip: tip, series: layer.series };
   }
 
   root.LiqHeatmap = { add: add, fill: fill, HeatData: HeatData, colorTable: colorTable };

@@ -668,6 +668,7 @@
   function bigOiPanes(parent, big, oi, theme) {
     var P = root.LiqPyramid, cols = P.oiColumns(oi);
     var p = oiPanes(parent, oi, theme, 'bar; zoomed out, the largest in each candle');
+    big.oiPanes = p;
     big.listeners.push(function (L, a, z) {
       var s = P.oiSlice(L, cols, a, z);
       fillOi(p, theme, s.times, s.oi, s.delta, s.baseline, s.tier);
@@ -759,7 +760,7 @@
     var big = scene.candles.packed
       ? new root.LiqPyramid.BigView(chart, series, scene, container) : null;
     var times = big ? null : barTimes(scene.candles);
-    if (big) lastPrice(series, big.lastClose(), scene.theme);
+    if (big) big.priceLine = lastPrice(series, big.lastClose(), scene.theme);
     else series.setData(candleData(scene.candles, times));
     var lines = new LevelLines(scene.lines);
     if (big) lines.axis = big.axis;
