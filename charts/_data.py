@@ -124,15 +124,30 @@ def _ints(values: np.ndarray, decimals: int) -> np.ndarray:
     return np.rint(scaled).astype(np.int64)
 
 
+def _runs(values: np.ndarray) -> np.ndarray:
+    """``values`` as runs of equal values: ``[count, value, count, value, ...]`` (a regular
+    series of gaps is one pair)."""
+    if values.size == 0:
+        return np.empty(0, np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(values)) + 1]
+    counts = np.diff(np.r_[starts, values.size])
+    return np.column_stack([counts, values[starts]]).ravel()
+
+
 def packed_candles(cols: dict[str, np.ndarray], secs: np.ndarray) -> dict[str, Any]:
     """The candles for a big page: ``o h l c`` as base64 Int32 of ``10**-dec`` (9 significant
-    digits of the largest price, as the JSON path rounds), times as base64 Float64 epoch
-    seconds in ``t``; ``n``, ``dec``, the axis ``format`` and ``packed: true``."""
+    digits of the largest price, as the JSON path rounds); times as ``t0`` (epoch seconds)
+    and ``dt``, the gaps to each next bar in runs (:func:`_runs`, base64 Int32; or, were a
+    gap over 68 years, ``t``: base64 Float64 epoch seconds); ``n``, ``dec``, the axis
+    ``format`` and ``packed: true``."""
     dec = _decimals(np.concatenate([cols["high"], cols["low"]]))
+    gaps = np.diff(secs)
+    times = ({"t0": int(secs[0]) if secs.size else 0, "dt": _b64(_runs(gaps), "<i4")}
+             if gaps.size == 0 or gaps.max() < 2**31 else {"t": _b64(secs.astype(float), "<f8")})
     return {
         "packed": True,
         "n": int(secs.size),
-        "t": _b64(secs.astype(np.float64), "<f8"),
+        **times,
         "dec": dec,
         **{k[0]: _b64(_ints(v, dec), "<i4") for k, v in cols.items()},
         "format": price_format(cols["close"]),
@@ -161,26 +176,30 @@ def _line_positions(
 def _styles(leverage: np.ndarray, tier: np.ndarray, short: np.ndarray) -> tuple[np.ndarray, list]:
     """One style index per line, and the styles: colour (by leverage), width (tier), dash.
 
-    Styles are numbered in order of first appearance; built with numpy (one Python step per
-    distinct style, none per line)."""
-    if leverage.size == 0:
+    Styles are numbered in order of first appearance (``pandas.factorize`` of the three
+    columns as one key); one Python step per distinct style, none per line."""
+    lev, tie = np.asarray(leverage, np.int64), np.asarray(tier, np.int64)
+    if lev.size == 0:
         return np.empty(0, np.int64), []
-    keys = np.stack([np.asarray(leverage, np.int64), np.asarray(tier, np.int64),
-                     np.asarray(short, np.int64)], axis=1)
-    uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    styles = [
-        {"color": leverage_color(int(lev)), "width": tier_width(int(t)), "dash": bool(sh)}
-        for lev, t, sh in uniq[order].tolist()
-    ]
-    return rank[inverse.ravel()], styles
+    if 0 <= tie.min() and tie.max() < 2**19 and 0 <= lev.min() and lev.max() < 2**43:
+        key = (lev << 20) | (tie << 1) | np.asarray(short, np.int64)
+        codes, uniq = pd.factorize(key)
+        rows = [(int(k) >> 20, (int(k) >> 1) & (2**19 - 1), int(k) & 1) for k in uniq]
+    else:  # out of the key's range (never from oi_levels): the slower row-wise unique
+        keys = np.stack([lev, tie, np.asarray(short, np.int64)], axis=1)
+        uniq2, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        codes, rows = rank[inverse.ravel()], uniq2[order].tolist()
+    styles = [{"color": leverage_color(lv), "width": tier_width(t), "dash": bool(sh)}
+              for lv, t, sh in rows]
+    return codes.astype(np.int64), styles
 
 
 def _legend_leverages(leverage: np.ndarray) -> list[dict[str, Any]]:
     return [{"label": f"{lev}x", "color": leverage_color(lev)}
-            for lev in sorted(set(leverage.tolist()))]
+            for lev in sorted(pd.unique(leverage).tolist())]
 
 
 _NO_LINES = LevelArrays(**{
@@ -212,8 +231,10 @@ def _chosen_lines(
     :data:`PAGE_LINES`, and the newest ``max_lines``) and the keep mask."""
     lines = _NO_LINES if levels is None else check_levels(levels, LINE_COLUMNS)
     s, e, keep = _line_positions(lines.start, lines.end, index_ns)
-    order = np.argsort(lines.start[keep], kind="stable")
-    kept = np.flatnonzero(keep)[order]
+    kept = np.flatnonzero(keep)
+    starts = lines.start[kept]
+    if (np.diff(starts) < 0).any():  # oi_levels orders by start already: no sort then
+        kept = kept[np.argsort(starts, kind="stable")]
     cut = 0 if max_lines is None else kept.size - min(max_lines, kept.size)
     older, chosen = kept[max(0, cut - PAGE_LINES):cut], kept[cut:]
     return lines, s, e, older, chosen, keep
@@ -254,9 +275,10 @@ def packed_lines(
 ) -> dict[str, Any]:
     """The lines of :func:`level_payload` in one table for a big page: the older lines and
     the newest ``max_lines`` together, by start (oldest first), one style table, columns
-    packed in base64: ``s e`` (Int32 bar positions), ``p`` (Float64 price), ``k`` (Int32
-    style), ``lv`` (Uint8, 1 while live); ``max``, ``styles``, ``leverages``, ``total``,
-    ``drawn`` and ``n`` (how many lines the table holds)."""
+    packed in base64: ``s e`` (Int32 bar positions), ``p`` (Float64 price), ``k`` (style:
+    Uint8, or Int32 past 256 styles, as ``k_bytes`` says), ``lv`` (Uint8, 1 while live);
+    ``max``, ``styles``, ``leverages``, ``total``, ``drawn`` and ``n`` (how many lines the
+    table holds)."""
     lines, s, e, older, chosen, keep = _chosen_lines(levels, index_ns, max_lines)
     rows = np.concatenate([older, chosen])
     k, styles = _styles(lines.leverage[rows], lines.tier[rows], lines.short[rows])
@@ -266,7 +288,8 @@ def packed_lines(
         "s": _b64(s[rows], "<i4"),
         "e": _b64(e[rows], "<i4"),
         "p": _b64(lines.price[rows], "<f8"),
-        "k": _b64(k, "<i4"),
+        "k": _b64(k, "u1" if len(styles) <= 256 else "<i4"),
+        "k_bytes": 1 if len(styles) <= 256 else 4,
         "lv": _b64(lines.end[rows] == np.iinfo(np.int64).min, "u1"),
         "max": max_lines,
         "styles": styles,

@@ -128,7 +128,9 @@ def test_packed_candles_are_the_json_candles():
     c = gappy_candles(3000)
     packed = charts.Scene(c, aggregate=True)._page["candles"]
     legacy = charts.Scene(c, aggregate=False)._page["candles"]
-    t = _unpack(packed["t"], "<f8")
+    runs = _unpack(packed["dt"], "<i4").reshape(-1, 2)
+    assert (np.diff(runs[:, 1]) != 0).all()  # runs of equal gaps, each as long as it goes
+    t = packed["t0"] + np.r_[0, np.cumsum(np.repeat(runs[:, 1], runs[:, 0]))]
     assert t.tolist() == (legacy["t0"] + np.r_[0, np.cumsum(legacy["dt"])]).tolist()
     for key in "ohlc":
         got = _unpack(packed[key], "<i4") / 10.0 ** packed["dec"]
@@ -181,7 +183,7 @@ def test_packed_lines_are_the_json_lines_in_one_table(max_lines):
 
     want = [r for part in parts for r in rows(part)]
     got_cols = {k: _unpack(packed[k], d).tolist()
-                for k, d in (("s", "<i4"), ("e", "<i4"), ("k", "<i4"), ("lv", "u1"))}
+                for k, d in (("s", "<i4"), ("e", "<i4"), ("k", "u1"), ("lv", "u1"))}
     price = _unpack(packed["p"], "<f8")
     got = [(s, e, p, lv_, tuple(sorted(packed["styles"][k].items())))
            for s, e, p, k, lv_ in zip(got_cols["s"], got_cols["e"], price, got_cols["k"],

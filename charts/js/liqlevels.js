@@ -21,7 +21,7 @@
     if (d.packed) {
       var U = root.LiqPyramid.unpack;
       return { styles: d.styles, s: U(d.s, Int32Array), e: U(d.e, Int32Array),
-               p: U(d.p, Float64Array), k: U(d.k, Int32Array) };
+               p: U(d.p, Float64Array), k: U(d.k, d.k_bytes === 1 ? Uint8Array : Int32Array) };
     }
     var m = d.more, n = d.s.length + (m ? m.s.length : 0), out = { s: [], e: [], p: [], k: [] };
     var parts = m ? [[m, d.styles.length], [d, 0]] : [[d, 0]];

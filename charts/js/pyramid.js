@@ -19,6 +19,7 @@
   function origin(f) { return f === 604800 ? WEEK_ORIGIN : 0; }
 
   function bytes(b64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64).buffer;  /* 3-4x faster */
     var bin = atob(b64), n = bin.length, u = new Uint8Array(n);
     for (var i = 0; i < n; i++) u[i] = bin.charCodeAt(i);
     return u.buffer;
@@ -137,9 +138,21 @@
 
   /* ------------------------------------------------------------------ the pyramid */
 
+  /* Bar times in epoch seconds: the first and the gaps to each next bar (in runs: count,
+   * gap, count, gap...), or all of them. */
+  function times(c) {
+    if (c.t) return unpack(c.t, Float64Array);
+    var runs = unpack(c.dt, Int32Array), t = new Float64Array(c.n), i = 1;
+    if (c.n) t[0] = c.t0;
+    for (var r = 0; r < runs.length; r += 2) {
+      for (var k = 0, gap = runs[r + 1]; k < runs[r]; k++, i++) t[i] = t[i - 1] + gap;
+    }
+    return t;
+  }
+
   function decode(c) {
     var dec = c.dec;
-    return { n: c.n, t: unpack(c.t, Float64Array), o: prices(c.o, dec), h: prices(c.h, dec),
+    return { n: c.n, t: times(c), o: prices(c.o, dec), h: prices(c.h, dec),
              l: prices(c.l, dec), c: prices(c.c, dec) };
   }
 
