@@ -136,19 +136,24 @@
     else drawRects(scope, d, e, toY);
   }
 
-  /* Runs of columns of equal width in one drawImage each: nearest pixel (crisp cells) while
+  /* Runs of columns in one drawImage each: a run goes on while every column edge in it lies
+   * within a pixel of the straight line between the run's ends (equal widths, or widths that
+   * round differently, as a big chart's buckets make them). Nearest pixel (crisp cells) while
    * a cell is at least a pixel, smoothed when shrunk (so a thin bin fades, never vanishes). */
   function drawBitmap(ctx, img, e, top, bottom) {
-    var n = e.cols.length, shrunk = bottom - top < img.height || e.xs[n] - e.xs[0] < n;
+    var n = e.cols.length, xs = e.xs, shrunk = bottom - top < img.height || xs[n] - xs[0] < n;
     ctx.imageSmoothingEnabled = shrunk;
     if (shrunk) ctx.imageSmoothingQuality = 'high';
-    var a = 0;
-    for (var j = 1; j <= n; j++) {
-      var same = j < n && e.xs[j + 1] - e.xs[j] === e.xs[a + 1] - e.xs[a];
-      if (same) continue;
-      var xa = e.xs[a], xb = Math.max(e.xs[j], xa + j - a);
-      ctx.drawImage(img, e.cols[a], 0, j - a, img.height, xa, top, xb - xa, bottom - top);
-      a = j;
+    for (var a = 0, j; a < n; a = j) {
+      var lo = -Infinity, hi = Infinity;
+      for (j = a + 1; j < n; j++) {
+        var m = j - a, s = (xs[j + 1] - xs[a]) / (m + 1);
+        var lo2 = Math.max(lo, (xs[j] - 1 - xs[a]) / m), hi2 = Math.min(hi, (xs[j] + 1 - xs[a]) / m);
+        if (s < lo2 || s > hi2) break;
+        lo = lo2; hi = hi2;
+      }
+      var xb = Math.max(xs[j], xs[a] + 1);
+      ctx.drawImage(img, e.cols[a], 0, j - a, img.height, xs[a], top, xb - xs[a], bottom - top);
     }
   }
 
@@ -319,7 +324,10 @@
     var style = document.createElement('style');
     style.textContent = CSS;
     document.head.appendChild(style);
-    return { columns: h.b.length, cells: d.drawable, tip: tip, series: layer.series };
+    var out = { columns: h.b.length, cells: d.drawable, tip: tip };
+    /* the layer's series, for tests and tools; not enumerable, so the result stays plain */
+    Object.defineProperty(out, 'series', { value: layer.series, enumerable: false });
+    return out;
   }
 
   root.LiqHeatmap = { add: add, fill: fill, HeatData: HeatData, colorTable: colorTable };
