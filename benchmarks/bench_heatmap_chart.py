@@ -110,12 +110,14 @@ def test_ready_in_chromium_100k_candles_2000x200_heatmap(benchmark, frames, brow
 
 
 def test_heatmap_cost_interleaved(benchmark, frames, browser, tmp_path):
-    """The two pages loaded in turn, 8 times each, so both see the same noise: the medians and
-    their difference (the heatmap's own cost) go to extra_info."""
+    """The pages loaded in turn, 8 times each, so all see the same noise: without and with the
+    heatmap, and with it on the page before big charts (every candle as JSON,
+    ``aggregate=False``); the medians and the heatmap's own cost go to extra_info."""
     candles, cells = frames
-    paths = [charts.Scene(candles, heatmap=h, visible_bars=None).to_html(tmp_path / f"{i}.html")
-             for i, h in enumerate((None, cells))]
-    took: list[list[float]] = [[], []]
+    paths = [charts.Scene(candles, heatmap=h, visible_bars=None, aggregate=agg)
+             .to_html(tmp_path / f"{i}.html")
+             for i, (h, agg) in enumerate(((None, None), (cells, None), (cells, False)))]
+    took: list[list[float]] = [[], [], []]
 
     def pair() -> None:
         for i, path in enumerate(paths):
@@ -124,7 +126,9 @@ def test_heatmap_cost_interleaved(benchmark, frames, browser, tmp_path):
             took[i].append(time.perf_counter() - start)
 
     benchmark.pedantic(pair, rounds=8, warmup_rounds=1)
-    base, heat = (statistics.median(t[1:]) for t in took)  # the warm-up pair left out
+    base, heat, old = (statistics.median(t[1:]) for t in took)  # the warm-up round left out
     benchmark.extra_info.update(baseline_s=round(base, 2), heatmap_s=round(heat, 2),
-                                cost_s=round(heat - base, 2), target_s=2.0)
-    print(f"\nready: baseline {base:.2f} s, with heatmap {heat:.2f} s, cost {heat - base:.2f} s")
+                                cost_s=round(heat - base, 2), json_page_s=round(old, 2),
+                                target_s=2.0)
+    print(f"\nready: baseline {base:.2f} s, with heatmap {heat:.2f} s, cost {heat - base:.2f} s;"
+          f" with heatmap, every candle as JSON (the page before) {old:.2f} s")

@@ -6,6 +6,7 @@ as if they were nanoseconds), so every time here is converted by hand, from nano
 
 from __future__ import annotations
 
+import base64
 import math
 from typing import Any
 
@@ -18,12 +19,17 @@ from ._checks import check_ohlc
 from ._palette import leverage_color, tier_width
 
 __all__ = [
+    "AGGREGATE_FROM",
     "LINE_COLUMNS",
     "OI_COLUMNS",
+    "candle_arrays",
     "candle_payload",
     "epoch_ns",
     "level_payload",
     "oi_payload",
+    "packed_candles",
+    "packed_lines",
+    "packed_oi",
 ]
 
 LINE_COLUMNS: tuple[str, ...] = ("start", "end", "side", "leverage", "price", "tier")
@@ -60,9 +66,8 @@ def price_format(close: np.ndarray) -> dict[str, Any]:
     return {"type": "price", "precision": decimals, "minMove": 10.0**-decimals}
 
 
-def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
-    """The candles as columns ``t0`` + ``dt`` (epoch seconds of the first bar, then the gaps
-    to each next bar), ``o h l c`` and the axis ``format``; and the index in ns.
+def candle_arrays(candles: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The checked ``open, high, low, close`` columns, the index in ns and in epoch seconds.
 
     Only what is drawn is checked (:func:`check_ohlc`): ``volume`` and ``open_interest`` may
     be absent."""
@@ -76,6 +81,16 @@ def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
             f"fall in the same second; the chart's time unit is the second, so resample the "
             f"candles to 1s or longer bars"
         )
+    return cols, ns, secs
+
+
+def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """The candles as columns ``t0`` + ``dt`` (epoch seconds of the first bar, then the gaps
+    to each next bar), ``o h l c`` and the axis ``format``; and the index in ns.
+
+    Only what is drawn is checked (:func:`check_ohlc`): ``volume`` and ``open_interest`` may
+    be absent."""
+    cols, ns, secs = candle_arrays(candles)
     data = {
         "t0": int(secs[0]) if secs.size else 0,
         "dt": np.diff(secs).tolist(),
@@ -84,6 +99,59 @@ def candle_payload(candles: Any) -> tuple[dict[str, Any], np.ndarray]:
         "format": price_format(cols["close"]),
     }
     return data, ns
+
+
+#: From this many candles on, a page gets them packed (binary, base64) and draws them at the
+#: resolution the screen shows (``charts/js/pyramid.js``), refined on zoom.
+AGGREGATE_FROM = 50_000
+
+
+def _b64(values: np.ndarray, dtype: str) -> str:
+    """``values`` as little-endian ``dtype`` bytes, base64 (a typed array on the page)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def _decimals(values: np.ndarray, digits: int = _DIGITS) -> int:
+    """Decimal places keeping ``digits`` significant digits of the largest magnitude (as
+    :func:`_floats` rounds): every value times ``10**decimals`` fits an Int32."""
+    top = float(np.abs(values).max(initial=0.0))
+    return digits - 1 - math.floor(math.log10(top)) if top > 0 else 0
+
+
+def _ints(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Prices as whole numbers of ``10**-decimals`` (the page divides them back)."""
+    scaled = values * 10.0**decimals if decimals >= 0 else values / 10.0**-decimals
+    return np.rint(scaled).astype(np.int64)
+
+
+def _runs(values: np.ndarray) -> np.ndarray:
+    """``values`` as runs of equal values: ``[count, value, count, value, ...]`` (a regular
+    series of gaps is one pair)."""
+    if values.size == 0:
+        return np.empty(0, np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(values)) + 1]
+    counts = np.diff(np.r_[starts, values.size])
+    return np.column_stack([counts, values[starts]]).ravel()
+
+
+def packed_candles(cols: dict[str, np.ndarray], secs: np.ndarray) -> dict[str, Any]:
+    """The candles for a big page: ``o h l c`` as base64 Int32 of ``10**-dec`` (9 significant
+    digits of the largest price, as the JSON path rounds); times as ``t0`` (epoch seconds)
+    and ``dt``, the gaps to each next bar in runs (:func:`_runs`, base64 Int32; or, were a
+    gap over 68 years, ``t``: base64 Float64 epoch seconds); ``n``, ``dec``, the axis
+    ``format`` and ``packed: true``."""
+    dec = _decimals(np.concatenate([cols["high"], cols["low"]]))
+    gaps = np.diff(secs)
+    times = ({"t0": int(secs[0]) if secs.size else 0, "dt": _b64(_runs(gaps), "<i4")}
+             if gaps.size == 0 or gaps.max() < 2**31 else {"t": _b64(secs.astype(float), "<f8")})
+    return {
+        "packed": True,
+        "n": int(secs.size),
+        **times,
+        "dec": dec,
+        **{k[0]: _b64(_ints(v, dec), "<i4") for k, v in cols.items()},
+        "format": price_format(cols["close"]),
+    }
 
 
 def _line_positions(
@@ -106,20 +174,32 @@ def _line_positions(
 
 
 def _styles(leverage: np.ndarray, tier: np.ndarray, short: np.ndarray) -> tuple[np.ndarray, list]:
-    """One style index per line, and the styles: colour (by leverage), width (tier), dash."""
-    keys = list(zip(leverage.tolist(), tier.tolist(), short.tolist(), strict=True))
-    table: dict[tuple, int] = {}
-    idx = np.fromiter((table.setdefault(k, len(table)) for k in keys), np.int64, len(keys))
-    styles = [
-        {"color": leverage_color(lev), "width": tier_width(int(t)), "dash": bool(sh)}
-        for (lev, t, sh) in table
-    ]
-    return idx, styles
+    """One style index per line, and the styles: colour (by leverage), width (tier), dash.
+
+    Styles are numbered in order of first appearance (``pandas.factorize`` of the three
+    columns as one key); one Python step per distinct style, none per line."""
+    lev, tie = np.asarray(leverage, np.int64), np.asarray(tier, np.int64)
+    if lev.size == 0:
+        return np.empty(0, np.int64), []
+    if 0 <= tie.min() and tie.max() < 2**19 and 0 <= lev.min() and lev.max() < 2**43:
+        key = (lev << 20) | (tie << 1) | np.asarray(short, np.int64)
+        codes, uniq = pd.factorize(key)
+        rows = [(int(k) >> 20, (int(k) >> 1) & (2**19 - 1), int(k) & 1) for k in uniq]
+    else:  # out of the key's range (never from oi_levels): the slower row-wise unique
+        keys = np.stack([lev, tie, np.asarray(short, np.int64)], axis=1)
+        uniq2, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        codes, rows = rank[inverse.ravel()], uniq2[order].tolist()
+    styles = [{"color": leverage_color(lv), "width": tier_width(t), "dash": bool(sh)}
+              for lv, t, sh in rows]
+    return codes.astype(np.int64), styles
 
 
 def _legend_leverages(leverage: np.ndarray) -> list[dict[str, Any]]:
     return [{"label": f"{lev}x", "color": leverage_color(lev)}
-            for lev in sorted(set(leverage.tolist()))]
+            for lev in sorted(pd.unique(leverage).tolist())]
 
 
 _NO_LINES = LevelArrays(**{
@@ -144,6 +224,22 @@ def _columns(lines: LevelArrays, s: np.ndarray, e: np.ndarray, k: np.ndarray,
 PAGE_LINES = 200_000
 
 
+def _chosen_lines(
+    levels: OILevels | None, index_ns: np.ndarray, max_lines: int | None
+) -> tuple[LevelArrays, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The checked lines, their bar positions, the kept rows by start (the older ones, at most
+    :data:`PAGE_LINES`, and the newest ``max_lines``) and the keep mask."""
+    lines = _NO_LINES if levels is None else check_levels(levels, LINE_COLUMNS)
+    s, e, keep = _line_positions(lines.start, lines.end, index_ns)
+    kept = np.flatnonzero(keep)
+    starts = lines.start[kept]
+    if (np.diff(starts) < 0).any():  # oi_levels orders by start already: no sort then
+        kept = kept[np.argsort(starts, kind="stable")]
+    cut = 0 if max_lines is None else kept.size - min(max_lines, kept.size)
+    older, chosen = kept[max(0, cut - PAGE_LINES):cut], kept[cut:]
+    return lines, s, e, older, chosen, keep
+
+
 def level_payload(
     levels: OILevels | None, index_ns: np.ndarray, max_lines: int | None
 ) -> dict[str, Any]:
@@ -158,12 +254,7 @@ def level_payload(
     the ``styles``, the leverages for the legend, and ``total``/``drawn`` line counts
     (``drawn`` at most ``max``).
     """
-    lines = _NO_LINES if levels is None else check_levels(levels, LINE_COLUMNS)
-    s, e, keep = _line_positions(lines.start, lines.end, index_ns)
-    order = np.argsort(lines.start[keep], kind="stable")
-    kept = np.flatnonzero(keep)[order]
-    cut = 0 if max_lines is None else kept.size - min(max_lines, kept.size)
-    older, chosen = kept[max(0, cut - PAGE_LINES):cut], kept[cut:]
+    lines, s, e, older, chosen, keep = _chosen_lines(levels, index_ns, max_lines)
     k, styles = _styles(lines.leverage[chosen], lines.tier[chosen], lines.short[chosen])
     out = _columns(lines, s, e, k, chosen)
     if older.size:  # a style table of its own: ``k`` here indexes ``more["styles"]``
@@ -179,14 +270,37 @@ def level_payload(
     }
 
 
-def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str, Any] | None:
-    """The OI pane: open interest (from the candles), OI delta, baseline and tier per bar.
+def packed_lines(
+    levels: OILevels | None, index_ns: np.ndarray, max_lines: int | None
+) -> dict[str, Any]:
+    """The lines of :func:`level_payload` in one table for a big page: the older lines and
+    the newest ``max_lines`` together, by start (oldest first), one style table, columns
+    packed in base64: ``s e`` (Int32 bar positions), ``p`` (Float64 price), ``k`` (style:
+    Uint8, or Int32 past 256 styles, as ``k_bytes`` says), ``lv`` (Uint8, 1 while live);
+    ``max``, ``styles``, ``leverages``, ``total``, ``drawn`` and ``n`` (how many lines the
+    table holds)."""
+    lines, s, e, older, chosen, keep = _chosen_lines(levels, index_ns, max_lines)
+    rows = np.concatenate([older, chosen])
+    k, styles = _styles(lines.leverage[rows], lines.tier[rows], lines.short[rows])
+    return {
+        "packed": True,
+        "n": int(rows.size),
+        "s": _b64(s[rows], "<i4"),
+        "e": _b64(e[rows], "<i4"),
+        "p": _b64(lines.price[rows], "<f8"),
+        "k": _b64(k, "u1" if len(styles) <= 256 else "<i4"),
+        "k_bytes": 1 if len(styles) <= 256 else 4,
+        "lv": _b64(lines.end[rows] == np.iinfo(np.int64).min, "u1"),
+        "max": max_lines,
+        "styles": styles,
+        "leverages": _legend_leverages(lines.leverage),
+        "total": int(keep.sum()),
+        "drawn": int(chosen.size),
+    }
 
-    ``oi`` is the frame :func:`indicator.oi_signals` returns (``oi_delta, baseline, tier`` on
-    the candles' index); rows are matched to bars by time, missing bars left empty.
-    """
-    if oi is None:
-        return None
+
+def _oi_checked(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> pd.DataFrame:
+    """``oi`` checked and aligned on the candles' bars (missing bars NaN)."""
     check_frame(oi, "oi", OI_COLUMNS, made_by="the frame indicator.oi_signals returns")
     if "open_interest" not in candles.columns:
         raise ValueError("candles lacks column 'open_interest', which the OI pane (oi=) draws; "
@@ -196,7 +310,30 @@ def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str
             "oi must be indexed by a tz-aware DatetimeIndex (the candles' index); pass "
             "indicator.oi_signals(candles)"
         )
-    aligned = oi.set_axis(epoch_ns(oi.index)).reindex(index_ns)
+    return oi.set_axis(epoch_ns(oi.index)).reindex(index_ns)
+
+
+def packed_oi(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str, Any] | None:
+    """The OI panes of :func:`oi_payload` for a big page: ``oi delta baseline tier`` as
+    base64 Float64 per bar (NaN where missing), aggregated on the page with the candles."""
+    if oi is None:
+        return None
+    aligned = _oi_checked(oi, candles, index_ns)
+    col = {"oi": candles["open_interest"].to_numpy(dtype=np.float64, na_value=np.nan),
+           **{k: aligned[c].to_numpy(dtype=np.float64)
+              for k, c in (("delta", "oi_delta"), ("baseline", "baseline"), ("tier", "tier"))}}
+    return {"packed": True, "unit": "coins", **{k: _b64(v, "<f8") for k, v in col.items()}}
+
+
+def oi_payload(oi: Any, candles: pd.DataFrame, index_ns: np.ndarray) -> dict[str, Any] | None:
+    """The OI pane: open interest (from the candles), OI delta, baseline and tier per bar.
+
+    ``oi`` is the frame :func:`indicator.oi_signals` returns (``oi_delta, baseline, tier`` on
+    the candles' index); rows are matched to bars by time, missing bars left empty.
+    """
+    if oi is None:
+        return None
+    aligned = _oi_checked(oi, candles, index_ns)
     tier = aligned["tier"].to_numpy(dtype=np.float64)
     return {
         "unit": "coins",

@@ -97,8 +97,11 @@ def our_js(name: str) -> str:
 
 
 def page(scene: dict[str, Any], *, title: str, background: str) -> str:
-    """The whole HTML page for a scene (``heatmap.js`` only when the scene has a heatmap)."""
-    ours = ["liqlevels.js", *(["heatmap.js"] if scene.get("heatmap") else []), "page.js"]
+    """The whole HTML page for a scene (``heatmap.js`` only when the scene has a heatmap,
+    ``pyramid.js`` only when its candles are packed)."""
+    packed = scene.get("candles", {}).get("packed")
+    ours = ["liqlevels.js", *(["pyramid.js"] if packed else []),
+            *(["heatmap.js"] if scene.get("heatmap") else []), "page.js"]
     return document(title=title, background=background, scripts=[
         f'<script type="application/json" id="liqlevels-scene">{scene_json(scene)}</script>',
         f"<script>{lightweight_charts_js()}</script>",

@@ -16,7 +16,16 @@ from ..indicator import DensityFrame, OILevels
 from ..vocab import ChartsWarning
 from . import _palette as pal
 from ._browser import screenshot
-from ._data import candle_payload, level_payload, oi_payload
+from ._data import (
+    AGGREGATE_FROM,
+    candle_arrays,
+    candle_payload,
+    level_payload,
+    oi_payload,
+    packed_candles,
+    packed_lines,
+    packed_oi,
+)
 from ._heatmap import Heatmap, check_heatmap
 from ._html import page
 from ._profile import Profile, density_profile
@@ -119,6 +128,12 @@ class Scene:
         :func:`charts.heatmap_layer` of it to name its weight: drawn behind the candles, one
         column per time (to the next time), coloured by long + short with a colour scale in
         the legend and a tooltip per cell. Times are placed on the bar open at that time.
+    aggregate : bool or None, default None
+        Send the candles packed (binary) and draw them at the resolution the screen shows:
+        coarser bars (a pandas resample of the candles, ``origin="epoch"``) when zoomed out,
+        the candles themselves when zoomed in (docs/charts.md, "Big charts"). ``None``: from
+        :data:`AGGREGATE_FROM` (50,000) candles on. ``False``: every candle as JSON, drawn one
+        by one (the page before; slow past 100k).
 
     Raises
     ------
@@ -140,43 +155,67 @@ class Scene:
         visible_bars: int | None = 500,
         heatmap: pd.DataFrame | Heatmap | None = None,
         price_unit: str | None = None,
+        aggregate: bool | None = None,
     ) -> None:
         max_lines = _check_count("max_lines", max_lines, allow_none=True)
         visible = _check_count("visible_bars", visible_bars, allow_none=True)
+        if aggregate is not None and not isinstance(aggregate, bool):
+            raise TypeError(f"aggregate={aggregate!r} must be True, False or None (automatic)")
         self.symbol = _check_text("symbol", symbol)
         self.title = _check_text("title", title)
         unit = _check_text("price_unit", price_unit)
-        bars, index_ns = candle_payload(candles)
+        cols, index_ns, secs = candle_arrays(candles)
+        self._aggregate = secs.size >= AGGREGATE_FROM if aggregate is None else aggregate
         profs = _profiles(density, profiles)
         self._heatmap = check_heatmap(heatmap)
-        self._scene: dict[str, Any] = {
+        self._inputs = (candles, levels, oi, max_lines, index_ns)
+        common: dict[str, Any] = {
             "title": self.symbol or self.title,
             "subtitle": " \u00b7 ".join(x for x in (
                 self.title if self.symbol else "", f"prices in {unit}" if unit else "") if x),
-            "candles": bars,
-            "lines": level_payload(levels, index_ns, max_lines),
             "profiles": [p.payload() for p in profs],
-            "oi": oi_payload(oi, candles, index_ns),
             "theme": _theme(),
             "view": {"bars": visible, "profileWidth": max((p.width for p in profs), default=0)},
         }
         if self._heatmap is not None:
-            self._scene["heatmap"] = self._heatmap.payload(index_ns)
+            common["heatmap"] = self._heatmap.payload(index_ns)
+        self._json: dict[str, Any] | None = None
+        if self._aggregate:
+            self._page = {**common, "candles": packed_candles(cols, secs),
+                          "lines": packed_lines(levels, index_ns, max_lines),
+                          "oi": packed_oi(oi, candles, index_ns)}
+        else:
+            self._page = self._json = self._legacy(common)
         self._bars = sum(p.bars for p in profs)
+
+    def _legacy(self, common: dict[str, Any]) -> dict[str, Any]:
+        candles, levels, oi, max_lines, index_ns = self._inputs
+        return {**common, "candles": candle_payload(candles)[0],
+                "lines": level_payload(levels, index_ns, max_lines),
+                "oi": oi_payload(oi, candles, index_ns)}
+
+    @property
+    def _scene(self) -> dict[str, Any]:
+        """The scene with every column as JSON lists (what the live page starts from); built
+        on first use when the page itself is packed."""
+        if self._json is None:
+            common = {k: v for k, v in self._page.items() if k not in ("candles", "lines", "oi")}
+            self._json = self._legacy(common)
+        return self._json
 
     @property
     def counts(self) -> dict[str, int]:
         """What the page draws: ``candles``, ``lines`` and profile ``bars`` (rows > 0)."""
         return {
-            "candles": self._scene["candles"]["n"],
-            "lines": self._scene["lines"]["drawn"],
+            "candles": self._page["candles"]["n"],
+            "lines": self._page["lines"]["drawn"],
             "bars": self._bars,
         }
 
     @property
     def heatmap_cells(self) -> int:
         """Heatmap cells the page colours (total > 0, on the candles); 0 without one."""
-        heat = self._scene.get("heatmap")
+        heat = self._page.get("heatmap")
         if heat is None or not heat["vmax"] > 0:
             return 0
         return sum(1 for a, b in zip(heat["l"], heat["s"], strict=True) if a + b > 0)
@@ -189,8 +228,8 @@ class Scene:
 
     def html(self) -> str:
         """The self-contained HTML page (no network access) as a string."""
-        return page(self._scene, title=self.page_title,
-                    background=self._scene["theme"]["background"])
+        return page(self._page, title=self.page_title,
+                    background=self._page["theme"]["background"])
 
     def to_html(self, path: str | Path) -> Path:
         """Write the self-contained, offline HTML page to ``path``; returns the path."""
@@ -236,12 +275,12 @@ class Scene:
         """
         width, height = _check_size(width, height)
         reason = window_unavailable()
-        if reason is None and "heatmap" in self._scene:
+        if reason is None and "heatmap" in self._page:
             warnings.warn(ChartsWarning("the desktop window does not draw the heatmap yet; "
                                         "to_html and to_png do"), stacklevel=2)
         if reason is None:
             try:
-                return open_window(self._scene, title=self.page_title, width=width,
+                return open_window(self._page, title=self.page_title, width=width,
                                    height=height, block=block, timeout=timeout)
             except WindowError as exc:
                 reason = str(exc)

@@ -54,8 +54,9 @@ def window_script(chart_id: str, scene: dict[str, Any]) -> str:
     The wrapper joins injected scripts with newlines, so ours begin with ``;``; and pywebview
     serialises a script's value, so it ends in ``void``.
     """
+    big = our_js("pyramid.js") if scene.get("candles", {}).get("packed") else ""
     return (
-        our_js("liqlevels.js")
+        our_js("liqlevels.js") + "\n" + big
         + f"\n;void window.LiqLevels.mountWindow({chart_id}, {scene_json(scene)});\n"
     )
 

@@ -461,7 +461,7 @@ def test_scene_json_never_closes_its_script_and_round_trips(text):
 
 
 def test_every_injected_script_begins_with_a_semicolon():
-    for name in ("liqlevels.js", "page.js"):
+    for name in ("liqlevels.js", "pyramid.js", "page.js"):
         assert _html.our_js(name).startswith(";")
     script = _window.window_script("window.abc", {"x": 1})
     assert script.startswith(";")

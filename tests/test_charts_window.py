@@ -24,10 +24,12 @@ SCRIPT = textwrap.dedent(
 
     faulthandler.dump_traceback_later(90, exit=True)  # a hang shows where, then ends
 
-    candles = feeds.sample_candles(n=400, seed=3)
+    opts = json.loads(sys.argv[2])
+    candles = feeds.sample_candles(n=opts["n"], seed=3)
     levels = indicator.oi_levels(candles)
     scene = charts.Scene(candles, levels, indicator.density(levels),
-                         oi=indicator.oi_signals(candles), symbol="<img src=x onerror=alert(1)>")
+                         oi=indicator.oi_signals(candles), symbol="<img src=x onerror=alert(1)>",
+                         aggregate=opts["aggregate"], visible_bars=opts["visible"])
     chart = scene.show(block=False, width=1200, height=700, timeout=60)
     if not hasattr(chart, "win"):
         print(json.dumps({"fallback": str(chart)}))
@@ -58,6 +60,13 @@ SCRIPT = textwrap.dedent(
             }
             return JSON.stringify(hits);
         })()''' % (chart.id, json.dumps(targets))))
+        if opts["aggregate"]:  # zoomed out it shows buckets; zoomed in, the candles
+            state = "JSON.stringify(__liqlevels.handle.big.state())"
+            report["big"] = [json.loads(chart.win.run_script_and_get(state))]
+            chart.win.run_script(chart.id + ".chart.timeScale()"
+                                 ".setVisibleLogicalRange({from: 100, to: 103})")
+            time.sleep(1.0)
+            report["big"].append(json.loads(chart.win.run_script_and_get(state)))
         png = chart.screenshot()
         report["png"] = png[:8] == b"\\x89PNG\\r\\n\\x1a\\n" and len(png) > 10000
         report["expected"] = scene.counts
@@ -80,7 +89,10 @@ def _rgb(color: str) -> list[int]:
 
 
 @pytest.mark.browser
-def test_window_opens_offscreen_with_candles_and_lines(monkeypatch):
+@pytest.mark.parametrize("opts", [{"n": 400, "aggregate": None, "visible": 500},
+                                  {"n": 6000, "aggregate": True, "visible": None}],
+                         ids=["json", "packed"])
+def test_window_opens_offscreen_with_candles_and_lines(monkeypatch, opts):
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     reason = _window.window_unavailable()
     if reason is not None:
@@ -90,7 +102,8 @@ def test_window_opens_offscreen_with_candles_and_lines(monkeypatch):
     targets = [_rgb(pal.CANDLE_UP), _rgb(pal.CANDLE_DOWN),
                *(_rgb(charts.LEVERAGE_COLORS[L]) for L in (10, 25, 50))]
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(targets)], env=_offscreen_env(), cwd=ROOT,
+        [sys.executable, "-c", SCRIPT, json.dumps(targets), json.dumps(opts)],
+        env=_offscreen_env(), cwd=ROOT,
         capture_output=True, text=True, timeout=150,
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -106,3 +119,7 @@ def test_window_opens_offscreen_with_candles_and_lines(monkeypatch):
     up, down, *levs = report["hits"]
     assert up > 100 and down > 100, report["hits"]  # candles
     assert sum(levs) > 300 and min(levs) > 0, report["hits"]  # lines in leverage colours
+    if opts["aggregate"]:
+        coarse, fine = report["big"]
+        assert coarse["seconds"] > 0 and coarse["to"] - coarse["from"] == coarse["buckets"]
+        assert fine["seconds"] == 0 and fine["buckets"] == opts["n"]

@@ -103,28 +103,31 @@
     var ts = v.chart.timeScale(), range = ts.getVisibleLogicalRange();
     if (!range) return;
     target.useBitmapCoordinateSpace(function (scope) {
-      drawColumns(scope, d, ts, range, priceToCoordinate);
+      drawColumns(scope, d, ts, range, priceToCoordinate, v.axis);
     });
   };
 
-  /* Bitmap x of each column's left edge in view, and of the last one's right edge. */
-  function columnEdges(scope, d, ts, range) {
+  /* Bitmap x of each column's left edge in view, and of the last one's right edge. Columns
+   * start at candles (base bars); `axis` says where a candle's left edge is on the logical
+   * scale (a big chart shows buckets of candles, LiqPyramid.BigView). */
+  function columnEdges(scope, d, ts, range, axis) {
     var h = d.h, hr = scope.horizontalPixelRatio;
     /* bars are evenly spaced (and logicalToCoordinate takes whole bars only) */
     var x0 = ts.logicalToCoordinate(0), step = ts.options().barSpacing;
     if (x0 === null) return null;
-    var first = Math.max(0, d.column(Math.floor(range.from))), xs = [], cols = [];
-    for (var c = first; c < h.b.length && h.b[c] - 0.5 <= range.to; c++) {
+    var from = Math.max(0, Math.floor(axis.base(range.from)));
+    var first = Math.max(0, d.column(from)), xs = [], cols = [];
+    for (var c = first; c < h.b.length && axis.edge(h.b[c]) <= range.to; c++) {
       cols.push(c);
-      xs.push(Math.round((x0 + (h.b[c] - 0.5) * step) * hr));
+      xs.push(Math.round((x0 + axis.edge(h.b[c]) * step) * hr));
     }
     var end = cols.length ? cols[cols.length - 1] + 1 : 0;
-    xs.push(Math.round((x0 + ((end < h.b.length ? h.b[end] : h.n) - 0.5) * step) * hr));
+    xs.push(Math.round((x0 + axis.edge(end < h.b.length ? h.b[end] : h.n) * step) * hr));
     return { cols: cols, xs: xs };
   }
 
-  function drawColumns(scope, d, ts, range, toY) {
-    var e = columnEdges(scope, d, ts, range), img = d.bitmap();
+  function drawColumns(scope, d, ts, range, toY, axis) {
+    var e = columnEdges(scope, d, ts, range, axis), img = d.bitmap();
     if (!e || !e.cols.length) return;
     var vr = scope.verticalPixelRatio, h = d.h;
     var top = toY(h.p0 + d.rows * h.bin), bottom = toY(h.p0);
@@ -133,19 +136,24 @@
     else drawRects(scope, d, e, toY);
   }
 
-  /* Runs of columns of equal width in one drawImage each: nearest pixel (crisp cells) while
+  /* Runs of columns in one drawImage each: a run goes on while every column edge in it lies
+   * within a pixel of the straight line between the run's ends (equal widths, or widths that
+   * round differently, as a big chart's buckets make them). Nearest pixel (crisp cells) while
    * a cell is at least a pixel, smoothed when shrunk (so a thin bin fades, never vanishes). */
   function drawBitmap(ctx, img, e, top, bottom) {
-    var n = e.cols.length, shrunk = bottom - top < img.height || e.xs[n] - e.xs[0] < n;
+    var n = e.cols.length, xs = e.xs, shrunk = bottom - top < img.height || xs[n] - xs[0] < n;
     ctx.imageSmoothingEnabled = shrunk;
     if (shrunk) ctx.imageSmoothingQuality = 'high';
-    var a = 0;
-    for (var j = 1; j <= n; j++) {
-      var same = j < n && e.xs[j + 1] - e.xs[j] === e.xs[a + 1] - e.xs[a];
-      if (same) continue;
-      var xa = e.xs[a], xb = Math.max(e.xs[j], xa + j - a);
-      ctx.drawImage(img, e.cols[a], 0, j - a, img.height, xa, top, xb - xa, bottom - top);
-      a = j;
+    for (var a = 0, j; a < n; a = j) {
+      var lo = -Infinity, hi = Infinity;
+      for (j = a + 1; j < n; j++) {
+        var m = j - a, s = (xs[j + 1] - xs[a]) / (m + 1);
+        var lo2 = Math.max(lo, (xs[j] - 1 - xs[a]) / m), hi2 = Math.min(hi, (xs[j] + 1 - xs[a]) / m);
+        if (s < lo2 || s > hi2) break;
+        lo = lo2; hi = hi2;
+      }
+      var xb = Math.max(xs[j], xs[a] + 1);
+      ctx.drawImage(img, e.cols[a], 0, j - a, img.height, xs[a], top, xb - xs[a], bottom - top);
     }
   }
 
@@ -171,6 +179,7 @@
   function HeatSeries() {
     this.data = null;
     this.chart = null;
+    this.axis = null;
     this._renderer = new HeatRenderer(this);
   }
   HeatSeries.prototype.renderer = function () { return this._renderer; };
@@ -244,13 +253,13 @@
 
   /* The cell under the crosshair, as a tooltip beside the mouse (the layer's current data:
    * the live page replaces it as columns come). */
-  function hover(layer, candles, box, theme, fmt) {
+  function hover(layer, candles, box, theme, fmt, axis) {
     var tip = el('div', 'll-heat-tip');
     tip.style.color = theme.text;
     box.appendChild(tip);
     layer.view.chart.subscribeCrosshairMove(function (p) {
       var d = layer.view.data;
-      var hit = d && p.point && p.logical !== undefined ? cellAt(candles, d, p) : null;
+      var hit = d && p.point && p.logical !== undefined ? cellAt(candles, d, p, axis) : null;
       if (!hit) { tip.style.display = 'none'; return; }
       tip.textContent = tipText(d, hit.c, hit.i, fmt);
       tip.style.display = 'block';
@@ -261,14 +270,32 @@
     return tip;
   }
 
-  function cellAt(candles, d, p) {
-    var c = d.column(Math.round(p.logical)), price = candles.coordinateToPrice(p.point.y);
+  function cellAt(candles, d, p, axis) {
+    var c = d.column(Math.round(axis.base(p.logical))), price = candles.coordinateToPrice(p.point.y);
     if (c < 0 || price === null || !d.drawable) return null;
     var i = d.cell(c, Math.floor((price - d.h.p0) / d.h.bin));
     return i >= 0 && d.total[i] > 0 ? { c: c, i: i } : null;
   }
 
   /* ------------------------------------------------------------------ set-up */
+
+  /* On a big chart the series holds buckets a..z-1 of level L: one item per bucket where a
+   * column starts (the last such column), and the column covering bucket a, all on the
+   * buckets' own times (an item elsewhere would add a bar to the time scale). */
+  function bucketItems(d, L, a, z) {
+    var h = d.h, out = [], last = -1;
+    if (a >= z) return out;
+    var c0 = d.column(L.first[a]);
+    if (c0 >= 0) { out.push({ time: L.t[a], c: c0 }); last = a; }
+    for (var c = Math.max(0, c0 + 1); c < h.b.length; c++) {
+      var j = L.bucket(h.b[c]);
+      if (j >= z) break;
+      if (j < a) continue;
+      if (j === last) out[out.length - 1].c = c;
+      else { out.push({ time: L.t[j], c: c }); last = j; }
+    }
+    return out;
+  }
 
   /** Add the heatmap series; call before the candle series so it is drawn under them. */
   function add(chart) {
@@ -285,14 +312,24 @@
     var h = scene.heatmap, d = new HeatData(h), times = handle.times;
     var fmt = function (p) { return candles.priceFormatter().format(p); };
     layer.view.data = d;
+    layer.view.axis = handle.axis;
     layer.series.applyOptions({ priceFormat: scene.candles.format });
-    layer.series.setData(h.b.map(function (b, c) { return { time: times[b], c: c }; }));
+    if (handle.big) {
+      var follow = function (L, a, z) { layer.series.setData(bucketItems(d, L, a, z)); };
+      handle.big.listeners.push(follow);
+      follow(handle.big.current(), handle.big.a, handle.big.z);
+    } else {
+      layer.series.setData(h.b.map(function (b, c) { return { time: times[b], c: c }; }));
+    }
     scaleLegend(handle.legend, d, fmt);
-    var tip = hover(layer, candles, box, scene.theme, fmt);
+    var tip = hover(layer, candles, box, scene.theme, fmt, handle.axis);
     var style = document.createElement('style');
     style.textContent = CSS;
     document.head.appendChild(style);
-    return { columns: h.b.length, cells: d.drawable, tip: tip };
+    var out = { columns: h.b.length, cells: d.drawable, tip: tip };
+    /* the layer's series, for tests and tools; not enumerable, so the result stays plain */
+    Object.defineProperty(out, 'series', { value: layer.series, enumerable: false });
+    return out;
   }
 
   /** Draw `h` (a packed heatmap, changed in place by the live page) from now on; `times`:

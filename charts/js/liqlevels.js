@@ -15,8 +15,14 @@
   }
 
   /* Lines by start (oldest first), from the payload's drawn lines and, when a cap left some
-   * out of the first view, the older ones in `more` (so any view can pick its own). */
+   * out of the first view, the older ones in `more` (so any view can pick its own). A packed
+   * payload (charts._data.packed_lines) is already one table by start. */
   function allLines(d) {
+    if (d.packed) {
+      var U = root.LiqPyramid.unpack;
+      return { styles: d.styles, s: U(d.s, Int32Array), e: U(d.e, Int32Array),
+               p: U(d.p, Float64Array), k: U(d.k, d.k_bytes === 1 ? Uint8Array : Int32Array) };
+    }
     var m = d.more, n = d.s.length + (m ? m.s.length : 0), out = { s: [], e: [], p: [], k: [] };
     var parts = m ? [[m, d.styles.length], [d, 0]] : [[d, 0]];
     parts.forEach(function (part) {
@@ -76,21 +82,37 @@
     return { above: up, below: down };
   }
 
+  /* Where base bars are on the chart's logical scale: the bars themselves (a big chart's
+   * view, LiqPyramid.BigView, has its own: buckets of bars). */
+  var IDENTITY = {
+    pos: function (i) { return i; },
+    edge: function (i) { return i - 0.5; },
+    base: function (j) { return j; }
+  };
+
+  /* x (CSS pixels) of logical position j, fractional ones too (the library's
+   * logicalToCoordinate takes whole bars only). */
+  function xAt(ts) {
+    var x0 = ts.logicalToCoordinate(0), step = ts.logicalToCoordinate(1) - x0;
+    return function (j) { return x0 + j * step; };
+  }
+
   function LinesRenderer(source) { this._src = source; }
   LinesRenderer.prototype.draw = function (target) {
     var src = this._src, all = src.all;
     if (!src.chart || !src.series || !all || all.s.length === 0 || !src.chosen) return;
     var ts = src.chart.timeScale();
+    if (ts.logicalToCoordinate(0) === null) return;
     target.useBitmapCoordinateSpace(function (scope) {
       var groups = groupByStyle(src.chosen.map(function (i) { return all.k[i]; }),
                                 all.styles.length);
       for (var g = 0; g < groups.length; g++) {
-        if (groups[g].length) strokeGroup(scope, src, all.styles[g], groups[g], ts);
+        if (groups[g].length) strokeGroup(scope, src, all.styles[g], groups[g], xAt(ts));
       }
     });
   };
 
-  function strokeGroup(scope, src, style, members, ts) {
+  function strokeGroup(scope, src, style, members, x) {
     var ctx = scope.context, hr = scope.horizontalPixelRatio, vr = scope.verticalPixelRatio;
     var all = src.all, height = scope.bitmapSize.height;
     var lw = Math.max(1, Math.round(style.width * vr)), half = (lw % 2) ? 0.5 : 0;
@@ -104,8 +126,8 @@
       if (y === null) continue;
       var yb = Math.round(y * vr) + half;
       if (yb < -lw || yb > height + lw) continue;
-      var xa = Math.round(ts.logicalToCoordinate(all.s[i]) * hr);
-      var xb = Math.round(ts.logicalToCoordinate(all.e[i]) * hr);
+      var xa = Math.round(x(src.axis.pos(all.s[i])) * hr);
+      var xb = Math.round(x(src.axis.pos(all.e[i])) * hr);
       if (xb - xa < 2) xb = xa + 2;
       ctx.moveTo(xa, yb);
       ctx.lineTo(xb, yb);
@@ -148,6 +170,7 @@
     this.chosen = null;
     this.beyond = null;
     this.paneHeight = 0;
+    this.axis = IDENTITY;
     this._key = '';
     this._views = [new LinesPaneView(this)];
     this._axis = [new EdgeAxisView(this, 'above'), new EdgeAxisView(this, 'below')];
@@ -173,7 +196,8 @@
     if (!this.chart || !this.series) return;
     var range = this.chart.timeScale().getVisibleLogicalRange();
     if (!range) { this.chosen = []; this.beyond = null; return; }
-    var from = Math.floor(range.from) - 1, to = Math.ceil(range.to) + 1;
+    var from = Math.floor(this.axis.base(range.from)) - 1;
+    var to = Math.ceil(this.axis.base(range.to)) + 1;
     var key = from + ':' + to;
     if (key !== this._key) {
       this._key = key;
@@ -198,6 +222,13 @@
     var all = this.all, chosen = this.chosen || [];
     return { drawn: chosen.map(function (i) { return [all.s[i], all.e[i], all.p[i]]; }),
              beyond: this.beyond };
+  };
+  /** Where line i of `state().drawn` starts and ends on screen (CSS x): for tests. */
+  LevelLines.prototype.xs = function () {
+    var x = xAt(this.chart.timeScale()), all = this.all, axis = this.axis;
+    return (this.chosen || []).map(function (i) {
+      return [x(axis.pos(all.s[i])), x(axis.pos(all.e[i]))];
+    });
   };
 
   /* ---------------------------------------------------------- price-axis profile */
@@ -602,20 +633,47 @@
     return chart;
   }
 
-  /* Two panes under the candles: open interest; OI delta coloured by tier with its baseline. */
-  function addOiPanes(parent, times, oi, theme) {
+  /* Two panes under the candles: open interest; OI delta coloured by tier with its baseline.
+   * `per` names the bar ("bar", or on a big chart "bar, largest per candle shown"). */
+  function oiPanes(parent, oi, theme, per) {
     var quiet = { priceLineVisible: false, lastValueVisible: false,
       priceFormat: { type: 'custom', formatter: compact, minMove: 1e-9 } };
     var unit = oi.unit || 'coins';
     var oiChart = paneChart(parent, theme, 2, 'open interest (' + unit + ')', false);
     var line = oiChart.addLineSeries(Object.assign({ color: theme.oi, lineWidth: 1 }, quiet));
-    line.setData(valueData(times, oi.oi));
-    var dChart = paneChart(parent, theme, 3, 'OI delta (' + unit + ' per bar) by tier, baseline', true);
-    var colors = oi.tier.map(function (t) { return theme.tiers[Math.min(t || 0, 3)]; });
+    var dChart = paneChart(parent, theme, 3, 'OI delta (' + unit + ' per ' + per +
+                           ') by tier, baseline', true);
     var bars = dChart.addHistogramSeries(quiet);
-    bars.setData(valueData(times, oi.delta, colors));
-    bars.attachPrimitive(new Polyline(oi.baseline, theme.baseline, 1));
-    return [oiChart, dChart];
+    var base = new Polyline([], theme.baseline, 1);
+    bars.attachPrimitive(base);
+    return { charts: [oiChart, dChart], line: line, bars: bars, baseline: base };
+  }
+
+  /* Fill the panes: per bar its time, open interest, OI delta, baseline and tier (or null). */
+  function fillOi(p, theme, times, oi, delta, baseline, tier) {
+    var colors = tier.map(function (t) { return theme.tiers[Math.min(t || 0, 3)]; });
+    p.line.setData(valueData(times, oi));
+    p.bars.setData(valueData(times, delta, colors));
+    p.baseline.values = baseline;
+  }
+
+  function addOiPanes(parent, times, oi, theme) {
+    var p = oiPanes(parent, oi, theme, 'bar');
+    fillOi(p, theme, times, oi.oi, oi.delta, oi.baseline, oi.tier);
+    return p.charts;
+  }
+
+  /* A big chart's panes follow its view: each bucket shows the open interest and baseline at
+   * its end, the OI delta of its bar of largest |delta| and its highest tier. */
+  function bigOiPanes(parent, big, oi, theme) {
+    var P = root.LiqPyramid, cols = P.oiColumns(oi);
+    var p = oiPanes(parent, oi, theme, 'bar; zoomed out, the largest in each candle');
+    big.oiPanes = p;
+    big.listeners.push(function (L, a, z) {
+      var s = P.oiSlice(L, cols, a, z);
+      fillOi(p, theme, s.times, s.oi, s.delta, s.baseline, s.tier);
+    });
+    return p.charts;
   }
 
   /* Keep the panes' time scales on the same bars as the main chart. */
@@ -630,6 +688,24 @@
         } finally { busy = false; }
       });
     });
+  }
+
+  /* The first view of a big chart: as frame, in the buckets the view picks. */
+  function bigFrame(big, view) {
+    var n = big.axis.n;
+    if (!n) return;
+    var shown = view.bars ? Math.min(view.bars, n) : n;
+    var room = view.profileWidth > 0 ? view.profileWidth / (1 - view.profileWidth) : 0;
+    big.frame(shown, room);
+  }
+
+  /* A big chart's series may hold bars that end before the last candle: the last price is
+   * the last candle's close, drawn as the series would draw it. */
+  function lastPrice(series, close, theme) {
+    series.applyOptions({ priceLineVisible: false, lastValueVisible: false });
+    if (close === null) return null;
+    return series.createPriceLine({ price: close, color: theme.text, lineWidth: 1, lineStyle: 2,
+                                    axisLabelVisible: true, title: '' });
   }
 
   function frame(chart, count, view) {
@@ -681,9 +757,13 @@
     var withPanes = !!(scene.oi && panes);
     ensureStyle();
     applyTheme(chart, series, scene.theme, scene.candles.format, withPanes);
-    var times = barTimes(scene.candles);
-    series.setData(candleData(scene.candles, times));
+    var big = scene.candles.packed
+      ? new root.LiqPyramid.BigView(chart, series, scene, container) : null;
+    var times = big ? null : barTimes(scene.candles);
+    if (big) big.priceLine = lastPrice(series, big.lastClose(), scene.theme);
+    else series.setData(candleData(scene.candles, times));
     var lines = new LevelLines(scene.lines);
+    if (big) lines.axis = big.axis;
     series.attachPrimitive(lines);
     var profiles = scene.profiles.map(function (p, j) {
       var prim = new PriceProfile(p);
@@ -693,14 +773,16 @@
       return prim;
     });
     profileHover(chart, series, profiles, container, scene.theme);
-    var oi = withPanes ? addOiPanes(panes, times, scene.oi, scene.theme) : [];
+    var oi = !withPanes ? [] : (big ? bigOiPanes(panes, big, scene.oi, scene.theme)
+                                    : addOiPanes(panes, times, scene.oi, scene.theme));
     if (withPanes) syncTimeScales([chart].concat(oi));
-    frame(chart, times.length, scene.view);
+    if (big) bigFrame(big, scene.view);
+    else frame(chart, times.length, scene.view);
     var legend = buildLegend(container, scene);
     var bars = profiles.reduce(function (a, p) { return a + p.count(); }, 0);
-    var counts = { candles: times.length, lines: lines.count(), bars: bars };
+    var counts = { candles: big ? big.axis.n : times.length, lines: lines.count(), bars: bars };
     var handle = { counts: counts, lines: lines, profiles: profiles, oi: oi, legend: legend,
-                   times: times };
+                   times: times, big: big, axis: big ? big.axis : IDENTITY };
     (root.__liqlevels = root.__liqlevels || {}).handle = handle;  /* for tests and tools */
     return handle;
   }
