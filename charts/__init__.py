@@ -20,6 +20,7 @@ _HOMES = {
     "LEVERAGE_COLORS": "_palette", "TIER_COLORS": "_palette", "leverage_color": "_palette",
     "Profile": "_profile", "density_profile": "_profile", "price_profile": "_profile",
     "Scene": "_scene",
+    "ScanCard": "_scan", "scan_page": "_scan", "scan_png": "_scan",
 }
 
 __all__ = sorted(["ChartsWarning", *_HOMES])

@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "liqlevels._cmd_compare",
     "liqlevels._cmd_live",
     "liqlevels._cmd_heatmap",
+    "liqlevels._cmd_scan",
 )
 
 
