@@ -80,10 +80,19 @@ class _Loop:
         self.thread.start()
 
     def run(self, coro: Any) -> Any:
+        """The coroutine's result; a :class:`FeedError` once the loop is stopped, so no
+        thread waits for ever on a loop that has gone (an interrupt)."""
         if self.closed:
             coro.close()
             raise FeedError("the scan's fetch phase has ended (interrupted)")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except TimeoutError:
+                if self.closed:
+                    future.cancel()
+                    raise FeedError("the scan's fetch phase has ended (interrupted)") from None
 
     def stop(self) -> None:
         """Cancel what is still in flight (its callers get ``CancelledError``) and stop."""
