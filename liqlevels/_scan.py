@@ -104,31 +104,33 @@ def clusters(levels: pd.DataFrame, close: float, rule: ClusterRule = ClusterRule
         bin), ``price`` (notional-weighted mean of its lines), ``usd`` (notional),
         ``lines``, ``distance_pct`` (from ``close``), ``dense`` (bool); ordered by distance.
     """
-    live = levels[levels["end"].isna()]
-    if live.empty or not (math.isfinite(close) and close > 0):
+    live = levels["end"].isna().to_numpy()
+    if not live.any() or not (math.isfinite(close) and close > 0):
         return pd.DataFrame({c: pd.Series(dtype=object if c == "side" else bool if c == "dense"
                                           else float) for c in CLUSTER_COLUMNS})
     size = close * rule.bin_pct / 100.0
-    price = live["price"].to_numpy(np.float64)
-    usd = np.abs(live["oi_delta"].to_numpy(np.float64)) * live["entry"].to_numpy(np.float64)
-    frame = pd.DataFrame({"side": live["side"].to_numpy(), "k": np.floor(price / size),
-                          "usd": usd, "pw": usd * price, "p": price})
-    grouped = frame.groupby(["side", "k"], sort=True).agg(
-        usd=("usd", "sum"), pw=("pw", "sum"), p=("p", "mean"), lines=("usd", "size"))
-    grouped = grouped.reset_index()
-    weighted = grouped["pw"] / grouped["usd"].where(grouped["usd"] > 0)
+    price = levels["price"].to_numpy(np.float64)[live]
+    usd = (np.abs(levels["oi_delta"].to_numpy(np.float64)[live])
+           * levels["entry"].to_numpy(np.float64)[live])
+    short = (levels["side"].to_numpy()[live] == "short").astype(np.int64)
+    k = np.floor(price / size)
+    cells, at = np.unique(k * 2 + short, return_inverse=True)  # one cell per bin and side
+    total = np.bincount(at, usd)
+    lines = np.bincount(at)
+    mean = np.bincount(at, price) / lines
+    weighted = np.divide(np.bincount(at, usd * price), total, out=mean.copy(), where=total > 0)
+    is_short = (cells % 2).astype(bool)
+    low = np.floor(cells / 2) * size
+    distance = np.abs(weighted - close) / close * 100.0
+    heaviest = np.where(is_short, total[is_short].max(initial=0.0),
+                        total[~is_short].max(initial=0.0))
     out = pd.DataFrame({
-        "side": grouped["side"].astype(object),
-        "price_low": grouped["k"] * size,
-        "price_high": (grouped["k"] + 1) * size,
-        "price": weighted.fillna(grouped["p"]),
-        "usd": grouped["usd"],
-        "lines": grouped["lines"].astype(np.int64),
-    })
-    out["distance_pct"] = (out["price"] - close).abs() / close * 100.0
-    heaviest = out.groupby("side")["usd"].transform("max")
-    out["dense"] = (out["usd"] >= rule.dense * heaviest) & (out["usd"] >= rule.min_usd)
-    return out.sort_values(["distance_pct", "side"], kind="stable").reset_index(drop=True)
+        "side": np.where(is_short, "short", "long").astype(object), "price_low": low,
+        "price_high": low + size, "price": weighted, "usd": total,
+        "lines": lines.astype(np.int64), "distance_pct": distance,
+        "dense": (total >= rule.dense * heaviest) & (total >= rule.min_usd)})
+    order = np.lexsort((is_short, distance))
+    return out.iloc[order].reset_index(drop=True)
 
 
 def _empty_row() -> dict[str, Any]:
@@ -247,7 +249,7 @@ def dask_client(client: Any = None, scheduler: str | None = None, workers: int |
     n = workers or os.cpu_count() or 1
     with _ignoring_sigint():
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         local = Client(cluster)
     try:
         yield local

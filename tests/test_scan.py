@@ -208,7 +208,7 @@ def client():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as dask:
+                      dashboard_address=":0") as cluster, Client(cluster) as dask:
         yield dask
 
 
