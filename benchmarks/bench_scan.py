@@ -6,9 +6,10 @@ sequential loop in this process (read from the cache, ``symbol_row``); and the p
 overhead of the Dask path on tiny symbols (48 bars: nothing to compute) at most 20 ms.
 
 The overhead per tiny symbol is the Dask wall time per symbol less a perfect two-way split of
-the sequential loop's (both timed in the same test). The cache is written once per module (the files ``fetch_candles`` leaves, with their
-coverage); the clusters are started and warmed before timing, as a notebook's ``Client`` or
-a ``--scheduler`` cluster would be (a ``LocalCluster`` start is timed on its own). The
+the sequential loop's (both timed in the same test). The cache is written once per module
+(the files ``fetch_candles`` leaves, with their coverage); the clusters are started and
+warmed before timing, as a notebook's ``Client`` or a ``--scheduler`` cluster would be (a
+``LocalCluster`` start is reported on its own). The
 scaling runs the same 200 symbols on 1, 2 and 4 workers. The figures quoted in docs/scan.md
 come from ``-k "not tiny" --benchmark-columns=min,median``; the machine has 2 cores shared
 with other sessions, so the minimum is the figure to compare.
