@@ -89,8 +89,8 @@ def _fmt(value: Any, spec: str) -> str:
     return format(number, spec) if math.isfinite(number) else "-"
 
 
-def _show(table: pd.DataFrame, rows: int, near: float) -> None:
-    """The top ``rows`` rows as a rich table on stdout."""
+def _show(table: pd.DataFrame, rows: int, near: float, console: Any = None) -> None:
+    """The top ``rows`` rows as a rich table on stdout (or ``console``)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -117,7 +117,7 @@ def _show(table: pd.DataFrame, rows: int, near: float) -> None:
             _usd(row["long_usd"]), _fmt(row["short_price"], ".6g"),
             f"[magenta]{_fmt(row['short_distance_pct'], '.2f')}", _usd(row["short_usd"]),
             str(row["live_lines"]), largest, f"[red]{row['error']}" if row["error"] else "")
-    Console(width=max(160, Console().width)).print(out)
+    (console or Console(width=max(160, Console().width))).print(out)
 
 
 def _paths(out: Path, name: str) -> dict[str, Path]:
