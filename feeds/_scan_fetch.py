@@ -293,7 +293,8 @@ def symbol_progress(label: str, total: int, show: bool | None
 
 
 def fetch_many(jobs: list[tuple[str, str]], timeframe: str, *, since: Any = None,
-               until: Any = None, cache_dir: Any = None, api_url: str | None = None,
+               until: Any = None, cache_dir: Any = None,
+               api_url: str | dict[str, str] | None = None,
                options: dict | None = None, concurrency: int = 8, tries: int = 2,
                now: int | None = None, fetchers: dict[str, ScanFetcher] | None = None,
                ) -> tuple[list[FetchReport], list[str]]:
@@ -305,8 +306,8 @@ def fetch_many(jobs: list[tuple[str, str]], timeframe: str, *, since: Any = None
         ccxt exchange id and symbol, in the order the reports come back.
     timeframe, since, until, cache_dir
         As :func:`fetch_candles` (``cache_dir=False`` is refused: workers read the cache).
-    api_url : str, optional
-        Send every exchange's REST requests to this base URL (one exchange only).
+    api_url : str or dict, optional
+        Send the REST requests to this base URL, or ``{exchange_id: base_url}``.
     options : dict, optional
         ccxt options of each async client, e.g. ``{"rateLimit": 100}``.
     concurrency : int
@@ -361,16 +362,17 @@ def _run_jobs(clients: dict[str, ScanFetcher], jobs: list[tuple[str, str]], time
 
 
 @contextlib.contextmanager
-def _clients(ids: set[str], api_url: str | None, options: dict, now: int,
+def _clients(ids: set[str], api_url: str | dict[str, str] | None, options: dict, now: int,
              given: dict[str, ScanFetcher] | None) -> Iterator[dict[str, ScanFetcher]]:
     if given is not None:
         yield given
         return
+    urls = api_url if isinstance(api_url, dict) else dict.fromkeys(ids, api_url)
     loop = _Loop()
     clients: dict[str, ScanFetcher] = {}
     try:
         for exchange_id in sorted(ids):
-            clients[exchange_id] = ScanFetcher(exchange_id, loop, api_url=api_url,
+            clients[exchange_id] = ScanFetcher(exchange_id, loop, api_url=urls.get(exchange_id),
                                                options=options, now=now)
         yield clients
     finally:
@@ -380,7 +382,8 @@ def _clients(ids: set[str], api_url: str | None, options: dict, now: int,
 
 
 @contextlib.contextmanager
-def scan_clients(ids: list[str], *, api_url: str | None = None, options: dict | None = None,
+def scan_clients(ids: list[str], *, api_url: str | dict[str, str] | None = None,
+                 options: dict | None = None,
                  now: int | None = None) -> Iterator[dict[str, ScanFetcher]]:
     """The async clients of a scan, closed at the end: for :func:`top_symbols` and then
     :func:`fetch_many` (``fetchers=``) without building them twice."""

@@ -162,6 +162,10 @@ def _run(args: argparse.Namespace) -> int:
 
     options = method_options(args)  # a bad option fails before any download
     check_window(args)
+    if args.exchanges and args.api_url:
+        raise ValueError(
+            f"--api-url {args.api_url} with --exchanges {','.join(args.exchanges)}: one URL "
+            f"cannot serve several exchanges; drop --api-url, or use --exchange with one venue")
     rule = ClusterRule(bin_pct=args.bin_pct, dense=args.dense, near=args.near,
                        min_usd=args.min_usd)
     result = run_scan(

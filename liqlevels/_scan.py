@@ -340,7 +340,8 @@ def run_scan(symbols: Sequence[str] | None = None, *, exchanges: Sequence[str] =
              top: int | None = None, timeframe: str = "1h", since: Any = None, until: Any = None,
              bars: int = 600, options: indicator.OIOptions | None = None,
              rule: ClusterRule = ClusterRule(), client: Any = None, scheduler: str | None = None,
-             workers: int | None = None, cache_dir: Any = None, api_url: str | None = None,
+             workers: int | None = None, cache_dir: Any = None,
+             api_url: str | dict[str, str] | None = None,
              ccxt_options: dict | None = None, concurrency: int = 8,
              batch_size: int | None = None,
              advance: Callable[[int], None] | None = None) -> ScanResult:
@@ -387,7 +388,7 @@ def scan(symbols: Sequence[str] | None = None, *, exchange: str = "binanceusdm",
          options: indicator.OIOptions | None = None, bin_pct: float = 0.5,
          dense: float = 0.25, near: float = 5.0, min_usd: float = 0.0, client: Any = None,
          scheduler: str | None = None, workers: int | None = None, cache_dir: Any = None,
-         api_url: str | None = None, ccxt_options: dict | None = None,
+         api_url: str | dict[str, str] | None = None, ccxt_options: dict | None = None,
          concurrency: int = 8, batch_size: int | None = None) -> pd.DataFrame:
     """Rank every symbol of an exchange by its nearest dense cluster of live liquidation lines.
 
@@ -428,8 +429,9 @@ def scan(symbols: Sequence[str] | None = None, *, exchange: str = "binanceusdm",
         Processes of the local cluster (default one per core).
     cache_dir : str or os.PathLike, optional
         The candle cache (default the user cache directory); workers read it.
-    api_url : str, optional
-        Send REST requests to this base URL (a proxy, a mirror or a test server).
+    api_url : str or dict, optional
+        Send REST requests to this base URL (a proxy, a mirror or a test server); a dict
+        gives one per exchange id.
     ccxt_options : dict, optional
         Options of each async ccxt client, e.g. ``{"rateLimit": 100}`` (ms between requests).
     concurrency : int

@@ -69,6 +69,13 @@ def test_usage_errors_name_their_flag(argv, flag, capsys) -> None:
     assert err.startswith("liqlevels: error:") and flag in err and len(err.splitlines()) == 1
 
 
+def test_one_api_url_cannot_serve_several_exchanges(capsys) -> None:
+    assert main(["scan", "--exchanges", "binanceusdm,bybit", "--api-url",
+                 "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("liqlevels: error: --api-url") and "--exchanges" in err
+
+
 def test_an_unknown_exchange_is_one_line_before_any_cluster(capsys) -> None:
     started = time.perf_counter()
     assert main(["scan", "--exchange", "binanceusd", "--no-png"]) == 1

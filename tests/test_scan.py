@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fakes import point_at
-from fakes._scan import BROKEN, DELISTED, NO_OI, FakeScanExchange
+from fakes._scan import BROKEN, DELISTED, NO_OI, FakeScanBybit, FakeScanExchange
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
@@ -365,6 +365,26 @@ def test_symbols_named_by_the_caller_and_an_unknown_one(server, window, client, 
     assert "not a market" in nope and table["symbol"].iloc[-1] == "NOPE/USDT:USDT"
     assert set(table.attrs["timings"]) >= {"fetch_s", "compute_s"}
     assert client.status == "running"  # the caller's client is left open
+
+
+def test_several_exchanges_give_a_row_per_exchange_and_symbol(server, window, client,
+                                                             tmp_path, quick_retries) -> None:
+    """The same markets on a second venue (Bybit's API: newest-first pages, cursor paging,
+    amounts only) give the same rows, under their own exchange."""
+    symbols = ["CAA/USDT:USDT", "CAD/USDT:USDT", "CAH/USDT:USDT"]
+    with FakeScanBybit(60, end=server.data.now) as bybit:
+        table = liqlevels.scan(symbols, exchanges=["binanceusdm", "bybit"], since=window[0],
+                               until=window[1], client=client, cache_dir=tmp_path,
+                               api_url={"binanceusdm": server.base_url,
+                                        "bybit": bybit.base_url},
+                               ccxt_options={"rateLimit": 2})
+    assert len(table) == 6 and (table["error"] == "").all()
+    assert sorted(set(zip(table["exchange"], table["symbol"], strict=True))) == sorted(
+        (e, s) for e in ("binanceusdm", "bybit") for s in symbols)
+    by = {e: part.set_index("symbol").sort_index() for e, part in table.groupby("exchange")}
+    for column in ("last_price", "long_usd", "short_distance_pct", "live_lines"):
+        np.testing.assert_allclose(by["bybit"][column], by["binanceusdm"][column], rtol=1e-9)
+    assert (tmp_path / "rest" / "bybit").is_dir() and (tmp_path / "rest" / "binanceusdm").is_dir()
 
 
 def test_an_interrupt_cancels_the_queued_batches(scanned, client) -> None:

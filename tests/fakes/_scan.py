@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ._data import MINUTE, MarketData, _oi_grid
-from ._exchanges import FakeBinanceUSDM, _binance_market
+from ._exchanges import FakeBinanceUSDM, FakeBybit, _binance_market
 from ._server import Response
 
-__all__ = ["BROKEN", "DELISTED", "NO_OI", "FakeScanExchange", "scan_markets"]
+__all__ = ["BROKEN", "DELISTED", "NO_OI", "FakeScanBybit", "FakeScanExchange", "scan_markets"]
 
 DELISTED = "DEAD"  # listed in exchangeInfo, but its klines answer "Invalid symbol"
 NO_OI = "NOOI"  # candles, but an empty open-interest history
@@ -112,3 +112,13 @@ class FakeScanExchange(FakeBinanceUSDM):
             "rateLimits": [], "exchangeFilters": [], "assets": [],
             "symbols": [_binance_market(base) for base in self.content],
         })
+
+
+class FakeScanBybit(FakeBybit):
+    """Bybit v5 serving the same markets as :class:`FakeScanExchange` (no special ones
+    misbehave here): a second venue for ``--exchanges``."""
+
+    def __init__(self, n: int = 60, *, days: int = 14, end: int | None = None) -> None:
+        markets = scan_markets(n, days=days, end=end)
+        super().__init__(next(iter(markets.values())))
+        self.content = markets
