@@ -249,7 +249,7 @@ def dask_client(client: Any = None, scheduler: str | None = None, workers: int |
     n = workers or os.cpu_count() or 1
     with _ignoring_sigint():
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.CRITICAL)
         local = Client(cluster)
     try:
         yield local
@@ -272,13 +272,41 @@ def warm_workers(client: Any) -> list[Any]:
             for w in workers]
 
 
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[threading.Event]:
+    """SIGINT sets the event instead of raising at once: a KeyboardInterrupt raised inside
+    a blocking Dask call would orphan the client's own tasks (asyncio then prints their
+    tracebacks at exit). The caller checks the event between short waits."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _finished(futures: set[Any], interrupted: threading.Event) -> set[Any]:
+    """The futures done so far, after waiting up to a quarter second for one."""
+    from distributed import wait
+
+    try:
+        wait(list(futures), timeout=0.25, return_when="FIRST_COMPLETED")
+    except TimeoutError:
+        pass
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+    return {f for f in futures if f.done()}
+
+
 def compute_rows(sources: Sequence[Any], client: Any, *, options: indicator.OIOptions,
                  rule: ClusterRule, batch_size: int | None = None,
                  advance: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Rows of ``sources`` on the Dask ``client``, in batches of ``batch_size`` symbols
-    (default: about four tasks per worker). An interrupt cancels what is still queued."""
-    from distributed import as_completed
-
+    (default: about four tasks per worker); ``advance(n)`` as each batch of ``n`` comes
+    back. An interrupt (Ctrl-C, or ``advance`` raising) cancels what is still queued."""
     if not sources:
         return []
     workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -286,14 +314,19 @@ def compute_rows(sources: Sequence[Any], client: Any, *, options: indicator.OIOp
     batches = [list(sources[i:i + size]) for i in range(0, len(sources), size)]
     futures = client.map(scan_batch, batches, options=options, rule=rule, pure=False)
     rows: list[dict[str, Any]] = []
+    pending = set(futures)
     try:
-        for future in as_completed(futures):
-            got = future.result()
-            rows.extend(got)
-            if advance is not None:
-                advance(len(got))
+        with _deferred_sigint() as interrupted:
+            while pending:
+                for future in _finished(pending, interrupted):
+                    pending.discard(future)
+                    got = future.result()
+                    rows.extend(got)
+                    if advance is not None:
+                        advance(len(got))
     except BaseException:
-        client.cancel(futures, force=True)
+        with contextlib.suppress(Exception):
+            client.cancel(futures, force=True)
         raise
     return rows
 
@@ -373,10 +406,10 @@ def run_scan(symbols: Sequence[str] | None = None, *, exchanges: Sequence[str] =
                       if r.source is None]
             sources = [r.source for r in reports if r.source is not None]
             started = time.perf_counter()
-            dask.gather(warming)
             rows = compute_rows(sources, dask, options=options, rule=rule,
                                 batch_size=batch_size, advance=advance)
             timings["compute_s"] = time.perf_counter() - started
+            del warming  # held until here: a released future is cancelled
     table = rank_rows(rows + failed)
     return ScanResult(table, {(s.exchange, s.symbol): s for s in sources}, notes, timings,
                       sum(r.fetched for r in reports))

@@ -112,3 +112,28 @@ def test_ctrl_c_exits_130_cleanly_and_leaves_no_worker(server, tmp_path) -> None
         time.sleep(0.2)
     else:
         pytest.fail("worker processes outlived the command")
+
+
+def test_ctrl_c_while_computing_cancels_the_batches_and_exits_130(server, tmp_path) -> None:
+    env = {**os.environ, "LIQLEVELS_TRIES": "1", "LIQLEVELS_BACKOFF": "0"}
+    args = [sys.executable, "-P", "-m", "liqlevels.cli", "scan", "--api-url", server.base_url,
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
+            "--timeframe", "5m", "--bars", "3500", "--rate-limit", "1", "--workers", "2",
+            "--batch-size", "1", "--no-png"]
+    warm = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert warm.returncode == 0, warm.stderr
+    (tmp_path / "out" / "scan-binanceusdm-5m.csv").unlink()
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = ""
+    while "60 of 60 symbols" not in seen:  # the fetch phase (from the cache) is over
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    assert err.strip().endswith("liqlevels: interrupted") and "Traceback" not in err, err
+    assert "nearest dense" not in out and not (tmp_path / "out" / "scan-binanceusdm-5m.csv"
+                                              ).exists()
