@@ -156,18 +156,22 @@ def symbol_row(candles: pd.DataFrame, options: indicator.OIOptions,
     levels = indicator.oi_levels(candles, options=options)
     bins = clusters(levels, close, rule)
     row["live_lines"] = int(levels["end"].isna().sum())
-    for side in ("long", "short"):
-        dense = bins[(bins["side"] == side) & bins["dense"]]
-        if len(dense):
-            first = dense.iloc[0]
-            row.update({f"{side}_price": float(first["price"]),
-                        f"{side}_distance_pct": float(first["distance_pct"]),
-                        f"{side}_usd": float(first["usd"])})
-    near = bins[bins["distance_pct"] <= rule.near]
-    if len(near):
-        top = near.loc[near["usd"].idxmax()]
-        row.update(near_side=str(top["side"]), near_price=float(top["price"]),
-                   near_distance_pct=float(top["distance_pct"]), near_usd=float(top["usd"]))
+    side = bins["side"].to_numpy()
+    dense = bins["dense"].to_numpy(bool)
+    price, usd = bins["price"].to_numpy(), bins["usd"].to_numpy()
+    distance = bins["distance_pct"].to_numpy()
+    for name in ("long", "short"):  # bins are ordered by distance: the first is the nearest
+        first = np.flatnonzero((side == name) & dense)[:1]
+        if first.size:
+            i = int(first[0])
+            row.update({f"{name}_price": float(price[i]),
+                        f"{name}_distance_pct": float(distance[i]),
+                        f"{name}_usd": float(usd[i])})
+    near = np.flatnonzero(distance <= rule.near)
+    if near.size:
+        i = int(near[np.argmax(usd[near])])  # ties: the nearest
+        row.update(near_side=str(side[i]), near_price=float(price[i]),
+                   near_distance_pct=float(distance[i]), near_usd=float(usd[i]))
     row["nearest_pct"] = float(np.nanmin([row["long_distance_pct"], row["short_distance_pct"],
                                           math.inf]))
     if math.isinf(row["nearest_pct"]):
