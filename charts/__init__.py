@@ -21,6 +21,7 @@ _HOMES = {
     "Profile": "_profile", "density_profile": "_profile", "price_profile": "_profile",
     "Scene": "_scene",
     "StudyReport": "_study",
+    "ScanCard": "_scan", "scan_page": "_scan", "scan_png": "_scan",
 }
 
 __all__ = sorted(["ChartsWarning", *_HOMES])

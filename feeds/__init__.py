@@ -23,6 +23,9 @@ _HOMES = {
     "LiveLiquidations": "_live", "LiveTrades": "_live", "point_urls": "_live",
     "read_klines": "_readers", "read_metrics": "_readers", "read_trades": "_readers",
     "sample_candles": "_sample",
+    "CachedCandles": "_scan_cache", "FetchReport": "_scan_fetch", "ScanFetcher": "_scan_fetch",
+    "fetch_many": "_scan_fetch", "perpetuals": "_scan_fetch", "scan_clients": "_scan_fetch",
+    "top_symbols": "_scan_fetch",
     "TradingViewExport": "_tradingview", "read_tradingview_export": "_tradingview",
     "fetch_venues": "_venues",
 }

@@ -2,8 +2,8 @@
 
 The packages: :mod:`liqlevels.indicator` (pure computation), :mod:`liqlevels.feeds` (market
 data in), :mod:`liqlevels.charts` (drawing out). The py-liquidation-map facade
-:class:`HistoricalMapping` is imported on first use, so ``import liqlevels.indicator`` pulls in
-neither ccxt nor the charts.
+:class:`HistoricalMapping` and the exchange-wide :func:`scan` are imported on first use, so
+``import liqlevels.indicator`` pulls in neither ccxt nor the charts (nor Dask).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
     __version__ = "0+unknown"
 
-__all__ = ["HistoricalMapping", "MappingWarning", "__version__", "charts", "feeds", "indicator"]
+__all__ = ["HistoricalMapping", "MappingWarning", "__version__", "charts", "feeds", "indicator",
+           "scan"]
 
-_LAZY = {"HistoricalMapping": "._mapping", "MappingWarning": "._mapping",
+_LAZY = {"HistoricalMapping": "._mapping", "MappingWarning": "._mapping", "scan": "._scan",
          "charts": ".charts", "feeds": ".feeds", "indicator": ".indicator"}
 
 

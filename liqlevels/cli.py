@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "the liquidation levels as a heatmap behind the candles"),
     "study": ("liqlevels._cmd_study",
               "does price go to the clusters? touch rates against base rates, with intervals"),
+    "scan": ("liqlevels._cmd_scan",
+             "rank every symbol of an exchange by its nearest dense liquidation cluster"),
 }
 
 
