@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -24,8 +25,15 @@ import pyarrow.csv as pcsv
 
 from ..vocab import TradesFormat, check_choice, window_ns
 
+try:  # zlib-ng (a dependency of ccxt) inflates about 1.5x faster than zlib
+    from zlib_ng import gzip_ng as _gzip
+    from zlib_ng import zlib_ng as _zlib
+except ImportError:  # pragma: no cover - the standard library's, same results
+    _gzip, _zlib = gzip, zlib  # type: ignore[misc]
+
 __all__ = ["BYBIT_TRADES_COLUMNS", "archive_exchange", "gzip_csv_problem", "read_klines",
-           "read_metrics", "read_trades", "to_ns"]
+           "read_metrics", "read_trades", "read_trades_streamed", "to_ns", "trade_columns",
+           "unpack"]
 
 AGG_TRADES_COLUMNS = ("agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
                       "transact_time", "is_buyer_maker")
@@ -90,13 +98,77 @@ def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
 
 
+def _inflate_member(handle: Any, info: zipfile.ZipInfo) -> bytes:
+    """A deflated zip member decompressed in one call (zlib-ng when there), its size and
+    CRC-32 checked."""
+    handle.seek(info.header_offset)
+    local = handle.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for {info.filename!r}")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    handle.seek(info.header_offset + 30 + name_len + extra_len)
+    packed = handle.read(info.compress_size)
+    data = _zlib.decompress(packed, -15, max(1, info.file_size))
+    if len(data) != info.file_size or _zlib.crc32(data) != info.CRC:
+        raise zipfile.BadZipFile(f"{info.filename!r}: size or CRC-32 does not match the "
+                                 f"zip's directory")
+    return data
+
+
+def _unzip(path: Path) -> bytes:
+    """The first ``.csv`` member of the zip ``path``, decompressed whole."""
+    with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+        members = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
+        if not members:
+            raise ValueError(f"{path} holds no .csv file (it has {archive.namelist()})")
+        info = members[0]
+        if info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x1:
+            return archive.read(info)  # stored, another codec or encrypted: zipfile's way
+        return _inflate_member(handle, info)
+
+
+def unpack(path: Path) -> bytes | None:
+    """The whole CSV of an archive file in memory: a zip's first ``.csv`` member or a
+    ``.gz`` stream (every member) decompressed in one native call; ``None`` for a plain
+    file (read where it lies).
+
+    Raises
+    ------
+    ValueError
+        Not a readable zip or gzip (truncated, corrupt, a CRC that does not match).
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            return _unzip(path)
+        with open(path, "rb") as handle:
+            if handle.read(2) != b"\x1f\x8b":
+                return None
+            handle.seek(0)
+            return _gzip.decompress(handle.read())
+    except (zipfile.BadZipFile, zlib.error, _zlib.error, EOFError, OSError) as exc:
+        raise ValueError(f"{path} is not a readable archive file ({exc})") from exc
+
+
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[tuple[Any, bytes]]:
     """A pyarrow-readable source of the CSV inside ``path`` and its first line.
 
-    A zip's member is decompressed as pyarrow reads it (no copy of the whole CSV in
-    memory, and decompression overlaps parsing); ``.gz`` is decompressed by pyarrow.
+    A zip's member or a ``.gz`` is decompressed whole by :func:`unpack` (native code, one
+    call) and parsed from memory on pyarrow's threads; a plain CSV is read where it lies.
     """
+    data = unpack(path)
+    if data is None:
+        with open(path, "rb") as handle:
+            first = handle.read(4096).split(b"\n", 1)[0]
+        yield str(path), first
+        return
+    yield pa.BufferReader(data), data[:4096].split(b"\n", 1)[0]
+
+
+@contextlib.contextmanager
+def _open_streamed(path: Path) -> Iterator[tuple[Any, bytes]]:
+    """The decoder before :func:`unpack` (kept as the benchmarks' baseline): a zip's member
+    decompressed by ``zipfile`` as pyarrow reads it through Python, ``.gz`` by pyarrow."""
     try:
         if not zipfile.is_zipfile(path):
             with pa.input_stream(str(path)) as stream:  # decompresses .gz by the name
@@ -161,9 +233,11 @@ def _first_null(table: pa.Table, types: dict[str, pa.DataType]) -> tuple[str, in
     return None
 
 
-def _read_csv(path: Path, names: tuple[str, ...], types: dict[str, pa.DataType]) -> pa.Table:
-    """Columns ``types`` of a CSV whose columns are ``names`` when it has no header."""
-    with _open(path) as (source, first):
+def _read_csv(path: Path, names: tuple[str, ...], types: dict[str, pa.DataType], *,
+              streamed: bool = False) -> pa.Table:
+    """Columns ``types`` of a CSV whose columns are ``names`` when it has no header
+    (``streamed``: through the old decoder, :func:`_open_streamed`)."""
+    with (_open_streamed if streamed else _open)(path) as (source, first):
         width = first.count(b",") + 1
         read = pcsv.ReadOptions(block_size=_BLOCK, use_threads=True)
         if not _has_header(first):
@@ -373,21 +447,30 @@ def _binance_frame(table: pa.Table, ns: np.ndarray, lo: int | None,
                          table.column("quantity").to_numpy(), side, lo, hi)
 
 
-def _binance_trades(path: Path, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
+def _binance_table(path: Path, streamed: bool = False) -> tuple[pa.Table, np.ndarray]:
+    """The aggTrades columns read, and ``transact_time`` in epoch ns."""
+    table = _read_csv(path, AGG_TRADES_COLUMNS, _AGG_TYPES, streamed=streamed)
+    ns = to_ns(table.column("transact_time").to_numpy(), f"{path}: column 'transact_time'")
+    return table, ns
+
+
+def _binance_trades(path: Path, lo: int | None = None, hi: int | None = None, *,
+                    streamed: bool = False) -> pd.DataFrame:
     if lo is not None or hi is not None:
         frame = _binance_slice(path, lo, hi)
         if frame is not None:
             return frame
-    table = _read_csv(path, AGG_TRADES_COLUMNS, _AGG_TYPES)
-    ns = to_ns(table.column("transact_time").to_numpy(), f"{path}: column 'transact_time'")
+    table, ns = _binance_table(path, streamed)
     return _binance_frame(table, ns, lo, hi)
 
 
-def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
+def _bybit_table(path: Path, streamed: bool = False) -> tuple[pa.Table, np.ndarray, pa.Array]:
+    """Bybit's columns read, ``timestamp`` in epoch ns and ``side`` lower-cased (checked to
+    be ``buy`` or ``sell``)."""
     table = _read_csv(path, BYBIT_TRADES_COLUMNS, {
         "timestamp": pa.float64(), "side": pa.string(), "size": pa.float64(),
         "price": pa.float64(),
-    })
+    }, streamed=streamed)
     side = pc.utf8_lower(table.column("side").combine_chunks())
     bad = pc.invert(pc.is_in(side, pa.array(["buy", "sell"])))
     if pc.any(bad).as_py():
@@ -397,9 +480,35 @@ def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None) -> p
             f"trade files have 'Buy' or 'Sell'"
         )
     ns = to_ns(table.column("timestamp").to_numpy(), f"{path}: column 'timestamp'")
+    return table, ns, side
+
+
+def _bybit_trades(path: Path, lo: int | None = None, hi: int | None = None, *,
+                  streamed: bool = False) -> pd.DataFrame:
+    table, ns, side = _bybit_table(path, streamed)
     return _trades_frame(ns,
                          table.column("price").to_numpy(), table.column("size").to_numpy(), side,
                          lo, hi)
+
+
+def trade_columns(path: str | os.PathLike, *, exchange: TradesFormat
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The whole file's trades as columns, in file order, without a frame: epoch ns (int64),
+    price, quantity (float64), taker buy (bool). Read and checked as :func:`read_trades`
+    reads them (the same errors); no row is dropped or sorted.
+    """
+    name = archive_exchange(exchange)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path={str(path)!r}: no such file")
+    if name == "binance":
+        table, ns = _binance_table(path)
+        maker = table.column("is_buyer_maker").to_numpy()  # a buyer-maker trade: taker sell
+        return (ns, table.column("price").to_numpy(), table.column("quantity").to_numpy(),
+                ~maker)
+    table, ns, side = _bybit_table(path)
+    is_buy = pc.equal(side, "buy").to_numpy(zero_copy_only=False)
+    return ns, table.column("price").to_numpy(), table.column("size").to_numpy(), is_buy
 
 
 def read_trades(path: str | os.PathLike, *, exchange: TradesFormat,
@@ -440,12 +549,26 @@ def read_trades(path: str | os.PathLike, *, exchange: TradesFormat,
         differs is named; on a plain CSV cut by the byte search, rows outside the window
         are not parsed); an unreadable ``since``/``until``, or ``until <= since`` (named).
     """
+    return _read_trades(path, exchange, since, until, streamed=False)
+
+
+def _read_trades(path: str | os.PathLike, exchange: TradesFormat, since: Any, until: Any, *,
+                 streamed: bool) -> pd.DataFrame:
     name = archive_exchange(exchange)
     lo, hi = _window(since, until)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path={str(path)!r}: no such file")
-    return _binance_trades(path, lo, hi) if name == "binance" else _bybit_trades(path, lo, hi)
+    read = _binance_trades if name == "binance" else _bybit_trades
+    return read(path, lo, hi, streamed=streamed)
+
+
+def read_trades_streamed(path: str | os.PathLike, *, exchange: TradesFormat,
+                         since: Any = None, until: Any = None) -> pd.DataFrame:
+    """:func:`read_trades` through the decoder it had before whole-buffer decompression
+    (a zip decompressed by ``zipfile`` as pyarrow pulls it through Python): the baseline
+    the benchmarks time and the tests compare against. The same frame, more slowly."""
+    return _read_trades(path, exchange, since, until, streamed=True)
 
 
 def read_klines(path: str | os.PathLike) -> pd.DataFrame:
