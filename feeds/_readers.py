@@ -141,7 +141,10 @@ def unpack(path: Path) -> bytes | None:
         if zipfile.is_zipfile(path):
             return _unzip(path)
         with open(path, "rb") as handle:
-            if handle.read(2) != b"\x1f\x8b":
+            magic = handle.read(4)
+            if magic == b"PK\x03\x04":
+                raise zipfile.BadZipFile("a zip without its central directory (cut short?)")
+            if magic[:2] != b"\x1f\x8b":
                 return None
             handle.seek(0)
             return _gzip.decompress(handle.read())
