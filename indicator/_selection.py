@@ -29,6 +29,7 @@ __all__ = [
     "check_threshold",
     "checked_trade_arrays",
     "later_extremes",
+    "later_extremes_at",
     "select_both",
     "select_positions",
     "top_k",
@@ -351,4 +352,19 @@ def later_extremes(price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low[-1], high[-1] = np.inf, -np.inf
         low[:-1] = np.minimum.accumulate(price[:0:-1])[::-1]
         high[:-1] = np.maximum.accumulate(price[:0:-1])[::-1]
+    return low, high
+
+
+def later_extremes_at(price: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`later_extremes` at ``positions`` only (strictly increasing): the lowest and
+    highest price after each of them, in one pass over ``price`` (segment extremes between
+    consecutive positions, then a running extreme over the few segments from the end)."""
+    m = len(positions)
+    low, high = np.full(m, np.inf), np.full(m, -np.inf)
+    starts = np.asarray(positions, dtype=np.intp) + 1
+    inside = starts < len(price)  # the last trade has nothing after it
+    if inside.any():
+        cuts = starts[inside]
+        low[inside] = np.minimum.accumulate(np.minimum.reduceat(price, cuts)[::-1])[::-1]
+        high[inside] = np.maximum.accumulate(np.maximum.reduceat(price, cuts)[::-1])[::-1]
     return low, high
