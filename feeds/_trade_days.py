@@ -7,8 +7,8 @@ archive was downloaded, verified, decoded and checked. Its metadata names the ar
 SHA-256 (the ``.CHECKSUM`` kept beside it), size and modification time, and a CRC-32 of every
 column. A later read uses the decoded day only while the archive file is still the one it
 came from (the same three) and the columns read back are the ones written (page checksums,
-the CRCs, the row count, the trade checks); otherwise the archive is decoded again, with a
-``FeedWarning`` when the decoded file was damaged.
+the CRCs of the checked columns, the row count); otherwise the archive is decoded again,
+with a ``FeedWarning`` when the decoded file was damaged.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ._cache import cache_root
 from ._download import checksum_digest
 from ._readers import _zlib, archive_exchange, trade_columns
 
-__all__ = ["DecodedDay", "archive_day_trades", "decode_trades"]
+__all__ = ["ArchiveDay", "DecodedDay", "archive_day", "archive_day_trades", "decode_trades"]
 
 _META_KEY = b"liqlevels-trades"
 _VERSION = 1
@@ -104,10 +104,7 @@ class DecodedDay:
         columns = [table.column(name).to_numpy() for name in _NAMES]
         if [_crc(c) for c in columns] != meta["crc32"]:
             raise ValueError("a column's CRC-32 does not match the one written")
-        arrays = checked_trade_arrays(*columns, name=str(self.path))
-        if arrays.time is not columns[0]:
-            raise ValueError("its times are out of order")
-        return arrays
+        return TradeArrays(*columns)  # the very columns that were checked, in time order
 
     def load(self) -> TradeArrays | None:
         """The decoded day, or ``None`` when there is none, the archive changed since it was
@@ -139,11 +136,65 @@ class DecodedDay:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                pq.write_table(table, handle, compression="lz4", write_page_checksum=True)
+                pq.write_table(table, handle, compression="lz4", write_page_checksum=True,
+                               row_group_size=max(1, len(arrays)))  # one chunk: no copies
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class ArchiveDay:
+    """One archive day's trades, read back decoded or decoded just now and not kept yet.
+
+    Attributes
+    ----------
+    trades : indicator.TradeArrays
+        The whole day, checked, in time order.
+    decoded : bool
+        Whether the archive file was decoded for it (not read back from the cache).
+    """
+
+    def __init__(self, trades: TradeArrays, store: DecodedDay | None = None,
+                 key: dict[str, Any] | None = None) -> None:
+        self.trades = trades
+        self.decoded = store is not None
+        self._store, self._key = store, key
+
+    def keep(self) -> None:
+        """Write the freshly decoded day to the cache (once; nothing for a day read back)."""
+        if self._store is not None and self._key is not None:
+            self._store.save(self.trades, self._key)
+        self._store = None
+
+
+def archive_day(exchange: Any, symbol: str, day: Any, *, cache_dir: Any = None,
+                base_url: str | None = None) -> ArchiveDay:
+    """:func:`archive_day_trades` in two steps: the day now, written to the decoded-day cache
+    when :meth:`ArchiveDay.keep` is called (so that a caller reading days on one thread can
+    write them on another). Arguments, warnings and errors as :func:`archive_day_trades`."""
+    name = archive_exchange(exchange)
+    stamp, _ = _period(day)
+    if len(stamp) != 10:
+        raise ValueError(f"day={day!r}: one UTC day such as '2026-06-01', not a month")
+    root = cache_root(cache_dir)
+    if root is None:
+        raise ValueError("cache_dir=False: archive files must be kept somewhere; pass a path")
+    sym = archive_symbol(symbol)
+    kind = "aggTrades" if name == "binance" else "trades"
+    rel = _archive_path(name, kind, sym, stamp, False, None)
+    archive = path_under(root, "archives", name, *rel.split("/"), what="cache_dir")
+    store = DecodedDay(root, name, sym, archive)
+    cached = store.load()
+    if cached is not None:
+        return ArchiveDay(cached)
+
+    def fetch() -> Path:
+        return _download(name, rel, root, base_url)
+
+    columns = _read_cached(fetch, lambda p: trade_columns(p, exchange=name))
+    arrays = checked_trade_arrays(*columns, name=f"trades of {archive.name}")
+    return ArchiveDay(arrays, store, _archive_key(archive))
 
 
 def archive_day_trades(exchange: Any, symbol: str, day: Any, *, cache_dir: Any = None,
@@ -187,28 +238,6 @@ def archive_day_trades(exchange: Any, symbol: str, day: Any, *, cache_dir: Any =
         A bad row in the archive (the file, the column and the row are named);
         ``cache_dir=False``.
     """
-    name = archive_exchange(exchange)
-    stamp, _ = _period(day)
-    if len(stamp) != 10:
-        raise ValueError(f"day={day!r}: one UTC day such as '2026-06-01', not a month")
-    root = cache_root(cache_dir)
-    if root is None:
-        raise ValueError("cache_dir=False: archive files must be kept somewhere; pass a path")
-    sym = archive_symbol(symbol)
-    kind = "aggTrades" if name == "binance" else "trades"
-    rel = _archive_path(name, kind, sym, stamp, False, None)
-    archive = path_under(root, "archives", name, *rel.split("/"), what="cache_dir")
-    store = DecodedDay(root, name, sym, archive)
-    cached = store.load()
-    if cached is not None:
-        return cached
-
-    def fetch() -> Path:
-        return _download(name, rel, root, base_url)
-
-    columns = _read_cached(fetch, lambda p: trade_columns(p, exchange=name))
-    arrays = checked_trade_arrays(*columns, name=f"trades of {archive.name}")
-    key = _archive_key(archive)
-    if key is not None:
-        store.save(arrays, key)
-    return arrays
+    got = archive_day(exchange, symbol, day, cache_dir=cache_dir, base_url=base_url)
+    got.keep()
+    return got.trades

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -192,7 +193,14 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
              pa.types.is_large_string(c.type)]
     plain = all(not pc.any(pc.match_substring_regex(c, _NEEDS_QUOTES)).as_py()
                 for c in texts if len(c))
-    pcsv.write_csv(table, path, pcsv.WriteOptions(quoting_style="none" if plain else "needed"))
+    names = table.column_names
+    if not plain or any(re.search(_NEEDS_QUOTES, name) for name in names):
+        pcsv.write_csv(table, path, pcsv.WriteOptions(quoting_style="needed"))
+        return
+    with open(path, "wb") as handle:  # Arrow quotes the header even when told not to
+        handle.write((",".join(names) + "\n").encode())
+        pcsv.write_csv(table, handle, pcsv.WriteOptions(include_header=False,
+                                                        quoting_style="none"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,25 +316,32 @@ class HistoricalMapping:
         last = (self.end - pd.Timedelta(1, "ns")).floor("D")
         return list(pd.date_range(first, last, freq="D"))
 
-    def _day_trades(self, exchange: str, day: str) -> TradeArrays:
-        """The exchange's trades of the whole day: decoded from the archive file (downloaded,
-        checksum-verified, unless cached) or read back from the decoded-day cache.
+    def _archive_day(self, exchange: str, day: str) -> Any:
+        """The exchange's trades of the whole day (``feeds.ArchiveDay``): decoded from the
+        archive file (downloaded, checksum-verified, unless cached) or read back from the
+        decoded-day cache.
 
         A failed download raises :class:`feeds.FeedError` naming the URL: nothing is
         swallowed, so a missing day never passes for a quiet one.
         """
-        from .feeds import archive_day_trades
+        from .feeds import archive_day
 
         url = (self.base_url.get(exchange) if isinstance(self.base_url, Mapping)
                else self.base_url)
-        return archive_day_trades(exchange, self.symbol, day, cache_dir=self.cache_dir,
-                                  base_url=url)
+        return archive_day(exchange, self.symbol, day, cache_dir=self.cache_dir, base_url=url)
+
+    def _load_day(self, day: str) -> tuple[TradeArrays, list[Any]]:
+        """The day's trades in the window, every exchange's merged in time order, and the
+        days read (to be kept decoded by whoever calls)."""
+        start_ns, end_ns = self.start.value, self.end.value
+        got = [self._archive_day(ex, day) for ex in self.exchanges]
+        return _merge([_window(g.trades, start_ns, end_ns) for g in got]), got
 
     def _read_day(self, day: str) -> TradeArrays:
-        """The day's trades in the window, every exchange's merged in time order."""
-        start_ns, end_ns = self.start.value, self.end.value
-        return _merge([_window(self._day_trades(ex, day), start_ns, end_ns)
-                       for ex in self.exchanges])
+        arrays, got = self._load_day(day)
+        for one in got:
+            one.keep()
+        return arrays
 
     def _select(self, mode: str, threshold: float | int) -> _Window:
         key = (mode, threshold)
@@ -336,13 +351,15 @@ class HistoricalMapping:
         reads: dict[str, int] = {}
         candles = []
         days = [day.strftime("%Y-%m-%d") for day in self.days]
-        with contextlib.closing(prefetched(self._read_day, days)) as loaded:
-            for day, arrays in loaded:
+        with contextlib.closing(prefetched(self._load_day, days)) as loaded:
+            for day, (arrays, got) in loaded:  # the next day is read meanwhile
                 reads[day] = 1
                 selection.add(arrays, key=day)
                 if len(arrays):
                     candles.append(trade_candles(arrays, "1m"))
-                del arrays
+                for one in got:  # written here, while the other thread decodes
+                    one.keep()
+                del arrays, got
         for day in selection.stale():  # portion mode, rarely: this day held more of the cut
             selection.add(self._read_day(day), key=day, replace=True)
             reads[day] += 1

@@ -370,5 +370,7 @@ def test_write_csv_reads_back_as_the_frame(tmp_path) -> None:
     assert list(back["note"]) == ["a", 'with, "comma"', "b"]
     plain = tmp_path / "plain.csv"
     _mapping.write_csv(frame.drop(columns="note"), plain)
-    assert plain.read_text().splitlines()[1].startswith(
-        "2026-06-01 00:00:00.123456789+00:00,long,10,")
+    head, first = plain.read_text().splitlines()[:2]
+    assert head == "start,side,leverage,price,notional"
+    assert first.startswith("2026-06-01 00:00:00.123456789+00:00,long,10,")
+    assert path.read_text().splitlines()[0].startswith('"start","side"')  # quoted: a comma
