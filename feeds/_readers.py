@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import struct
 import zipfile
@@ -32,8 +33,7 @@ except ImportError:  # pragma: no cover - the standard library's, same results
     _gzip, _zlib = gzip, zlib  # type: ignore[misc]
 
 __all__ = ["BYBIT_TRADES_COLUMNS", "archive_exchange", "gzip_csv_problem", "read_klines",
-           "read_metrics", "read_trades", "read_trades_streamed", "to_ns", "trade_columns",
-           "unpack"]
+           "read_metrics", "read_trades", "read_trades_streamed", "to_ns", "trade_columns"]
 
 AGG_TRADES_COLUMNS = ("agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
                       "transact_time", "is_buyer_maker")
@@ -98,79 +98,130 @@ def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
 
 
-def _inflate_member(handle: Any, info: zipfile.ZipInfo) -> bytes:
-    """A deflated zip member decompressed in one call (zlib-ng when there), its size and
-    CRC-32 checked."""
+_INFLATE_CHUNK = 1 << 20  # compressed bytes pulled at a time
+
+
+class _Inflater(io.RawIOBase):
+    """A deflate stream (a zip member) or a gzip file (every member) decompressed as it is
+    read, by zlib-ng (zlib without it) in native code, a MiB of compressed bytes at a time.
+
+    Handed to pyarrow as a file, decompression runs on pyarrow's read-ahead thread while
+    its other threads parse the blocks before, and no whole CSV is ever held. A zip
+    member's length and CRC-32 are checked at its end; zlib checks each gzip member's.
+    """
+
+    def __init__(self, handle: Any, size: int, *, gzip: bool,
+                 member: zipfile.ZipInfo | None = None) -> None:
+        super().__init__()
+        self._handle, self._left, self._gzip, self._member = handle, size, gzip, member
+        self._unzip = _zlib.decompressobj(31 if gzip else -15)
+        self._crc = self._length = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _more(self, n: int) -> bytes | None:
+        """Up to ``n`` more bytes (possibly none yet), or ``None`` at the end."""
+        unzip = self._unzip
+        if unzip.unconsumed_tail:
+            return unzip.decompress(unzip.unconsumed_tail, n)
+        if unzip.eof:
+            rest = unzip.unused_data
+            if not self._gzip or not (rest or self._left):
+                return None
+            self._unzip = _zlib.decompressobj(31)  # the next gzip member
+            return self._unzip.decompress(rest, n) if rest else b""
+        if not self._left:
+            raise EOFError("the compressed data ends before its stream does (cut short?)")
+        raw = self._handle.read(min(_INFLATE_CHUNK, self._left))
+        if not raw:
+            raise EOFError("the file is shorter than its zip directory says")
+        self._left -= len(raw)
+        return unzip.decompress(raw, n)
+
+    def read(self, n: int = -1) -> bytes:
+        n = (1 << 62) if n is None or n < 0 else n
+        pieces, got = [], 0
+        while got < n:
+            piece = self._more(n - got)
+            if piece is None:
+                self._check_member()
+                break
+            pieces.append(piece)
+            got += len(piece)
+            if self._member is not None:
+                self._crc = _zlib.crc32(piece, self._crc)
+                self._length += len(piece)
+        return b"".join(pieces)
+
+    def _check_member(self) -> None:
+        info = self._member
+        if info is not None and (self._length != info.file_size or self._crc != info.CRC):
+            raise zipfile.BadZipFile(f"{info.filename!r}: its size or CRC-32 does not match "
+                                     f"the zip's directory")
+
+
+def _zip_member(handle: Any, path: Path) -> zipfile.ZipInfo:
+    """The first ``.csv`` member of the zip open as ``handle``, positioned at its data."""
+    archive = zipfile.ZipFile(handle)
+    members = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
+    if not members:
+        raise ValueError(f"{path} holds no .csv file (it has {archive.namelist()})")
+    info = members[0]
+    if info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x1:
+        raise zipfile.BadZipFile(f"{info.filename!r} is not deflated (or is encrypted)")
     handle.seek(info.header_offset)
     local = handle.read(30)
     if len(local) < 30 or local[:4] != b"PK\x03\x04":
         raise zipfile.BadZipFile(f"no local header for {info.filename!r}")
     name_len, extra_len = struct.unpack("<HH", local[26:30])
     handle.seek(info.header_offset + 30 + name_len + extra_len)
-    packed = handle.read(info.compress_size)
-    data = _zlib.decompress(packed, -15, max(1, info.file_size))
-    if len(data) != info.file_size or _zlib.crc32(data) != info.CRC:
-        raise zipfile.BadZipFile(f"{info.filename!r}: size or CRC-32 does not match the "
-                                 f"zip's directory")
-    return data
+    return info
 
 
-def _unzip(path: Path) -> bytes:
-    """The first ``.csv`` member of the zip ``path``, decompressed whole."""
-    with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
-        members = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
-        if not members:
-            raise ValueError(f"{path} holds no .csv file (it has {archive.namelist()})")
-        info = members[0]
-        if info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x1:
-            return archive.read(info)  # stored, another codec or encrypted: zipfile's way
-        return _inflate_member(handle, info)
+def _inflater(handle: Any, path: Path) -> _Inflater | None:
+    """An :class:`_Inflater` of the zip member or gzip stream in ``handle`` (``path``);
+    ``None`` for a plain file."""
+    magic = handle.read(4)
+    if zipfile.is_zipfile(handle):
+        info = _zip_member(handle, path)
+        return _Inflater(handle, info.compress_size, gzip=False, member=info)
+    if magic == b"PK\x03\x04":
+        raise zipfile.BadZipFile("a zip without its central directory (cut short?)")
+    handle.seek(0)
+    if magic[:2] != b"\x1f\x8b":
+        return None
+    return _Inflater(handle, os.fstat(handle.fileno()).st_size, gzip=True)
 
 
-def unpack(path: Path) -> bytes | None:
-    """The whole CSV of an archive file in memory: a zip's first ``.csv`` member or a
-    ``.gz`` stream (every member) decompressed in one native call; ``None`` for a plain
-    file (read where it lies).
-
-    Raises
-    ------
-    ValueError
-        Not a readable zip or gzip (truncated, corrupt, a CRC that does not match).
-    """
-    try:
-        if zipfile.is_zipfile(path):
-            return _unzip(path)
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-            if magic == b"PK\x03\x04":
-                raise zipfile.BadZipFile("a zip without its central directory (cut short?)")
-            if magic[:2] != b"\x1f\x8b":
-                return None
-            handle.seek(0)
-            return _gzip.decompress(handle.read())
-    except (zipfile.BadZipFile, zlib.error, _zlib.error, EOFError, OSError) as exc:
-        raise ValueError(f"{path} is not a readable archive file ({exc})") from exc
+_BAD_ARCHIVE = (zipfile.BadZipFile, zlib.error, _zlib.error, EOFError, OSError)
 
 
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[tuple[Any, bytes]]:
     """A pyarrow-readable source of the CSV inside ``path`` and its first line.
 
-    A zip's member or a ``.gz`` is decompressed whole by :func:`unpack` (native code, one
-    call) and parsed from memory on pyarrow's threads; a plain CSV is read where it lies.
+    A zip's member or a gzip file is decompressed by :class:`_Inflater` as pyarrow reads
+    it; a plain CSV is read where it lies.
     """
-    data = unpack(path)
-    if data is None:
+    try:
         with open(path, "rb") as handle:
-            first = handle.read(4096).split(b"\n", 1)[0]
-        yield str(path), first
-        return
-    yield pa.BufferReader(data), data[:4096].split(b"\n", 1)[0]
+            peek = _inflater(handle, path)
+            first = (peek.read(4096) if peek is not None else handle.read(4096))
+            first = first.split(b"\n", 1)[0]
+        if peek is None:
+            yield str(path), first
+            return
+        with open(path, "rb") as handle:
+            source = _inflater(handle, path)
+            yield pa.PythonFile(source, mode="r"), first
+    except _BAD_ARCHIVE as exc:
+        raise ValueError(f"{path} is not a readable archive file ({exc})") from exc
 
 
 @contextlib.contextmanager
 def _open_streamed(path: Path) -> Iterator[tuple[Any, bytes]]:
-    """The decoder before :func:`unpack` (kept as the benchmarks' baseline): a zip's member
+    """The decoder before :class:`_Inflater` (kept as the benchmarks' baseline): a zip's member
     decompressed by ``zipfile`` as pyarrow reads it through Python, ``.gz`` by pyarrow."""
     try:
         if not zipfile.is_zipfile(path):

@@ -2,8 +2,10 @@
 
 A drop-in for ``liqmap.mapping.HistoricalMapping``: the same constructor and the same two
 methods with the same arguments, but the methods return the frames, write HTML and PNG charts
-and CSV tables into ``out_dir``, read every archive file once, keep no raw rows beyond the day
-being read, and raise on a failed download instead of carrying on.
+and CSV tables into ``out_dir``, decode every archive file once (and keep it decoded, so a
+later run opens no zip), hold the trades of two days at most (the one being selected and the
+next, read on a second thread meanwhile), and raise on a failed download instead of carrying
+on.
 """
 
 from __future__ import annotations
@@ -359,7 +361,7 @@ class HistoricalMapping:
                     candles.append(trade_candles(arrays, "1m"))
                 for one in got:  # written here, while the other thread decodes
                     one.keep()
-                del arrays, got
+                del arrays, got, one
         for day in selection.stale():  # portion mode, rarely: this day held more of the cut
             selection.add(self._read_day(day), key=day, replace=True)
             reads[day] += 1

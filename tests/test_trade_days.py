@@ -146,6 +146,21 @@ def test_damaged_archives_are_named(tmp_path, trades, packed) -> None:
         _trade_days.decode_trades(path, "binance")
 
 
+def test_a_zip_member_whose_crc_does_not_match_is_refused(tmp_path, trades) -> None:
+    """The deflate stream is whole, but the CRC-32 the zip records is another."""
+    path = _file(tmp_path, "binance", trades, header=True, packed="zip")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        crc = archive.infolist()[0].CRC.to_bytes(4, "little")
+    wrong = ((int.from_bytes(crc, "little") + 1) % 2**32).to_bytes(4, "little")
+    assert data.count(crc) == 2  # the local header and the central directory
+    path.write_bytes(bytes(data).replace(crc, wrong))
+    with pytest.raises(ValueError, match=r"size or CRC-32 does not match"):
+        _trade_days.decode_trades(path, "binance")
+    with pytest.raises(ValueError, match=path.name):
+        feeds.read_trades(path, exchange="binance")
+
+
 def test_a_bad_row_is_named_with_file_column_and_row(tmp_path, trades) -> None:
     bad = trades.copy()
     bad.loc[321, "quantity"] = 0.0
