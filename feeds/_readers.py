@@ -619,8 +619,8 @@ def _read_trades(path: str | os.PathLike, exchange: TradesFormat, since: Any, un
 
 def read_trades_streamed(path: str | os.PathLike, *, exchange: TradesFormat,
                          since: Any = None, until: Any = None) -> pd.DataFrame:
-    """:func:`read_trades` through the decoder it had before whole-buffer decompression
-    (a zip decompressed by ``zipfile`` as pyarrow pulls it through Python): the baseline
+    """:func:`read_trades` through the decoder it had before :class:`_Inflater` (a zip
+    decompressed by ``zipfile``'s reader as pyarrow pulls it through Python): the baseline
     the benchmarks time and the tests compare against. The same frame, more slowly."""
     return _read_trades(path, exchange, since, until, streamed=True)
 

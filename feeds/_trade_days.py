@@ -43,8 +43,8 @@ _NAMES = tuple(_SCHEMA.names)
 def decode_trades(path: str | os.PathLike, exchange: str) -> TradeArrays:
     """The trades of one archive file as checked :class:`indicator.TradeArrays` (time order).
 
-    The zip member or gzip stream is decompressed whole in native code and parsed by
-    pyarrow from memory; rows are checked as :func:`indicator.trade_arrays` checks a frame.
+    The zip member or gzip stream is decompressed in native code (zlib-ng) as pyarrow reads
+    and parses it; rows are checked as :func:`indicator.trade_arrays` checks a frame.
 
     Raises
     ------
@@ -202,8 +202,8 @@ def archive_day_trades(exchange: Any, symbol: str, day: Any, *, cache_dir: Any =
     """One UTC day of the exchange's trade archive as checked columns, decoded once.
 
     The first call downloads the day's file (checksum-verified, as
-    :func:`download_archive`), decodes it (the whole zip member or gzip stream decompressed
-    natively, parsed by pyarrow), checks every row and keeps the columns under
+    :func:`download_archive`), decodes it (the zip member or gzip stream decompressed
+    natively as pyarrow parses it), checks every row and keeps the columns under
     ``<cache_dir>/decoded/``; later calls read those back (a few tens of milliseconds for
     1.5M trades) as long as the archive file is the one they came from.
 
