@@ -253,11 +253,11 @@ def gzip_csv_problem(path: Path, columns: tuple[str, ...]) -> str | None:
         lacks ..."``), or ``None`` for a good file.
     """
     try:
-        with gzip.open(path, "rb") as stream:
+        with _gzip.open(path, "rb") as stream:  # zlib-ng's when there: 2x faster
             first = stream.readline(4096)
             while stream.read(_BLOCK):
                 pass
-    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+    except (OSError, EOFError, zlib.error, _zlib.error) as exc:  # BadGzipFile: an OSError
         return f"not a complete gzip stream ({type(exc).__name__}: {exc})"
     header = [f.strip() for f in first.lstrip(b"\xef\xbb\xbf").decode("utf-8", "replace")
               .strip().split(",")]
