@@ -14,7 +14,8 @@ from ..vocab import timeframe_seconds as timeframe_seconds
 # name -> the module that defines it
 _HOMES = {
     "archive_candles": "_archive", "archive_symbol": "_archive", "archive_trades": "_archive",
-    "download_archive": "_archive",
+    "download_archive": "_archive", "archive_day": "_trade_days",
+    "archive_day_trades": "_trade_days",
     "FeedSettings": "_config", "settings": "_config",
     "fetch_candles": "_fetch",
     "LIQUIDATION_COLUMNS": "_liquidations", "LiquidationLog": "_liquidations",

@@ -29,7 +29,7 @@ from ._live_map import LiveTradeMap
 from ._map import default_bin_size, depth, liquidation_map
 from ._oi import SIGNAL_COLUMNS, oi_levels, oi_signals
 from ._options import OI_OPTION_NAMES, OIOptions
-from ._selection import TradeArrays, check_threshold, trade_arrays
+from ._selection import TradeArrays, check_threshold, checked_trade_arrays, trade_arrays
 from ._stream import TradeSelection
 from ._study import (
     LIQUIDATION_STUDY_COLUMNS,
@@ -77,6 +77,7 @@ __all__ = [
     "check_levels",
     "check_threshold",
     "check_trade_options",
+    "checked_trade_arrays",
     "default_bin_size",
     "density",
     "depth",

@@ -9,7 +9,9 @@ chunk, e.g. one archive day at a time).
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -25,7 +27,9 @@ __all__ = [
     "TRADE_COLUMNS",
     "TradeArrays",
     "check_threshold",
+    "checked_trade_arrays",
     "later_extremes",
+    "later_extremes_at",
     "select_both",
     "select_positions",
     "top_k",
@@ -99,21 +103,24 @@ def _time_ns(trades: pd.DataFrame, name: str) -> np.ndarray:
     return values.asi8
 
 
-def _positive(trades: pd.DataFrame, col: str, name: str) -> np.ndarray:
+def _numeric(trades: pd.DataFrame, col: str, name: str) -> np.ndarray:
     series = trades[col]
     if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series):
         raise TypeError(
             f"{name}[{col!r}] must be numeric, got dtype {series.dtype}; convert it with "
             f"pd.to_numeric"
         )
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_positive(values: np.ndarray, col: str, name: str,
+                    where: Callable[[int], str]) -> None:
     bad = first_true(~(np.isfinite(values) & (values > 0)))
     if bad is not None:
         raise ValueError(
-            f"{name}[{col!r}] is {float(values[bad])!r} at {row_label(trades.index, bad)}; every "
+            f"{name}[{col!r}] is {float(values[bad])!r} at {where(bad)}; every "
             f"{col} must be a finite number > 0: drop or repair that row"
         )
-    return values
 
 
 def _is_buy(trades: pd.DataFrame, name: str) -> np.ndarray:
@@ -132,6 +139,66 @@ def _is_buy(trades: pd.DataFrame, name: str) -> np.ndarray:
             f"for Bybit's 'Buy'/'Sell' use .str.lower())"
         )
     return buy
+
+
+def _checked(time: np.ndarray, price: np.ndarray, quantity: np.ndarray, is_buy: np.ndarray,
+             name: str, where: Callable[[int], str], *, positive: bool = False) -> TradeArrays:
+    """The columns as :class:`TradeArrays` once price and quantity are finite and > 0
+    (already checked when ``positive``) and their product finite, sorted by time (stable)
+    unless already in order."""
+    if not positive:
+        _check_positive(price, "price", name, where)
+        _check_positive(quantity, "quantity", name, where)
+    with np.errstate(over="ignore"):
+        bad = first_true(~np.isfinite(price * quantity))
+    if bad is not None:
+        raise ValueError(
+            f"{name} at {where(bad)}: price {float(price[bad])!r} x "
+            f"quantity {float(quantity[bad])!r} overflows (the notional is not a finite "
+            f"number); drop or repair that row"
+        )
+    if len(time) > 1 and (np.diff(time) < 0).any():
+        order = np.argsort(time, kind="stable")
+        time, price, quantity, is_buy = time[order], price[order], quantity[order], is_buy[order]
+    return TradeArrays(time=time, price=price, quantity=quantity, is_buy=is_buy)
+
+
+def checked_trade_arrays(time: Any, price: Any, quantity: Any, is_buy: Any, *,
+                         name: str = "trades") -> TradeArrays:
+    """Trade columns already decoded (an archive day, say) checked as :func:`trade_arrays`
+    checks a frame, without building one.
+
+    Parameters
+    ----------
+    time : array of int64
+        Epoch nanoseconds (UTC).
+    price, quantity : array of float
+        Quote currency per coin, and coins.
+    is_buy : array of bool
+        Taker buys.
+    name : str
+        What messages call the trades (``"trades of BTCUSDT-aggTrades-2026-06-01.zip"``).
+
+    Returns
+    -------
+    TradeArrays
+        The columns in time order (stable).
+
+    Raises
+    ------
+    ValueError
+        Columns of unequal length, or a NaN, infinite or non-positive price or quantity, or
+        a notional that overflows; the message names the column and the first bad row (its
+        position in the arrays given).
+    """
+    time = np.asarray(time, dtype=np.int64)
+    price = np.asarray(price, dtype=np.float64)
+    quantity = np.asarray(quantity, dtype=np.float64)
+    is_buy = np.asarray(is_buy, dtype=bool)
+    if not len(time) == len(price) == len(quantity) == len(is_buy):
+        raise ValueError(f"{name}: time, price, quantity and is_buy have "
+                         f"{len(time)}, {len(price)}, {len(quantity)} and {len(is_buy)} rows")
+    return _checked(time, price, quantity, is_buy, name, lambda i: f"row {i}")
 
 
 def trade_arrays(trades: Any, name: str = "trades") -> TradeArrays:
@@ -161,21 +228,13 @@ def trade_arrays(trades: Any, name: str = "trades") -> TradeArrays:
     """
     _check_frame(trades, name)
     time = _time_ns(trades, name)
-    price = _positive(trades, "price", name)
-    quantity = _positive(trades, "quantity", name)
+    price = _numeric(trades, "price", name)
+    quantity = _numeric(trades, "quantity", name)
+    where = functools.partial(row_label, trades.index)
+    _check_positive(price, "price", name, where)
+    _check_positive(quantity, "quantity", name, where)
     is_buy = _is_buy(trades, name)
-    with np.errstate(over="ignore"):
-        bad = first_true(~np.isfinite(price * quantity))
-    if bad is not None:
-        raise ValueError(
-            f"{name} at {row_label(trades.index, bad)}: price {float(price[bad])!r} x "
-            f"quantity {float(quantity[bad])!r} overflows (the notional is not a finite "
-            f"number); drop or repair that row"
-        )
-    if len(time) > 1 and (np.diff(time) < 0).any():
-        order = np.argsort(time, kind="stable")
-        time, price, quantity, is_buy = time[order], price[order], quantity[order], is_buy[order]
-    return TradeArrays(time=time, price=price, quantity=quantity, is_buy=is_buy)
+    return _checked(time, price, quantity, is_buy, name, where, positive=True)
 
 
 def _short(n: int) -> str:
@@ -293,4 +352,19 @@ def later_extremes(price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low[-1], high[-1] = np.inf, -np.inf
         low[:-1] = np.minimum.accumulate(price[:0:-1])[::-1]
         high[:-1] = np.maximum.accumulate(price[:0:-1])[::-1]
+    return low, high
+
+
+def later_extremes_at(price: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`later_extremes` at ``positions`` only (strictly increasing): the lowest and
+    highest price after each of them, in one pass over ``price`` (segment extremes between
+    consecutive positions, then a running extreme over the few segments from the end)."""
+    m = len(positions)
+    low, high = np.full(m, np.inf), np.full(m, -np.inf)
+    starts = np.asarray(positions, dtype=np.intp) + 1
+    inside = starts < len(price)  # the last trade has nothing after it
+    if inside.any():
+        cuts = starts[inside]
+        low[inside] = np.minimum.accumulate(np.minimum.reduceat(price, cuts)[::-1])[::-1]
+        high[inside] = np.maximum.accumulate(np.maximum.reduceat(price, cuts)[::-1])[::-1]
     return low, high

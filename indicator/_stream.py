@@ -12,7 +12,7 @@ import numpy as np
 
 from ..vocab import Mode
 from ._frames import TradeLevels
-from ._selection import TradeArrays, check_threshold, later_extremes, top_k
+from ._selection import TradeArrays, check_threshold, later_extremes_at, top_k
 from ._trade_levels import Weights, check_trade_options, expand_levels
 
 __all__ = ["TradeSelection"]
@@ -141,24 +141,32 @@ class TradeSelection:
             self._last_time = int(arrays.time[-1])
             self.last_price = float(arrays.price[-1])
 
-    def _reduce(self, arrays: TradeArrays, key: Any, seq0: int,
-                exact: tuple[int | None, int | None]) -> _Chunk:
-        notional = arrays.notional
-        kept, dropped, counts = [], [], []
+    def _kept(self, arrays: TradeArrays, notional: np.ndarray,
+              exact: tuple[int | None, int | None], seq0: int) -> tuple[np.ndarray, list, list]:
+        """Positions kept (ascending), the best dropped trade per side, trades per side."""
+        buys = int(np.count_nonzero(arrays.is_buy))
+        counts = [buys, len(arrays) - buys]
+        if self.mode == "gross_value":  # one pass over both sides: no candidate is dropped
+            return np.flatnonzero(notional >= self.threshold), [None, None], counts
+        kept, dropped = [], []
         for side, mask in enumerate((arrays.is_buy, ~arrays.is_buy)):
             pos = np.flatnonzero(mask)
             side_kept, side_dropped = _chunk_side(notional, pos, self.mode, self.threshold,
                                                   exact[side], seq0)
             kept.append(side_kept)
             dropped.append(side_dropped)
-            counts.append(len(pos))
-        keep = np.sort(np.concatenate(kept))
-        low, high = later_extremes(arrays.price)
+        return np.sort(np.concatenate(kept)), dropped, counts
+
+    def _reduce(self, arrays: TradeArrays, key: Any, seq0: int,
+                exact: tuple[int | None, int | None]) -> _Chunk:
+        notional = arrays.notional
+        keep, dropped, counts = self._kept(arrays, notional, exact, seq0)
+        low, high = later_extremes_at(arrays.price, keep)
         empty = len(arrays) == 0
         return _Chunk(
             key=key, seq=seq0 + keep, time=arrays.time[keep], price=arrays.price[keep],
-            notional=notional[keep], is_buy=arrays.is_buy[keep], later_low=low[keep],
-            later_high=high[keep], counts=(counts[0], counts[1]),
+            notional=notional[keep], is_buy=arrays.is_buy[keep], later_low=low,
+            later_high=high, counts=(counts[0], counts[1]),
             low=np.inf if empty else float(arrays.price.min()),
             high=-np.inf if empty else float(arrays.price.max()),
             dropped=(dropped[0], dropped[1]), seq0=seq0,

@@ -48,13 +48,12 @@ def trade_candles(trades: pd.DataFrame | TradeArrays, timeframe: str = "1m") -> 
         Bad trades (see :func:`trade_arrays`) or a timeframe that is not one.
     """
     arrays = trades if isinstance(trades, TradeArrays) else trade_arrays(trades)
-    bar = _bar_starts(arrays.time, timeframe)
-    if len(bar) == 0:
+    if len(arrays) == 0:
         index = pd.DatetimeIndex([], dtype=UTC_NS, name="time")
         return pd.DataFrame({c: np.empty(0) for c in ("open", "high", "low", "close",
                                                       "volume")}, index=index)
-    first = np.flatnonzero(np.r_[True, bar[1:] != bar[:-1]])
-    last = np.r_[first[1:], len(bar)] - 1
+    first, opens = _bars(arrays.time, timeframe)
+    last = np.r_[first[1:], len(arrays)] - 1
     price = arrays.price
     return pd.DataFrame({
         "open": price[first],
@@ -62,4 +61,22 @@ def trade_candles(trades: pd.DataFrame | TradeArrays, timeframe: str = "1m") -> 
         "low": np.minimum.reduceat(price, first),
         "close": price[last],
         "volume": np.add.reduceat(arrays.quantity, first),
-    }, index=utc_times(bar[first]).rename("time"))
+    }, index=utc_times(opens).rename("time"))
+
+
+def _bars(time: np.ndarray, timeframe: str) -> tuple[np.ndarray, np.ndarray]:
+    """The position of each bar's first trade and the bar's open time (epoch ns), for
+    times in order. When there are fewer bar slots than trades (a day of trades in
+    minutes), the slots' edges are looked up by binary search instead of computing every
+    trade's bar."""
+    ends = _bar_starts(time[[0, -1]], timeframe)
+    step = timeframe_ms(timeframe) * 1_000_000
+    slots = int((ends[1] - ends[0]) // step) + 1
+    if slots <= len(time):
+        edges = ends[0] + step * np.arange(slots, dtype=np.int64)
+        starts = np.searchsorted(time, edges, side="left")
+        held = starts < np.r_[starts[1:], len(time)]
+        return starts[held], edges[held]
+    bar = _bar_starts(time, timeframe)
+    first = np.flatnonzero(np.r_[True, bar[1:] != bar[:-1]])
+    return first, bar[first]

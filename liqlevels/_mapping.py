@@ -2,21 +2,29 @@
 
 A drop-in for ``liqmap.mapping.HistoricalMapping``: the same constructor and the same two
 methods with the same arguments, but the methods return the frames, write HTML and PNG charts
-and CSV tables into ``out_dir``, read every archive file once, keep no raw rows beyond the day
-being read, and raise on a failed download instead of carrying on.
+and CSV tables into ``out_dir``, decode every archive file once (and keep it decoded, so a
+later run opens no zip), hold the trades of two days at most (the one being selected and the
+next, read on a second thread meanwhile), and raise on a failed download instead of carrying
+on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from .indicator import (
     TradeArrays,
@@ -25,7 +33,6 @@ from .indicator import (
     check_trade_options,
     depth,
     liquidation_map,
-    trade_arrays,
     trade_candles,
 )
 from .vocab import (
@@ -119,22 +126,83 @@ def _threshold(mode: Any, gross_value: Any, top_n: Any, portion: Any) -> tuple[s
 
 
 # --------------------------------------------------------------------------------------------
-# Reading one day
+# Reading the days: one ahead on a second thread
 # --------------------------------------------------------------------------------------------
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
-def _read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> TradeArrays:
-    """The day's trades inside ``[start, end)`` (epoch ns), checked, in time order.
 
-    ``feeds.read_trades`` cuts the window; on a plain Binance CSV it parses only its lines.
+def _window(arrays: TradeArrays, start_ns: int, end_ns: int) -> TradeArrays:
+    """The trades inside ``[start, end)`` (epoch ns) of a day in time order (views)."""
+    a, b = (int(i) for i in np.searchsorted(arrays.time, [start_ns, end_ns], side="left"))
+    return TradeArrays(arrays.time[a:b], arrays.price[a:b], arrays.quantity[a:b],
+                       arrays.is_buy[a:b])
+
+
+def prefetched(load: Callable[[_T], _R], items: Sequence[_T]) -> Iterator[tuple[_T, _R]]:
+    """``(item, load(item))`` in order, the next item loaded on a second thread while the
+    caller works on this one.
+
+    One item ahead and no more, so at most two loaded items are held at a time (the one the
+    caller has and the next). An error loading an item is raised, as it was raised, when
+    the caller reaches that item; an item loading when the caller stops is finished and
+    dropped (its error with it), so the caller sees one error only.
     """
-    from .feeds import read_trades
+    if len(items) <= 1:
+        for item in items:
+            yield item, load(item)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqlevels-prefetch") as pool:
+        pending: Future[_R] | None = pool.submit(load, items[0])
+        try:
+            for i, item in enumerate(items):
+                assert pending is not None
+                result = pending.result()
+                pending = pool.submit(load, items[i + 1]) if i + 1 < len(items) else None
+                yield item, result
+                del result
+        finally:
+            if pending is not None:
+                pending.cancel()
 
-    window = read_trades(path, exchange=exchange, since=pd.Timestamp(start_ns, tz="UTC"),
-                         until=pd.Timestamp(end_ns, tz="UTC"))
-    if len(window) == 0:
-        return TradeArrays.empty()
-    return trade_arrays(window, name=f"trades of {path.name}")
+
+# --------------------------------------------------------------------------------------------
+# Writing tables
+# --------------------------------------------------------------------------------------------
+
+_NEEDS_QUOTES = r'[,"\r\n]'
+
+
+def _csv_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Times with a zone as UTC text ending in ``+00:00`` (Arrow's writer looks the zone up per
+    value, 50x slower); the rest as it is."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):  # a pandas categorical: its values
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        naive = column.cast(pa.timestamp(kind.unit, tz=None))  # the same instants, in UTC
+        return pc.binary_join_element_wise(naive.cast(pa.string()), "+00:00", "")
+    return column
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` (no index) as CSV, written by pyarrow: floats in their shortest exact form,
+    zoned times as ``2026-06-01 06:00:00.123000000+00:00``; text quoted only when it must be."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.table([_csv_column(c) for c in table.columns], names=table.column_names)
+    texts = [c for c in table.columns if pa.types.is_string(c.type) or
+             pa.types.is_large_string(c.type)]
+    plain = all(not pc.any(pc.match_substring_regex(c, _NEEDS_QUOTES)).as_py()
+                for c in texts if len(c))
+    names = table.column_names
+    if not plain or any(re.search(_NEEDS_QUOTES, name) for name in names):
+        pcsv.write_csv(table, path, pcsv.WriteOptions(quoting_style="needed"))
+        return
+    with open(path, "wb") as handle:  # Arrow quotes the header even when told not to
+        handle.write((",".join(names) + "\n").encode())
+        pcsv.write_csv(table, handle, pcsv.WriteOptions(include_header=False,
+                                                        quoting_style="none"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,47 +318,52 @@ class HistoricalMapping:
         last = (self.end - pd.Timedelta(1, "ns")).floor("D")
         return list(pd.date_range(first, last, freq="D"))
 
-    def _day_file(self, exchange: str, day: pd.Timestamp) -> Path:
-        """The exchange's archive file of the day, downloaded (checksum-verified) unless
-        already cached.
+    def _archive_day(self, exchange: str, day: str) -> Any:
+        """The exchange's trades of the whole day (``feeds.ArchiveDay``): decoded from the
+        archive file (downloaded, checksum-verified, unless cached) or read back from the
+        decoded-day cache.
 
         A failed download raises :class:`feeds.FeedError` naming the URL: nothing is
         swallowed, so a missing day never passes for a quiet one.
         """
-        from .feeds import download_archive
+        from .feeds import archive_day
 
-        kind = "aggTrades" if exchange == "binance" else "trades"
         url = (self.base_url.get(exchange) if isinstance(self.base_url, Mapping)
                else self.base_url)
-        return Path(download_archive(exchange, kind, self.symbol, day.strftime("%Y-%m-%d"),
-                                     cache_dir=self.cache_dir, base_url=url))
+        return archive_day(exchange, self.symbol, day, cache_dir=self.cache_dir, base_url=url)
 
-    def _days(self) -> Iterator[tuple[str, dict[str, Path]]]:
-        for day in self.days:
-            yield day.strftime("%Y-%m-%d"), {ex: self._day_file(ex, day)
-                                             for ex in self.exchanges}
+    def _load_day(self, day: str) -> tuple[TradeArrays, list[Any]]:
+        """The day's trades in the window, every exchange's merged in time order, and the
+        days read (to be kept decoded by whoever calls)."""
+        start_ns, end_ns = self.start.value, self.end.value
+        got = [self._archive_day(ex, day) for ex in self.exchanges]
+        return _merge([_window(g.trades, start_ns, end_ns) for g in got]), got
 
-    def _read_day(self, paths: dict[str, Path], start_ns: int, end_ns: int) -> TradeArrays:
-        """The day's trades in the window, every exchange's merged in time order."""
-        return _merge([_read_window(path, ex, start_ns, end_ns) for ex, path in paths.items()])
+    def _read_day(self, day: str) -> TradeArrays:
+        arrays, got = self._load_day(day)
+        for one in got:
+            one.keep()
+        return arrays
 
     def _select(self, mode: str, threshold: float | int) -> _Window:
         key = (mode, threshold)
         if key in self._done:
             return self._done[key]
         selection = TradeSelection(mode, threshold)
-        start_ns, end_ns = self.start.value, self.end.value
-        paths: dict[str, dict[str, Path]] = {}
         reads: dict[str, int] = {}
         candles = []
-        for day, day_paths in self._days():
-            arrays = self._read_day(day_paths, start_ns, end_ns)
-            paths[day], reads[day] = day_paths, 1
-            selection.add(arrays, key=day)
-            if len(arrays):
-                candles.append(trade_candles(arrays, "1m"))
+        days = [day.strftime("%Y-%m-%d") for day in self.days]
+        with contextlib.closing(prefetched(self._load_day, days)) as loaded:
+            for day, (arrays, got) in loaded:  # the next day is read meanwhile
+                reads[day] = 1
+                selection.add(arrays, key=day)
+                if len(arrays):
+                    candles.append(trade_candles(arrays, "1m"))
+                for one in got:  # written here, while the other thread decodes
+                    one.keep()
+                del arrays, got, one
         for day in selection.stale():  # portion mode, rarely: this day held more of the cut
-            selection.add(self._read_day(paths[day], start_ns, end_ns), key=day, replace=True)
+            selection.add(self._read_day(day), key=day, replace=True)
             reads[day] += 1
         if selection.count == 0:
             raise ValueError(
@@ -329,7 +402,7 @@ class HistoricalMapping:
 
     def _write_csv(self, frame: pd.DataFrame, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        frame.to_csv(tmp, index=False)
+        write_csv(frame, tmp)
         tmp.replace(path)
         self.files.append(path)
 

@@ -262,6 +262,17 @@ def test_trade_candles_match_a_plain_loop(timeframe):
     assert str(got.index.dtype) == "datetime64[ns, UTC]"
 
 
+@pytest.mark.parametrize(("timeframe", "span_s"), [("1m", 3 * 3600), ("5m", 86_400)])
+def test_dense_trade_candles_match_a_plain_loop(timeframe, span_s):
+    """More trades than bar slots (a day of trades in minutes): the slots' edges are found by
+    binary search; empty slots stay absent."""
+    trades = random_trades(2000, seed=3, span_s=span_s)
+    trades = trades[(trades["time"] < T0 + pd.Timedelta(minutes=40))
+                    | (trades["time"] >= T0 + pd.Timedelta(minutes=90))]  # a gap
+    got = indicator.trade_candles(trades, timeframe)
+    pd.testing.assert_frame_equal(got, reference_candles(trades, timeframe), check_freq=False)
+
+
 @settings(max_examples=60, deadline=None)
 @given(times=st.lists(st.integers(0, 900), min_size=1, max_size=40), seed=st.integers(0, 99))
 def test_trade_candles_any_order_and_ties(times, seed):

@@ -275,23 +275,29 @@ def test_server_errors_are_raised_after_retries(archive, two_days, tmp_path):
 
 
 def test_each_file_is_read_once(archive, two_days, tmp_path, monkeypatch):
+    """Each archive file is decoded once; the same selection is not read again, and a new
+    facade reads the decoded days back from the cache instead of the zips."""
+    from liqlevels.feeds import _trade_days
+
     reads: list[str] = []
-    real = feeds.read_trades
+    real = _trade_days.trade_columns
 
     def counting(path, **kwargs):
         reads.append(Path(path).name)
         return real(path, **kwargs)
 
-    monkeypatch.setattr(feeds, "read_trades", counting)
+    monkeypatch.setattr(_trade_days, "trade_columns", counting)
     hm = mapping(archive, tmp_path)
-    hm.liquidation_map_from_historical(mode="top_n", threshold_top_n=30)
+    first = hm.liquidation_map_from_historical(mode="top_n", threshold_top_n=30)
     assert sorted(reads) == [f"{SYMBOL}-aggTrades-{DAY1}.zip", f"{SYMBOL}-aggTrades-{DAY2}.zip"]
     hm.liquidation_map_depth_from_historical(mode="top_n", threshold_top_n=30)
     assert len(reads) == 2  # the same selection is not read again
     assert len(archive.data_requests()) == 2
-    again = mapping(archive, tmp_path)  # a new facade: read again, but from the cache
-    again.liquidation_map_from_historical(mode="top_n", threshold_top_n=30)
-    assert len(reads) == 4 and len(archive.data_requests()) == 2
+    again = mapping(archive, tmp_path)  # a new facade: the decoded days, not the zips
+    second = again.liquidation_map_from_historical(mode="top_n", threshold_top_n=30)
+    assert len(reads) == 2 and len(archive.data_requests()) == 2
+    pd.testing.assert_frame_equal(second, first)
+    pd.testing.assert_frame_equal(again.levels, hm.levels)
 
 
 def test_no_row_by_row_appends(archive, two_days, tmp_path, monkeypatch):
@@ -456,6 +462,14 @@ def test_malformed_archive_rows(archive, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+def read_window(path: Path, exchange: str, start_ns: int, end_ns: int) -> indicator.TradeArrays:
+    """``feeds.read_trades`` cut to ``[start, end)`` (on a plain Binance CSV only the window's
+    lines are parsed), checked."""
+    got = feeds.read_trades(path, exchange=exchange, since=pd.Timestamp(start_ns, tz="UTC"),
+                            until=pd.Timestamp(end_ns, tz="UTC"))
+    return indicator.trade_arrays(got) if len(got) else indicator.TradeArrays.empty()
+
+
 @pytest.mark.parametrize("header", [True, False])
 @pytest.mark.parametrize("micros", [False, True])
 @pytest.mark.parametrize(("start", "end"), [
@@ -471,7 +485,7 @@ def test_binance_slice_equals_whole_read(tmp_path, header, micros, start, end):
     path.write_bytes(binance_csv(trades, header=header, micros=micros))
     a = pd.Timestamp(f"{DAY1} {start}", tz="UTC").value
     b = pd.Timestamp(f"{DAY1} {end}", tz="UTC").value
-    got = _mapping._read_window(path, "binance", a, b)
+    got = read_window(path, "binance", a, b)
     want = window(trades, f"{DAY1} {start}", f"{DAY1} {end}")
     assert len(got) == len(want)
     assert (got.time == want["time"].array.as_unit("ns").asi8).all()
@@ -638,4 +652,4 @@ def test_binance_slice_never_hides_a_malformed_line(tmp_path):
     a = pd.Timestamp(f"{DAY1} 01:00", tz="UTC").value
     b = pd.Timestamp(f"{DAY1} 23:00", tz="UTC").value
     with pytest.raises(ValueError, match=r"day\.csv"):
-        _mapping._read_window(path, "binance", a, b)
+        read_window(path, "binance", a, b)

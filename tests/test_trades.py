@@ -510,6 +510,21 @@ def test_depth_is_monotone_outward():
 # Streaming (one archive day at a time) equals batch
 # ---------------------------------------------------------------------------------------------
 
+@settings(max_examples=200, deadline=None)
+@given(prices=st.lists(st.floats(1, 1e6), min_size=0, max_size=40), data=st.data())
+def test_later_extremes_at_positions_equals_a_loop(prices, data):
+    """The lowest and highest price after each chosen trade, as a plain loop finds them."""
+    price = np.array(prices, dtype=np.float64)
+    chosen = sorted(data.draw(st.sets(st.integers(0, max(len(prices) - 1, 0)), max_size=12))
+                    if len(prices) else [])
+    low, high = indicator._selection.later_extremes_at(price, np.array(chosen, dtype=np.int64))
+    for i, k in enumerate(chosen):
+        after = prices[k + 1:]
+        assert low[i] == (min(after) if after else np.inf)
+        assert high[i] == (max(after) if after else -np.inf)
+    assert len(low) == len(high) == len(chosen)
+
+
 def stream(trades, cuts, mode, threshold, **kwargs):
     """Feed ``trades`` (time-sorted) to a TradeSelection in chunks cut at ``cuts``."""
     sel = TradeSelection(mode, threshold)
