@@ -169,7 +169,10 @@ def symbol_row(candles: pd.DataFrame, options: indicator.OIOptions,
                         f"{name}_usd": float(usd[i])})
     near = np.flatnonzero(distance <= rule.near)
     if near.size:
-        i = int(near[np.argmax(usd[near])])  # ties: the nearest
+        # ties (a burst's long and short lines weigh the same; sums in another order differ
+        # in the last bits): the nearest
+        top = usd[near].max()
+        i = int(near[np.flatnonzero(usd[near] >= top * (1 - 1e-9))[0]])
         row.update(near_side=str(side[i]), near_price=float(price[i]),
                    near_distance_pct=float(distance[i]), near_usd=float(usd[i]))
     row["nearest_pct"] = float(np.nanmin([row["long_distance_pct"], row["short_distance_pct"],

@@ -78,7 +78,9 @@ def loop_row(candles: pd.DataFrame, rule: ClusterRule) -> dict:
         for key in ("price", "distance_pct", "usd"):
             row[f"{side}_{key}"] = best[key] if best else math.nan
     near = [c for c in cells if c["distance_pct"] <= rule.near]
-    big = max(near, key=lambda c: c["usd"]) if near else None
+    top = max((c["usd"] for c in near), default=0.0)  # ties (within rounding): the nearest
+    big = min((c for c in near if c["usd"] >= top * (1 - 1e-9)),
+              key=lambda c: c["distance_pct"]) if near else None
     row["near_usd"] = big["usd"] if big else math.nan
     row["near_side"] = big["side"] if big else ""
     return row
