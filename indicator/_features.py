@@ -180,29 +180,55 @@ def _side_features(
     index_ns: np.ndarray, close: np.ndarray, within: tuple[float, ...],
     leverages: Sequence[int], short: bool,
 ) -> dict[str, np.ndarray]:
-    """One side's columns from its lines' ``start`` and ``end`` (int64 ns)."""
+    """One side's columns from its lines' ``start`` and ``end`` (int64 ns).
+
+    With ``within`` the kernels of :mod:`._sweep` are loaded anyway: one sweep then gives
+    the live counts, the nearest line and the within-x counts of lines that end top first
+    (any frame :func:`oi_levels` makes), and one pass the hit counts. Otherwise, and for
+    other levels frames, the general vectorised path.
+    """
     n = close.size
     s, e, hit = _bar_positions(start, end, index_ns)
     name = "short" if short else "long"
     sign = -1.0 if short else 1.0
     live = s < e
-    s_l, e_l, p_l = s[live], e[live], price[live]
-    nearest = sign * _live_max(s_l, e_l, sign * p_l, n)
-    nearest[np.isinf(nearest)] = np.nan
-    cols: dict[str, np.ndarray] = {
-        f"{name}_active": _active(s_l, e_l, n),
-        f"nearest_{name}": nearest,
-        f"{name}_dist": sign * (close - nearest) / close,
-        f"{name}_hit": _hits(hit, n),
-    }
+    if not live.all():
+        s, e, price = s[live], e[live], price[live]
+    cols = None
     if within:  # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
         factors = 1.0 - sign * np.asarray(within)
-        counts = _sweep.count_beyond(s_l, e_l, sign * p_l, sign * close, factors)
+        swept = _sweep.live_columns(s, e, sign * price, close, sign, factors)
+        if swept is not None:
+            cols = {f"{name}_active": swept.active, f"nearest_{name}": swept.nearest,
+                    f"{name}_dist": swept.dist}
+            counts = swept.counts
+        else:
+            cols = _nearest_columns(s, e, price, close, n, name, sign)
+            counts = _sweep.count_beyond(s, e, sign * price, sign * close, factors)
+        cols[f"{name}_hit"], by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
         for j, x in enumerate(within):
             cols[f"{name}_within_{_pct(x)}"] = counts[j]
-    for lv, counts in zip(leverages, _hits_by_leverage(hit, lev, leverages, n), strict=True):
+    else:
+        cols = _nearest_columns(s, e, price, close, n, name, sign)
+        cols[f"{name}_hit"] = _hits(hit, n)
+        by_leverage = _hits_by_leverage(hit, lev, leverages, n)
+    for lv, counts in zip(leverages, by_leverage, strict=True):
         cols[f"{name}_hit_{lv}x"] = counts
     return cols
+
+
+def _nearest_columns(
+    s: np.ndarray, e: np.ndarray, price: np.ndarray, close: np.ndarray, n: int, name: str,
+    sign: float,
+) -> dict[str, np.ndarray]:
+    """``active``, ``nearest`` and ``dist`` of one side's live lines, vectorised."""
+    nearest = sign * _live_max(s, e, sign * price, n)
+    nearest[np.isinf(nearest)] = np.nan
+    return {
+        f"{name}_active": _active(s, e, n),
+        f"nearest_{name}": nearest,
+        f"{name}_dist": sign * (close - nearest) / close,
+    }
 
 
 _ORDER = ("{}_active", "nearest_{}", "{}_dist", "{}_hit")

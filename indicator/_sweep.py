@@ -26,8 +26,8 @@ import numpy as np
 
 from ..vocab import NumbaMissingWarning
 
-__all__ = ["PYTHON", "Kernels", "NumbaMissingWarning", "count_beyond", "kernels",
-           "warn_if_uncompiled"]
+__all__ = ["PYTHON", "Kernels", "LiveColumns", "NumbaMissingWarning", "count_beyond",
+           "hit_columns", "kernels", "live_columns", "warn_if_uncompiled"]
 
 
 def _threshold_ranks(
@@ -100,15 +100,154 @@ def _sweep(s: np.ndarray, e: np.ndarray, rank: np.ndarray, thr_rank: np.ndarray)
     return out
 
 
+def _bar_ranks(
+    sorted_price: np.ndarray, base: np.ndarray, base_order: np.ndarray, factors: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[t, j] = searchsorted(sorted_price, base[t] * factors[j], "left")``, by one merge
+    in the order of ``base`` (which orders every column: the factors are positive); a bar's
+    ranks share one cache line of ``out``."""
+    m = sorted_price.size
+    nx = factors.size
+    at = np.zeros(nx, np.int64)
+    for k in range(base_order.size):
+        t = base_order[k]
+        b = base[t]
+        for x in range(nx):
+            value = b * factors[x]
+            r = at[x]
+            while r < m and sorted_price[r] < value:
+                r += 1
+            at[x] = r
+            out[t, x] = r
+
+
+def _live_sweep(
+    s: np.ndarray, e_by_rank: np.ndarray, rank: np.ndarray, sorted_price: np.ndarray,
+    thr_rank: np.ndarray, close: np.ndarray, sign: float,
+    active: np.ndarray, nearest: np.ndarray, dist: np.ndarray, counts: np.ndarray,
+) -> bool:
+    """One side's ``active``, ``nearest``, ``dist`` and within-x ``counts``, for lines that
+    end top first; False (outputs unusable) when they do not.
+
+    ``s`` ascending (lines in start order), ``rank`` each line's price rank, ``sorted_price``
+    the prices in rank order (signed: negated for shorts) and ``e_by_rank`` the end bar of the
+    line of each rank (``n``: never). Lines that end at their first touch end from the top:
+    the lines a bar ends are the highest-priced live ones. So the highest live line is popped
+    while its end is this bar; a line not popped at its end shows in the count of pops.
+
+    The live lines are one bit each over the price ranks. Each threshold (``thr_rank[t, j]``:
+    the prices below it on bar ``t``) keeps the count of live lines below it from bar to
+    bar: a line added or popped below it moves the count by one, and when the close moves,
+    the count moves by the live bits between its old and new rank (a popcount of the few
+    words in between: the close moves little from bar to bar).
+    """
+    n = close.size
+    m = rank.size
+    nx = thr_rank.shape[1]
+    one = np.uint64(1)
+    bits = np.zeros(m // 64 + 1, np.uint64)  # live lines by price rank
+    thr = np.zeros(nx, np.int64)  # each threshold's rank (prices below it)
+    below = np.zeros(nx, np.int64)  # live lines ranked below it
+    live = 0
+    top = -1  # rank of the highest live line
+    popped = 0
+    j = 0
+    for t in range(n):
+        while live > 0 and e_by_rank[top] == t:
+            w = top >> 6
+            bits[w] &= ~(one << np.uint64(top & 63))
+            live -= 1
+            popped += 1
+            for x in range(nx):
+                if top < thr[x]:
+                    below[x] -= 1
+            # The next highest: the highest bit left below the popped one.
+            word = bits[w] & ((one << np.uint64(top & 63)) - one)
+            while word == 0 and w > 0:
+                w -= 1
+                word = bits[w]
+            if word == 0:
+                top = -1
+            else:
+                top = w * 64
+                for shift in (32, 16, 8, 4, 2, 1):
+                    if word >> np.uint64(shift):
+                        word >>= np.uint64(shift)
+                        top += shift
+        while j < m and s[j] == t:
+            r = rank[j]
+            bits[r >> 6] |= one << np.uint64(r & 63)
+            live += 1
+            top = max(top, r)
+            for x in range(nx):
+                if r < thr[x]:
+                    below[x] += 1
+            j += 1
+        active[t] = live
+        if live > 0:
+            near = sign * sorted_price[top]
+            nearest[t] = near
+            dist[t] = sign * (close[t] - near) / close[t]
+        else:
+            nearest[t] = np.nan
+            dist[t] = np.nan
+        for x in range(nx):
+            old = thr[x]
+            hi = np.int64(thr_rank[t, x])
+            # The live lines ranked in [min(old, hi), max(old, hi)) cross the threshold.
+            a, b = min(old, hi), max(old, hi)
+            crossed = 0
+            w = a >> 6
+            while w <= b >> 6:
+                word = bits[w]
+                if w == a >> 6:
+                    word &= ~((one << np.uint64(a & 63)) - one)
+                if w == b >> 6:
+                    word &= (one << np.uint64(b & 63)) - one
+                # popcount, by halves (no multiply: it would overflow as plain Python)
+                word -= (word >> one) & np.uint64(0x5555555555555555)
+                word = ((word & np.uint64(0x3333333333333333))
+                        + ((word >> np.uint64(2)) & np.uint64(0x3333333333333333)))
+                word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+                word += word >> np.uint64(8)
+                word += word >> np.uint64(16)
+                word += word >> np.uint64(32)
+                crossed += np.int64(word & np.uint64(127))
+                w += 1
+            below[x] += crossed if hi > old else -crossed
+            thr[x] = hi
+            counts[x, t] = live - below[x]
+    ends = 0
+    for r in range(m):
+        ends += e_by_rank[r] < n
+    return j == m and popped == ends
+
+
+def _hit_counts(hit: np.ndarray, lev_index: np.ndarray, hits: np.ndarray,
+                by_leverage: np.ndarray) -> None:
+    """Lines hit on each bar (``hit``: the bar, -1 when none), in all and per leverage
+    (``lev_index``: the row of ``by_leverage``); the outputs start at zero."""
+    for i in range(hit.size):
+        h = hit[i]
+        if h >= 0:
+            hits[h] += 1
+            by_leverage[lev_index[i], h] += 1
+
+
 class Kernels(NamedTuple):
-    """The two kernels of :func:`count_beyond` and whether numba compiled them."""
+    """The kernels of :func:`count_beyond`, :func:`live_columns` and :func:`hit_columns`,
+    and whether numba compiled them."""
 
     threshold_ranks: Callable[..., np.ndarray]
     sweep: Callable[..., np.ndarray]
     compiled: bool
+    bar_ranks: Callable[..., None] = _bar_ranks
+    live_sweep: Callable[..., bool] = _live_sweep
+    hit_counts: Callable[..., None] = _hit_counts
 
 
-PYTHON = Kernels(_threshold_ranks, _sweep, compiled=False)  # the same code, uncompiled
+PYTHON = Kernels(_threshold_ranks, _sweep, False, _bar_ranks, _live_sweep, _hit_counts)
 
 _loaded: list[Kernels] = []
 _loading = threading.Lock()
@@ -126,7 +265,8 @@ def _compile() -> Kernels:
     except ImportError:  # absent, or broken against this numpy; sys.modules["numba"] = None
         return PYTHON
     jit = numba.njit(cache=True, nogil=True)
-    return Kernels(jit(_threshold_ranks), jit(_sweep), compiled=True)
+    return Kernels(jit(_threshold_ranks), jit(_sweep), True, jit(_bar_ranks), jit(_live_sweep),
+                   jit(_hit_counts))
 
 
 def kernels() -> Kernels:
@@ -192,5 +332,100 @@ def count_beyond(
     order = np.argsort(price)
     rank = np.empty(price.size, dtype=np.int64)
     rank[order] = np.arange(price.size)
-    threshold_ranks, sweep, _ = kernels()
+    threshold_ranks, sweep = kernels()[:2]
     return sweep(s, e, rank, threshold_ranks(price[order], base, np.argsort(base), factors))
+
+
+class LiveColumns(NamedTuple):
+    """One side's per-bar columns from :func:`live_columns`."""
+
+    active: np.ndarray  # int64, live lines
+    nearest: np.ndarray  # float64, the highest signed price live (unsigned back), NaN if none
+    dist: np.ndarray  # float64, sign * (close - nearest) / close
+    counts: np.ndarray  # int64 (len(factors), n), as count_beyond
+
+
+def live_columns(
+    s: np.ndarray, e: np.ndarray, price: np.ndarray, close: np.ndarray, sign: float,
+    factors: np.ndarray,
+) -> LiveColumns | None:
+    """``active``, ``nearest``, ``dist`` and the counts of :func:`count_beyond` (with ``base =
+    sign * close``) of one side in one sweep, or None when its lines do not end top first.
+
+    Lines that end at their first touch (what :func:`oi_levels` draws) end top first: the
+    lines that end on a bar are the highest-priced live ones (lowest for shorts, priced in
+    negatives). Then one sweep keeps them in a Fenwick tree over price ranks without
+    grouping the lines by their end: the highest live line is popped while it ends on this
+    bar. The kernel checks that every line was popped on its end bar; if not (any other levels
+    frame), it returns None and the caller counts the general way.
+
+    Parameters
+    ----------
+    s, e : numpy.ndarray
+        int64 bar positions, ``0 <= s < e <= n`` (``n``: never ends), checked here.
+    price : numpy.ndarray
+        float64 signed line prices (negated for short lines).
+    close : numpy.ndarray
+        float64, one per bar, finite and positive.
+    sign : float
+        1.0 for long lines, -1.0 for short lines (``price`` already carries it).
+    factors : numpy.ndarray
+        float64, positive: thresholds ``sign * close * factors[j]``.
+    """
+    n = close.size
+    s = np.ascontiguousarray(s, dtype=np.int64)
+    e = np.ascontiguousarray(e, dtype=np.int64)
+    bad = (s < 0) | (e <= s) | (e > n)  # the kernel indexes by them unchecked
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"line {i} spans bars [{s[i]}, {e[i]}); need 0 <= s < e <= {n}")
+    if s.size > 1 and (s[1:] < s[:-1]).any():  # the sweep takes the lines in start order
+        by_start = np.argsort(s, kind="stable")
+        s, e, price = s[by_start], e[by_start], price[by_start]
+    order = np.argsort(price)
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    sorted_price = price[order]
+    e_by_rank = e[order]
+    del order
+    factors = np.ascontiguousarray(factors, dtype=np.float64)
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    base = sign * close
+    kern = kernels()
+    thr_rank = np.empty((n, factors.size), np.int32 if sorted_price.size < 2**31 else np.int64)
+    kern.bar_ranks(sorted_price, base, np.argsort(base), factors, thr_rank)
+    del base
+    out = LiveColumns(np.empty(n, np.int64), np.empty(n), np.empty(n),
+                      np.empty((factors.size, n), np.int64))
+    ok = kern.live_sweep(s, e_by_rank, rank, sorted_price, thr_rank, close, float(sign), *out)
+    return out if ok else None
+
+
+def hit_columns(hit: np.ndarray, lev: np.ndarray, leverages: np.ndarray,
+                n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lines hit on each of ``n`` bars, in all and per leverage, in one pass.
+
+    Parameters
+    ----------
+    hit : numpy.ndarray
+        int64, the bar each line was hit on (``0 <= hit < n``), -1 when none.
+    lev : numpy.ndarray
+        int64, each line's leverage, one of ``leverages``.
+    leverages : numpy.ndarray
+        int64, ascending and unique: the rows of the second result.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        int64 ``(n,)`` and ``(len(leverages), n)``.
+    """
+    hit = np.ascontiguousarray(hit, dtype=np.int64)
+    leverages = np.asarray(leverages, dtype=np.int64)
+    lev_index = np.searchsorted(leverages, lev)
+    lev_index[lev_index == leverages.size] = 0
+    if ((hit < -1) | (hit >= n)).any() or not (leverages[lev_index] == lev).all():
+        raise ValueError("hit_columns: a hit outside the bars or a leverage not listed")
+    hits = np.zeros(n, np.int64)
+    by_leverage = np.zeros((leverages.size, n), np.int64)
+    kernels().hit_counts(hit, lev_index, hits, by_leverage)
+    return hits, by_leverage
