@@ -178,7 +178,7 @@ def _live_max(s: np.ndarray, e: np.ndarray, price: np.ndarray, n: int) -> np.nda
 def _side_features(
     start: np.ndarray, end: np.ndarray, price: np.ndarray, lev: np.ndarray,
     index_ns: np.ndarray, close: np.ndarray, within: tuple[float, ...],
-    leverages: Sequence[int], short: bool,
+    leverages: Sequence[int], short: bool, close_order: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """One side's columns from its lines' ``start`` and ``end`` (int64 ns).
 
@@ -188,7 +188,8 @@ def _side_features(
     other levels frames, the general vectorised path.
     """
     n = close.size
-    s, e, hit = _bar_positions(start, end, index_ns)
+    positions = _sweep.bar_positions if within else _bar_positions
+    s, e, hit = positions(start, end, index_ns)
     name = "short" if short else "long"
     sign = -1.0 if short else 1.0
     live = s < e
@@ -197,7 +198,7 @@ def _side_features(
     cols = None
     if within:  # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
         factors = 1.0 - sign * np.asarray(within)
-        swept = _sweep.live_columns(s, e, sign * price, close, sign, factors)
+        swept = _sweep.live_columns(s, e, sign * price, close, sign, factors, close_order)
         if swept is not None:
             cols = {f"{name}_active": swept.active, f"nearest_{name}": swept.nearest,
                     f"{name}_dist": swept.dist}
@@ -337,9 +338,10 @@ def features(
     index = candles.index
     index_ns = index.as_unit("ns").asi8
     longs, shorts = _sides(lines.short)
+    close_order = np.argsort(cols["close"]) if within else None  # one for both sides
     jobs = [
         (lines.start[m], lines.end[m], lines.price[m], lines.leverage[m], index_ns,
-         cols["close"], within, leverages, is_short)
+         cols["close"], within, leverages, is_short, close_order)
         for is_short, m in ((False, longs), (True, shorts))
     ]
     if len(levels) < _THREAD_MIN_LINES:

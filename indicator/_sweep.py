@@ -26,8 +26,10 @@ import numpy as np
 
 from ..vocab import NumbaMissingWarning
 
-__all__ = ["PYTHON", "Kernels", "LiveColumns", "NumbaMissingWarning", "count_beyond",
-           "hit_columns", "kernels", "live_columns", "warn_if_uncompiled"]
+_NAT = np.iinfo(np.int64).min
+
+__all__ = ["PYTHON", "Kernels", "LiveColumns", "NumbaMissingWarning", "bar_positions",
+           "count_beyond", "hit_columns", "kernels", "live_columns", "warn_if_uncompiled"]
 
 
 def _threshold_ranks(
@@ -101,18 +103,20 @@ def _sweep(s: np.ndarray, e: np.ndarray, rank: np.ndarray, thr_rank: np.ndarray)
 
 
 def _bar_ranks(
-    sorted_price: np.ndarray, base: np.ndarray, base_order: np.ndarray, factors: np.ndarray,
-    out: np.ndarray,
+    sorted_price: np.ndarray, close: np.ndarray, sign: float, close_order: np.ndarray,
+    factors: np.ndarray, out: np.ndarray,
 ) -> None:
-    """``out[t, j] = searchsorted(sorted_price, base[t] * factors[j], "left")``, by one merge
-    in the order of ``base`` (which orders every column: the factors are positive); a bar's
+    """``out[t, j] = searchsorted(sorted_price, sign * close[t] * factors[j], "left")``, by
+    one merge in the order of ``sign * close`` (``close_order`` sorts ``close``; read
+    backwards for ``sign < 0``), which orders every column: the factors are positive. A bar's
     ranks share one cache line of ``out``."""
     m = sorted_price.size
+    n = close_order.size
     nx = factors.size
     at = np.zeros(nx, np.int64)
-    for k in range(base_order.size):
-        t = base_order[k]
-        b = base[t]
+    for k in range(n):
+        t = close_order[k] if sign > 0 else close_order[n - 1 - k]
+        b = sign * close[t]
         for x in range(nx):
             value = b * factors[x]
             r = at[x]
@@ -120,6 +124,28 @@ def _bar_ranks(
                 r += 1
             at[x] = r
             out[t, x] = r
+
+
+def _by_rank(
+    order: np.ndarray, price: np.ndarray, e: np.ndarray, rank: np.ndarray,
+    sorted_price: np.ndarray, e_by_rank: np.ndarray,
+) -> None:
+    """From ``order`` (``argsort(price)``): each line's rank, and the prices and ends in rank
+    order, in one pass."""
+    for k in range(order.size):
+        i = order[k]
+        rank[i] = k
+        sorted_price[k] = price[i]
+        e_by_rank[k] = e[i]
+
+
+def _popcount(word: np.uint64) -> np.int64:
+    """Set bits of a uint64 (LLVM turns this into one ``popcnt``)."""
+    word -= (word >> np.uint64(1)) & np.uint64(0x5555555555555555)
+    word = ((word & np.uint64(0x3333333333333333))
+            + ((word >> np.uint64(2)) & np.uint64(0x3333333333333333)))
+    word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((word * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 def _live_sweep(
@@ -197,24 +223,16 @@ def _live_sweep(
             hi = np.int64(thr_rank[t, x])
             # The live lines ranked in [min(old, hi), max(old, hi)) cross the threshold.
             a, b = min(old, hi), max(old, hi)
-            crossed = 0
-            w = a >> 6
-            while w <= b >> 6:
-                word = bits[w]
-                if w == a >> 6:
-                    word &= ~((one << np.uint64(a & 63)) - one)
-                if w == b >> 6:
-                    word &= (one << np.uint64(b & 63)) - one
-                # popcount, by halves (no multiply: it would overflow as plain Python)
-                word -= (word >> one) & np.uint64(0x5555555555555555)
-                word = ((word & np.uint64(0x3333333333333333))
-                        + ((word >> np.uint64(2)) & np.uint64(0x3333333333333333)))
-                word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-                word += word >> np.uint64(8)
-                word += word >> np.uint64(16)
-                word += word >> np.uint64(32)
-                crossed += np.int64(word & np.uint64(127))
-                w += 1
+            wa, wb = a >> 6, b >> 6
+            # the live bits in [a, b): whole words between, masked words at the ends
+            head = bits[wa] & ~((one << np.uint64(a & 63)) - one)
+            tail = (one << np.uint64(b & 63)) - one
+            if wa == wb:
+                crossed = _popcount(head & tail)
+            else:
+                crossed = _popcount(head) + _popcount(bits[wb] & tail)
+                for w in range(wa + 1, wb):
+                    crossed += _popcount(bits[w])
             below[x] += crossed if hi > old else -crossed
             thr[x] = hi
             counts[x, t] = live - below[x]
@@ -224,15 +242,53 @@ def _live_sweep(
     return j == m and popped == ends
 
 
-def _hit_counts(hit: np.ndarray, lev_index: np.ndarray, hits: np.ndarray,
-                by_leverage: np.ndarray) -> None:
-    """Lines hit on each bar (``hit``: the bar, -1 when none), in all and per leverage
-    (``lev_index``: the row of ``by_leverage``); the outputs start at zero."""
+def _hit_counts(hit: np.ndarray, lev: np.ndarray, leverages: np.ndarray, hits: np.ndarray,
+                by_leverage: np.ndarray) -> bool:
+    """Lines hit on each bar (``hit``: the bar, -1 when none), in all and per leverage (row
+    ``k`` of ``by_leverage`` for ``leverages[k]``); the outputs start at zero. False when a
+    hit is off the bars or a leverage is not listed."""
+    n = hits.size
     for i in range(hit.size):
         h = hit[i]
-        if h >= 0:
-            hits[h] += 1
-            by_leverage[lev_index[i], h] += 1
+        if h < 0:
+            continue
+        k = 0
+        while k < leverages.size and leverages[k] != lev[i]:
+            k += 1
+        if h >= n or k == leverages.size:
+            return False
+        hits[h] += 1
+        by_leverage[k, h] += 1
+    return True
+
+
+def _bar_positions(
+    start: np.ndarray, end: np.ndarray, index_ns: np.ndarray, step: int,
+    s: np.ndarray, e: np.ndarray, hit: np.ndarray,
+) -> None:
+    """Bar positions of lines from their ``start`` and ``end`` (int64 ns, NaT as the int64
+    minimum): ``s`` the first bar opening at or after ``start``, ``e`` the same for ``end``
+    (``n`` when NaT or after the last bar), ``hit`` the bar opening exactly at ``end`` (-1 if
+    none). ``step > 0``: the bars are evenly spaced by ``step`` ns (arithmetic, no search)."""
+    n = index_ns.size
+    t0 = index_ns[0] if n else 0
+    for i in range(start.size):
+        for k in range(2):
+            time = start[i] if k == 0 else end[i]
+            if k == 1 and time == _NAT:
+                e[i] = n
+                hit[i] = -1
+                continue
+            if step > 0:
+                pos = -((t0 - time) // step)  # ceil((time - t0) / step)
+                pos = min(max(pos, 0), n)
+            else:
+                pos = np.searchsorted(index_ns, time)
+            if k == 0:
+                s[i] = pos
+            else:
+                e[i] = pos
+                hit[i] = pos if pos < n and index_ns[pos] == time else -1
 
 
 class Kernels(NamedTuple):
@@ -243,11 +299,14 @@ class Kernels(NamedTuple):
     sweep: Callable[..., np.ndarray]
     compiled: bool
     bar_ranks: Callable[..., None] = _bar_ranks
+    by_rank: Callable[..., None] = _by_rank
     live_sweep: Callable[..., bool] = _live_sweep
-    hit_counts: Callable[..., None] = _hit_counts
+    hit_counts: Callable[..., bool] = _hit_counts
+    bar_positions: Callable[..., None] = _bar_positions
 
 
-PYTHON = Kernels(_threshold_ranks, _sweep, False, _bar_ranks, _live_sweep, _hit_counts)
+PYTHON = Kernels(_threshold_ranks, _sweep, False, _bar_ranks, _by_rank, _live_sweep,
+                 _hit_counts, _bar_positions)
 
 _loaded: list[Kernels] = []
 _loading = threading.Lock()
@@ -265,8 +324,10 @@ def _compile() -> Kernels:
     except ImportError:  # absent, or broken against this numpy; sys.modules["numba"] = None
         return PYTHON
     jit = numba.njit(cache=True, nogil=True)
-    return Kernels(jit(_threshold_ranks), jit(_sweep), True, jit(_bar_ranks), jit(_live_sweep),
-                   jit(_hit_counts))
+    global _popcount
+    _popcount = jit(_popcount)  # _live_sweep calls it: compiled first, so numba types it
+    return Kernels(jit(_threshold_ranks), jit(_sweep), True, jit(_bar_ranks), jit(_by_rank),
+                   jit(_live_sweep), jit(_hit_counts), jit(_bar_positions))
 
 
 def kernels() -> Kernels:
@@ -347,17 +408,17 @@ class LiveColumns(NamedTuple):
 
 def live_columns(
     s: np.ndarray, e: np.ndarray, price: np.ndarray, close: np.ndarray, sign: float,
-    factors: np.ndarray,
+    factors: np.ndarray, close_order: np.ndarray | None = None,
 ) -> LiveColumns | None:
     """``active``, ``nearest``, ``dist`` and the counts of :func:`count_beyond` (with ``base =
     sign * close``) of one side in one sweep, or None when its lines do not end top first.
 
     Lines that end at their first touch (what :func:`oi_levels` draws) end top first: the
     lines that end on a bar are the highest-priced live ones (lowest for shorts, priced in
-    negatives). Then one sweep keeps them in a Fenwick tree over price ranks without
-    grouping the lines by their end: the highest live line is popped while it ends on this
-    bar. The kernel checks that every line was popped on its end bar; if not (any other levels
-    frame), it returns None and the caller counts the general way.
+    negatives). The sweep pops the highest live line while it ends on this bar, so it needs
+    no grouping of the lines by their end, and checks that every line was popped on its end
+    bar; if not (any other levels frame) it returns None and the caller counts the general
+    way (:func:`count_beyond`).
 
     Parameters
     ----------
@@ -371,6 +432,8 @@ def live_columns(
         1.0 for long lines, -1.0 for short lines (``price`` already carries it).
     factors : numpy.ndarray
         float64, positive: thresholds ``sign * close * factors[j]``.
+    close_order : numpy.ndarray, optional
+        ``np.argsort(close)``, when the caller shares one between the two sides.
     """
     n = close.size
     s = np.ascontiguousarray(s, dtype=np.int64)
@@ -379,25 +442,26 @@ def live_columns(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"line {i} spans bars [{s[i]}, {e[i]}); need 0 <= s < e <= {n}")
+    del bad
     if s.size > 1 and (s[1:] < s[:-1]).any():  # the sweep takes the lines in start order
         by_start = np.argsort(s, kind="stable")
         s, e, price = s[by_start], e[by_start], price[by_start]
-    order = np.argsort(price)
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    sorted_price = price[order]
-    e_by_rank = e[order]
-    del order
+    kern = kernels()
+    m = s.size
+    rank, e_by_rank = np.empty(m, np.int64), np.empty(m, np.int64)
+    sorted_price = np.empty(m)
+    kern.by_rank(np.argsort(price), price, e, rank, sorted_price, e_by_rank)
     factors = np.ascontiguousarray(factors, dtype=np.float64)
     close = np.ascontiguousarray(close, dtype=np.float64)
-    base = sign * close
-    kern = kernels()
-    thr_rank = np.empty((n, factors.size), np.int32 if sorted_price.size < 2**31 else np.int64)
-    kern.bar_ranks(sorted_price, base, np.argsort(base), factors, thr_rank)
-    del base
+    if close_order is None:
+        close_order = np.argsort(close)
+    thr_rank = np.empty((n, factors.size), np.int32 if m < 2**31 else np.int64)
+    kern.bar_ranks(sorted_price, close, float(sign), close_order, factors, thr_rank)
     out = LiveColumns(np.empty(n, np.int64), np.empty(n), np.empty(n),
                       np.empty((factors.size, n), np.int64))
-    ok = kern.live_sweep(s, e_by_rank, rank, sorted_price, thr_rank, close, float(sign), *out)
+    with np.errstate(over="ignore"):  # the popcount's multiply wraps (as plain Python too)
+        ok = kern.live_sweep(s, e_by_rank, rank, sorted_price, thr_rank, close, float(sign),
+                             *out)
     return out if ok else None
 
 
@@ -412,20 +476,34 @@ def hit_columns(hit: np.ndarray, lev: np.ndarray, leverages: np.ndarray,
     lev : numpy.ndarray
         int64, each line's leverage, one of ``leverages``.
     leverages : numpy.ndarray
-        int64, ascending and unique: the rows of the second result.
+        int64, unique: the rows of the second result.
 
     Returns
     -------
     tuple of numpy.ndarray
         int64 ``(n,)`` and ``(len(leverages), n)``.
     """
-    hit = np.ascontiguousarray(hit, dtype=np.int64)
-    leverages = np.asarray(leverages, dtype=np.int64)
-    lev_index = np.searchsorted(leverages, lev)
-    lev_index[lev_index == leverages.size] = 0
-    if ((hit < -1) | (hit >= n)).any() or not (leverages[lev_index] == lev).all():
-        raise ValueError("hit_columns: a hit outside the bars or a leverage not listed")
     hits = np.zeros(n, np.int64)
-    by_leverage = np.zeros((leverages.size, n), np.int64)
-    kernels().hit_counts(hit, lev_index, hits, by_leverage)
+    by_leverage = np.zeros((len(leverages), n), np.int64)
+    if not kernels().hit_counts(hit, lev, np.asarray(leverages, dtype=np.int64), hits,
+                                by_leverage):
+        raise ValueError("hit_columns: a hit off the bars or a leverage not listed")
     return hits, by_leverage
+
+
+def bar_positions(
+    start: np.ndarray, end: np.ndarray, index_ns: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bar positions of lines (``start``, ``end``: int64 ns, NaT as the int64 minimum) on
+    the bars opening at ``index_ns`` (int64 ns, ascending), in one pass: ``s`` (first bar
+    opening at or after ``start``), ``e`` (likewise for ``end``; ``n`` when NaT or later)
+    and ``hit`` (the bar opening exactly at ``end``, -1 if none)."""
+    n = len(index_ns)
+    step = 0
+    if n > 1:
+        first = int(index_ns[1] - index_ns[0])
+        if first > 0 and (np.diff(index_ns) == first).all():
+            step = first
+    s, e, hit = (np.empty(len(start), np.int64) for _ in range(3))
+    kernels().bar_positions(start, end, index_ns, step, s, e, hit)
+    return s, e, hit
