@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["EndKernels", "PYTHON", "kernels"]
+__all__ = ["PYTHON", "EndKernels", "kernels"]
 
 _NAT = np.iinfo(np.int64).min
 _FIRST_CAPACITY = 1024

@@ -656,6 +656,6 @@ def test_positions_and_hits_match_numpy(data, which):
         hits, by_leverage = _sweep.hit_columns(got[2], lines.leverage, np.array(leverages),
                                                len(candles))
     np.testing.assert_array_equal(hits, f._hits(want[2], len(candles)))
+    want_by_leverage = f._hits_by_leverage(want[2], lines.leverage, leverages, len(candles))
     np.testing.assert_array_equal(
-        by_leverage, np.array(f._hits_by_leverage(want[2], lines.leverage, leverages,
-                                                  len(candles))).reshape(len(leverages), len(candles)))
+        by_leverage, np.array(want_by_leverage).reshape(len(leverages), len(candles)))
