@@ -4,16 +4,21 @@ Every row describes the lines as they stand once that bar has closed, by the rul
 docs/method.md section 2: a line is live after bar ``t`` when ``start <= t`` and (``end`` is NaT or
 ``end > t``). Nothing in a row depends on a later bar.
 
-The work is vectorised. In bar positions a line is live on ``[s, e)``:
+In bar positions a line is live on ``[s, e)``. With the ``*_within_*`` counts asked for
+(numba loaded anyway), the kernels of :mod:`._sweep` do the work:
 
-* counts and hits are ``bincount`` + ``cumsum`` over ``s`` and ``e``;
-* the nearest live line is a "stabbing maximum": each interval is covered by two blocks of
-  length ``2**k`` (a reversed sparse table), maxima are scattered onto their level and pushed
-  down one level at a time, ``O(n log n + m)``;
-* the counts within ``x`` of the close are exact 2-D dominance counts (live at ``t`` and price
-  beyond a threshold that moves with the close): one sweep over the bars with a Fenwick tree
-  over price ranks, for any levels frame (:mod:`._sweep`; compiled by numba, or the same
-  code as plain Python with a warning where numba cannot be imported).
+* positions and hits in one pass each;
+* lines that end at their first touch (any frame :func:`oi_levels` makes) end from the top,
+  so one sweep per side pops the highest live line while it ends on this bar and gives the
+  live counts, the nearest line and the within-x counts at once (bits over price ranks,
+  thresholds ranked by one merge in the order of the closes);
+* any other levels frame takes the general path: exact 2-D dominance counts by a Fenwick
+  tree over price ranks (compiled by numba, or the same code as plain Python with a warning
+  where numba cannot be imported), the nearest line as a "stabbing maximum" (each interval
+  covered by two blocks of length ``2**k``, maxima scattered on their level and pushed down
+  one level at a time, ``O(n log n + m)``), counts and hits by ``bincount`` + ``cumsum``.
+
+Without the counts (``within=()``) the general vectorised path runs, without numba.
 """
 
 from __future__ import annotations

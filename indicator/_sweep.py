@@ -8,6 +8,13 @@ at its start and removed at its end, and each threshold is one prefix query
 (``O((n * columns + m) log m)``). The thresholds' price ranks come first, one merge per
 column, since every column is ordered like ``base``.
 
+Lines that end at their first touch (what :func:`oi_levels` draws) have more structure: the
+lines a bar ends are the highest-priced live ones. :func:`live_columns` uses it for one sweep
+per side that gives the live counts, the nearest line and the same counts without grouping
+the lines by their end (live bits over price ranks, a count per threshold moved by popcounts);
+it checks the structure as it goes and returns None for any other frame, which then takes
+:func:`count_beyond`. :func:`bar_positions` and :func:`hit_columns` are the passes around it.
+
 The kernels are compiled by numba on first use (``nogil``, so the two sides run on two
 threads) and cached on disk: about 1.5 s once, then a fraction of a second to load in a new
 process. numba is a dependency; where it cannot be imported the very same functions run as

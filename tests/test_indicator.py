@@ -470,3 +470,17 @@ def test_compiled_properties_and_reference(candles, options):
         patch.setattr(_oi, "_COMPILED_MIN_LINES", 0)
         levels = indicator.oi_levels(candles, **options)
     assert_levels_equal(levels, reference.levels(candles, **options))
+
+
+def test_without_numba_oi_levels_keeps_the_numpy_search(monkeypatch):
+    """Where numba cannot be imported the kernels of _ends would run as plain Python (slow
+    over every bar): oi_levels takes the numpy search instead, the same frame."""
+    from liqlevels.indicator import _ends, _oi
+
+    candles = tie_candles(3000, seed=5)
+    want = indicator.oi_levels(candles, direction="both")
+    monkeypatch.setattr(_oi, "_COMPILED_MIN_LINES", 0)
+    monkeypatch.setattr(_ends, "kernels", lambda: _ends.PYTHON)
+    monkeypatch.setattr(_oi, "_lines_compiled", None)  # would fail if it were called
+    pd.testing.assert_frame_equal(indicator.oi_levels(candles, direction="both"), want,
+                                  check_exact=True)
