@@ -200,10 +200,11 @@ def _side_features(
     live = s < e
     if not live.all():
         s, e, price = s[live], e[live], price[live]
-    cols = None
     if within:  # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
+        hits, by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
+        del hit
         factors = 1.0 - sign * np.asarray(within)
-        swept = _sweep.live_columns(s, e, sign * price, close, sign, factors, close_order)
+        swept = _sweep.live_columns(s, e, price, close, sign, factors, close_order)
         if swept is not None:
             cols = {f"{name}_active": swept.active, f"nearest_{name}": swept.nearest,
                     f"{name}_dist": swept.dist}
@@ -211,7 +212,7 @@ def _side_features(
         else:
             cols = _nearest_columns(s, e, price, close, n, name, sign)
             counts = _sweep.count_beyond(s, e, sign * price, sign * close, factors)
-        cols[f"{name}_hit"], by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
+        cols[f"{name}_hit"] = hits
         for j, x in enumerate(within):
             cols[f"{name}_within_{_pct(x)}"] = counts[j]
     else:

@@ -134,15 +134,15 @@ def _bar_ranks(
 
 
 def _by_rank(
-    order: np.ndarray, price: np.ndarray, e: np.ndarray, rank: np.ndarray,
+    order: np.ndarray, price: np.ndarray, sign: float, e: np.ndarray, rank: np.ndarray,
     sorted_price: np.ndarray, e_by_rank: np.ndarray,
 ) -> None:
-    """From ``order`` (``argsort(price)``): each line's rank, and the prices and ends in rank
-    order, in one pass."""
+    """From ``order`` (sorting ``sign * price``): each line's rank, and the signed prices
+    and the ends in rank order, in one pass."""
     for k in range(order.size):
         i = order[k]
         rank[i] = k
-        sorted_price[k] = price[i]
+        sorted_price[k] = sign * price[i]
         e_by_rank[k] = e[i]
 
 
@@ -417,8 +417,9 @@ def live_columns(
     s: np.ndarray, e: np.ndarray, price: np.ndarray, close: np.ndarray, sign: float,
     factors: np.ndarray, close_order: np.ndarray | None = None,
 ) -> LiveColumns | None:
-    """``active``, ``nearest``, ``dist`` and the counts of :func:`count_beyond` (with ``base =
-    sign * close``) of one side in one sweep, or None when its lines do not end top first.
+    """``active``, ``nearest``, ``dist`` and the counts of :func:`count_beyond` (with ``price
+    = sign * price``, ``base = sign * close``) of one side in one sweep, or None when its
+    lines do not end top first.
 
     Lines that end at their first touch (what :func:`oi_levels` draws) end top first: the
     lines that end on a bar are the highest-priced live ones (lowest for shorts, priced in
@@ -432,11 +433,11 @@ def live_columns(
     s, e : numpy.ndarray
         int64 bar positions, ``0 <= s < e <= n`` (``n``: never ends), checked here.
     price : numpy.ndarray
-        float64 signed line prices (negated for short lines).
+        float64 line prices (as they are: ``sign`` negates them inside).
     close : numpy.ndarray
         float64, one per bar, finite and positive.
     sign : float
-        1.0 for long lines, -1.0 for short lines (``price`` already carries it).
+        1.0 for long lines, -1.0 for short lines.
     factors : numpy.ndarray
         float64, positive: thresholds ``sign * close * factors[j]``.
     close_order : numpy.ndarray, optional
@@ -457,7 +458,10 @@ def live_columns(
     m = s.size
     rank, e_by_rank = np.empty(m, np.int64), np.empty(m, np.int64)
     sorted_price = np.empty(m)
-    kern.by_rank(np.argsort(price), price, e, rank, sorted_price, e_by_rank)
+    order = np.argsort(price)  # read backwards, it sorts the negated prices of shorts
+    kern.by_rank(order if sign > 0 else order[::-1], price, float(sign), e, rank,
+                 sorted_price, e_by_rank)
+    del order
     factors = np.ascontiguousarray(factors, dtype=np.float64)
     close = np.ascontiguousarray(close, dtype=np.float64)
     if close_order is None:

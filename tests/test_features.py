@@ -603,7 +603,7 @@ def test_live_columns_match_brute_force(data, short, which):
     factors = 1.0 - sign * np.array([0.0, 0.01, 0.02, 0.05])
     with pytest.MonkeyPatch.context() as patch:
         use_kernels(patch, which)
-        got = _sweep.live_columns(s, e, sign * price, close, sign, factors)
+        got = _sweep.live_columns(s, e, price, close, sign, factors)
     assert got is not None, "lines that end at their first touch end top first"
     n = close.size
     for t in range(n):
