@@ -201,8 +201,6 @@ def _side_features(
     if not live.all():
         s, e, price = s[live], e[live], price[live]
     if within:  # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
-        hits, by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
-        del hit
         factors = 1.0 - sign * np.asarray(within)
         swept = _sweep.live_columns(s, e, price, close, sign, factors, close_order)
         if swept is not None:
@@ -212,7 +210,8 @@ def _side_features(
         else:
             cols = _nearest_columns(s, e, price, close, n, name, sign)
             counts = _sweep.count_beyond(s, e, sign * price, sign * close, factors)
-        cols[f"{name}_hit"] = hits
+        # The hit counts after the sweep: their 6 columns do not meet its temporaries.
+        cols[f"{name}_hit"], by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
         for j, x in enumerate(within):
             cols[f"{name}_within_{_pct(x)}"] = counts[j]
     else:
