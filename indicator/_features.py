@@ -187,39 +187,42 @@ def _side_features(
 ) -> dict[str, np.ndarray]:
     """One side's columns from its lines' ``start`` and ``end`` (int64 ns).
 
-    With ``within`` the kernels of :mod:`._sweep` are loaded anyway: one sweep then gives
-    the live counts, the nearest line and the within-x counts of lines that end top first
-    (any frame :func:`oi_levels` makes), and one pass the hit counts. Otherwise, and for
-    other levels frames, the general vectorised path.
+    With ``within`` and numba, the compiled kernels of :mod:`._sweep`: positions in one
+    pass, one sweep for the live counts, the nearest line and the within-x counts of lines
+    that end top first (any frame :func:`oi_levels` makes), one pass for the hit counts.
+    Otherwise (no counts asked for, numba missing, or other levels frames) the general
+    path: vectorised numpy, and the Fenwick sweep for the counts (as plain Python without
+    numba: the one-sweep kernel would be slower there, its bit operations on numpy scalars).
     """
     n = close.size
-    positions = _sweep.bar_positions if within else _bar_positions
-    s, e, hit = positions(start, end, index_ns)
+    fast = bool(within) and _sweep.kernels().compiled
+    s, e, hit = (_sweep.bar_positions if fast else _bar_positions)(start, end, index_ns)
     name = "short" if short else "long"
     sign = -1.0 if short else 1.0
     live = s < e
     if not live.all():
         s, e, price = s[live], e[live], price[live]
-    if within:  # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
-        factors = 1.0 - sign * np.asarray(within)
-        swept = _sweep.live_columns(s, e, price, close, sign, factors, close_order)
-        if swept is not None:
-            cols = {f"{name}_active": swept.active, f"nearest_{name}": swept.nearest,
-                    f"{name}_dist": swept.dist}
-            counts = swept.counts
-        else:
-            cols = _nearest_columns(s, e, price, close, n, name, sign)
-            counts = _sweep.count_beyond(s, e, sign * price, sign * close, factors)
-        # The hit counts after the sweep: their 6 columns do not meet its temporaries.
-        cols[f"{name}_hit"], by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
-        for j, x in enumerate(within):
-            cols[f"{name}_within_{_pct(x)}"] = counts[j]
+    # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
+    factors = 1.0 - sign * np.asarray(within)
+    swept = _sweep.live_columns(s, e, price, close, sign, factors, close_order) if fast else None
+    if swept is not None:
+        cols = {f"{name}_active": swept.active, f"nearest_{name}": swept.nearest,
+                f"{name}_dist": swept.dist}
+        counts = swept.counts
     else:
         cols = _nearest_columns(s, e, price, close, n, name, sign)
+        if within:
+            counts = _sweep.count_beyond(s, e, sign * price, sign * close, factors)
+    # The hit counts after the sweep: their 6 columns do not meet its temporaries.
+    if fast:
+        cols[f"{name}_hit"], by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
+    else:
         cols[f"{name}_hit"] = _hits(hit, n)
         by_leverage = _hits_by_leverage(hit, lev, leverages, n)
-    for lv, counts in zip(leverages, by_leverage, strict=True):
-        cols[f"{name}_hit_{lv}x"] = counts
+    for j, x in enumerate(within):
+        cols[f"{name}_within_{_pct(x)}"] = counts[j]
+    for lv, by_lev in zip(leverages, by_leverage, strict=True):
+        cols[f"{name}_hit_{lv}x"] = by_lev
     return cols
 
 
@@ -343,7 +346,8 @@ def features(
     index = candles.index
     index_ns = index.as_unit("ns").asi8
     longs, shorts = _sides(lines.short)
-    close_order = np.argsort(cols["close"]) if within else None  # one for both sides
+    # one order of the closes for both sides' sweeps
+    close_order = np.argsort(cols["close"]) if within and _sweep.kernels().compiled else None
     jobs = [
         (lines.start[m], lines.end[m], lines.price[m], lines.leverage[m], index_ns,
          cols["close"], within, leverages, is_short, close_order)
