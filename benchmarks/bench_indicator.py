@@ -5,17 +5,28 @@ Targets (issue 2): ``oi_levels`` on 1,000,000 one-minute bars <= 0.3 s with peak
 <= 50 ms. Issue 16: the baseline costs O(bars) whatever its window: ``oi_signals`` with a
 50,000-bar WMA on 200,000 bars within 3x the same run's SMA (it took 40 s when the WMA was a
 convolution, O(bars x window)).
+
+Issue 20: ``oi_levels`` on 1M / 10M one-minute bars <= 0.10 s / <= 1.2 s with peak extra
+memory <= 2x the input, linear to 10M. Each size runs twice in one session: ``compiled``
+(today: the line ends by one backward sweep per side, :mod:`indicator._ends`) and
+``baseline`` (before issue 20: the numpy search, ``benchmarks/_baseline.py``), so the ratio
+is measured on the same machine in the same state. The 10M bars are generated once per
+session (some seconds) and run few rounds.
 """
 
 from __future__ import annotations
 
 import functools
-import tracemalloc
 
+import _baseline
 import pytest
+from _peak import peaks
 
 from liqlevels import indicator
 from liqlevels.feeds import sample_candles
+
+IMPLS = {"compiled": indicator.oi_levels, "baseline": _baseline.oi_levels}
+ROUNDS = {10_000: 15, 100_000: 15, 1_000_000: 7, 10_000_000: 2}
 
 
 @functools.cache
@@ -23,30 +34,37 @@ def candles(n: int):
     return sample_candles(n, timeframe="1m", seed=42)
 
 
-@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000])
-def bench_oi_levels(benchmark, n):
+@functools.cache
+def _warm() -> None:
+    """Load the numba kernels (from numba's disk cache, or compile them) outside the timings
+    and the memory traces."""
+    indicator.oi_levels(candles(300_000))
+
+
+@pytest.mark.parametrize("impl", list(IMPLS))
+@pytest.mark.parametrize("n", list(ROUNDS))
+def bench_oi_levels(benchmark, n, impl):
     frame = candles(n)
-    levels = benchmark.pedantic(indicator.oi_levels, args=(frame,), rounds=15, iterations=1,
-                                warmup_rounds=1)
+    _warm()
+    levels = benchmark.pedantic(IMPLS[impl], args=(frame,), rounds=ROUNDS[n], iterations=1,
+                                warmup_rounds=1 if n < 10_000_000 else 0)
     benchmark.extra_info["bars"] = n
     benchmark.extra_info["lines"] = len(levels)
 
 
-def bench_oi_levels_peak_memory(benchmark):
-    frame = candles(1_000_000)
+@pytest.mark.parametrize("impl", list(IMPLS))
+@pytest.mark.parametrize("n", [1_000_000, 10_000_000])
+def bench_oi_levels_peak_memory(benchmark, n, impl):
+    frame = candles(n)
+    _warm()
     input_bytes = frame.memory_usage(deep=True).sum()
-
-    def run():
-        tracemalloc.start()
-        indicator.oi_levels(frame)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return peak
-
-    peak = benchmark.pedantic(run, rounds=1, iterations=1)
+    traced, resident = benchmark.pedantic(peaks, args=(lambda: IMPLS[impl](frame),),
+                                          rounds=1, iterations=1)
     benchmark.extra_info["input_mb"] = round(input_bytes / 2**20, 1)
-    benchmark.extra_info["peak_extra_mb"] = round(peak / 2**20, 1)
-    benchmark.extra_info["peak_over_input"] = round(peak / input_bytes, 2)
+    benchmark.extra_info["peak_extra_mb"] = round(traced / 2**20, 1)
+    benchmark.extra_info["peak_over_input"] = round(traced / input_bytes, 2)
+    if resident is not None:
+        benchmark.extra_info["resident_peak_extra_mb"] = round(resident / 2**20, 1)
 
 
 def bench_density_100k_lines(benchmark):

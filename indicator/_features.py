@@ -4,16 +4,21 @@ Every row describes the lines as they stand once that bar has closed, by the rul
 docs/method.md section 2: a line is live after bar ``t`` when ``start <= t`` and (``end`` is NaT or
 ``end > t``). Nothing in a row depends on a later bar.
 
-The work is vectorised. In bar positions a line is live on ``[s, e)``:
+In bar positions a line is live on ``[s, e)``. With the ``*_within_*`` counts asked for
+(numba loaded anyway), the kernels of :mod:`._sweep` do the work:
 
-* counts and hits are ``bincount`` + ``cumsum`` over ``s`` and ``e``;
-* the nearest live line is a "stabbing maximum": each interval is covered by two blocks of
-  length ``2**k`` (a reversed sparse table), maxima are scattered onto their level and pushed
-  down one level at a time, ``O(n log n + m)``;
-* the counts within ``x`` of the close are exact 2-D dominance counts (live at ``t`` and price
-  beyond a threshold that moves with the close): one sweep over the bars with a Fenwick tree
-  over price ranks, for any levels frame (:mod:`._sweep`; compiled by numba, or the same
-  code as plain Python with a warning where numba cannot be imported).
+* positions and hits in one pass each;
+* lines that end at their first touch (any frame :func:`oi_levels` makes) end from the top,
+  so one sweep per side pops the highest live line while it ends on this bar and gives the
+  live counts, the nearest line and the within-x counts at once (bits over price ranks,
+  thresholds ranked by one merge in the order of the closes);
+* any other levels frame takes the general path: exact 2-D dominance counts by a Fenwick
+  tree over price ranks (compiled by numba, or the same code as plain Python with a warning
+  where numba cannot be imported), the nearest line as a "stabbing maximum" (each interval
+  covered by two blocks of length ``2**k``, maxima scattered on their level and pushed down
+  one level at a time, ``O(n log n + m)``), counts and hits by ``bincount`` + ``cumsum``.
+
+Without the counts (``within=()``) the general vectorised path runs, without numba.
 """
 
 from __future__ import annotations
@@ -178,31 +183,61 @@ def _live_max(s: np.ndarray, e: np.ndarray, price: np.ndarray, n: int) -> np.nda
 def _side_features(
     start: np.ndarray, end: np.ndarray, price: np.ndarray, lev: np.ndarray,
     index_ns: np.ndarray, close: np.ndarray, within: tuple[float, ...],
-    leverages: Sequence[int], short: bool,
+    leverages: Sequence[int], short: bool, close_order: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """One side's columns from its lines' ``start`` and ``end`` (int64 ns)."""
+    """One side's columns from its lines' ``start`` and ``end`` (int64 ns).
+
+    With ``within`` and numba, the compiled kernels of :mod:`._sweep`: positions in one
+    pass, one sweep for the live counts, the nearest line and the within-x counts of lines
+    that end top first (any frame :func:`oi_levels` makes), one pass for the hit counts.
+    Otherwise (no counts asked for, numba missing, or other levels frames) the general
+    path: vectorised numpy, and the Fenwick sweep for the counts (as plain Python without
+    numba: the one-sweep kernel would be slower there, its bit operations on numpy scalars).
+    """
     n = close.size
-    s, e, hit = _bar_positions(start, end, index_ns)
+    fast = bool(within) and _sweep.kernels().compiled
+    s, e, hit = (_sweep.bar_positions if fast else _bar_positions)(start, end, index_ns)
     name = "short" if short else "long"
     sign = -1.0 if short else 1.0
     live = s < e
-    s_l, e_l, p_l = s[live], e[live], price[live]
-    nearest = sign * _live_max(s_l, e_l, sign * p_l, n)
+    if not live.all():
+        s, e, price = s[live], e[live], price[live]
+    # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
+    factors = 1.0 - sign * np.asarray(within)
+    swept = _sweep.live_columns(s, e, price, close, sign, factors, close_order) if fast else None
+    if swept is not None:
+        cols = {f"{name}_active": swept.active, f"nearest_{name}": swept.nearest,
+                f"{name}_dist": swept.dist}
+        counts = swept.counts
+    else:
+        cols = _nearest_columns(s, e, price, close, n, name, sign)
+        if within:
+            counts = _sweep.count_beyond(s, e, sign * price, sign * close, factors)
+    # The hit counts after the sweep: their 6 columns do not meet its temporaries.
+    if fast:
+        cols[f"{name}_hit"], by_leverage = _sweep.hit_columns(hit, lev, np.asarray(leverages), n)
+    else:
+        cols[f"{name}_hit"] = _hits(hit, n)
+        by_leverage = _hits_by_leverage(hit, lev, leverages, n)
+    for j, x in enumerate(within):
+        cols[f"{name}_within_{_pct(x)}"] = counts[j]
+    for lv, by_lev in zip(leverages, by_leverage, strict=True):
+        cols[f"{name}_hit_{lv}x"] = by_lev
+    return cols
+
+
+def _nearest_columns(
+    s: np.ndarray, e: np.ndarray, price: np.ndarray, close: np.ndarray, n: int, name: str,
+    sign: float,
+) -> dict[str, np.ndarray]:
+    """``active``, ``nearest`` and ``dist`` of one side's live lines, vectorised."""
+    nearest = sign * _live_max(s, e, sign * price, n)
     nearest[np.isinf(nearest)] = np.nan
-    cols: dict[str, np.ndarray] = {
-        f"{name}_active": _active(s_l, e_l, n),
+    return {
+        f"{name}_active": _active(s, e, n),
         f"nearest_{name}": nearest,
         f"{name}_dist": sign * (close - nearest) / close,
-        f"{name}_hit": _hits(hit, n),
     }
-    if within:  # shorts in negated prices: "price <= close * (1 + x)" as ">=" of negatives
-        factors = 1.0 - sign * np.asarray(within)
-        counts = _sweep.count_beyond(s_l, e_l, sign * p_l, sign * close, factors)
-        for j, x in enumerate(within):
-            cols[f"{name}_within_{_pct(x)}"] = counts[j]
-    for lv, counts in zip(leverages, _hits_by_leverage(hit, lev, leverages, n), strict=True):
-        cols[f"{name}_hit_{lv}x"] = counts
-    return cols
 
 
 _ORDER = ("{}_active", "nearest_{}", "{}_dist", "{}_hit")
@@ -311,9 +346,11 @@ def features(
     index = candles.index
     index_ns = index.as_unit("ns").asi8
     longs, shorts = _sides(lines.short)
+    # one order of the closes for both sides' sweeps
+    close_order = np.argsort(cols["close"]) if within and _sweep.kernels().compiled else None
     jobs = [
         (lines.start[m], lines.end[m], lines.price[m], lines.leverage[m], index_ns,
-         cols["close"], within, leverages, is_short)
+         cols["close"], within, leverages, is_short, close_order)
         for is_short, m in ((False, longs), (True, shorts))
     ]
     if len(levels) < _THREAD_MIN_LINES:

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..vocab import Direction, MaType
+from . import _ends
 from ._frames import LEVEL_COLUMNS, STR, OILevels, empty_frame, liquidation_factors, utc_times
 from ._ma import moving_average
 from ._options import OIOptions, resolve_options
@@ -21,6 +22,9 @@ __all__ = ["LEVEL_COLUMNS", "SIGNAL_COLUMNS", "oi_levels", "oi_signals"]
 SIGNAL_COLUMNS: tuple[str, ...] = ("oi_delta", "baseline", "tier", "trigger", "entry")
 
 _THREAD_MIN_LINES = 200_000  # below this a second thread costs more than it saves
+# From this many lines on, the compiled linear passes of :mod:`._ends` (loading numba costs
+# some 0.3 s once per process; below this the numpy search is as fast as that load is slow).
+_COMPILED_MIN_LINES = 200_000
 
 
 def _signals(
@@ -155,8 +159,9 @@ def oi_levels(
                            thresholds=thresholds, leverages=leverages, direction=direction,
                            mmr=mmr)
     cols = validate_candles(candles)
-    delta, _, tier, trigger = _signals(cols, opts)
+    delta, baseline, tier, trigger = _signals(cols, opts)
     bars = np.flatnonzero(trigger)
+    del baseline, trigger  # 16 of the 18 bytes a bar the signals take: free before the lines
     if bars.size == 0:
         return empty_frame("oi_levels")
     return _lines(candles.index, cols, bars, delta, tier, opts.leverages, opts.mmr)
@@ -174,12 +179,79 @@ def _lines(
     """Assemble the levels frame for trigger bar positions ``bars``.
 
     Rows alternate long, short: the even rows are the longs, the odd ones the shorts, so each
-    side is a strided view and both share one array of first positions. On large inputs the
-    two searches run on two threads (numpy releases the GIL in its gathers and comparisons)
-    while this thread builds the columns that do not depend on the line ends.
+    side is a strided view. Large inputs take the compiled passes of :mod:`._ends`; small
+    ones, and any process without numba, the vectorised numpy search (the same frame).
     """
     entry = (cols["open"][bars] + cols["high"][bars] + cols["low"][bars] + cols["close"][bars]) / 4
     factors = liquidation_factors(levs, mmr).ravel()  # long, short for each leverage
+    if len(bars) * len(factors) >= _COMPILED_MIN_LINES:
+        kernels = _ends.kernels()
+        if kernels.compiled:
+            return _lines_compiled(kernels, index, cols, bars, delta, tier, levs, entry, factors)
+    return _lines_numpy(index, cols, bars, delta, tier, levs, entry, factors)
+
+
+def _lines_compiled(
+    kernels: _ends.EndKernels,
+    index: pd.DatetimeIndex,
+    cols: dict[str, np.ndarray],
+    bars: np.ndarray,
+    delta: np.ndarray,
+    tier: np.ndarray,
+    levs: tuple[int, ...],
+    entry: np.ndarray,
+    factors: np.ndarray,
+) -> pd.DataFrame:
+    """:func:`_lines` by the kernels of :mod:`._ends`: the columns written in one pass over
+    the triggers, then one backward sweep per side (on two threads for large inputs)."""
+    rows = len(bars) * len(factors)
+    index_ns = index.as_unit("ns").asi8
+    start, leverage, end_ns, tier_col = (np.empty(rows, np.int64) for _ in range(4))
+    price, entry_col, delta_col = (np.empty(rows, np.float64) for _ in range(3))
+    kernels.fixed_columns(index_ns, bars, delta, tier, np.array(levs, dtype=np.int64), entry,
+                          factors, start, leverage, price, entry_col, tier_col, delta_col)
+    # A long line is touched by a low at or below it, a short line by a high at or above it.
+    sides = ((cols["low"], False, price[0::2], end_ns[0::2]),
+             (cols["high"], True, price[1::2], end_ns[1::2]))
+    if rows < _THREAD_MIN_LINES:
+        for values, negate, side_price, side_end in sides:
+            kernels.side_ends(values, negate, bars, side_price, len(levs), index_ns, side_end)
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            values, negate, side_price, side_end = sides[1]
+            short = pool.submit(kernels.side_ends, values, negate, bars, side_price, len(levs),
+                                index_ns, side_end)
+            values, negate, side_price, side_end = sides[0]
+            kernels.side_ends(values, negate, bars, side_price, len(levs), index_ns, side_end)
+            short.result()
+    return pd.DataFrame(
+        {
+            "start": utc_times(start),
+            "end": utc_times(end_ns),
+            "side": _side_column(rows),
+            "leverage": leverage,
+            "price": price,
+            "entry": entry_col,
+            "tier": tier_col,
+            "oi_delta": delta_col,
+        },
+        copy=False,  # the arrays are fresh: keep one block per column, no consolidating copy
+    )
+
+
+def _lines_numpy(
+    index: pd.DatetimeIndex,
+    cols: dict[str, np.ndarray],
+    bars: np.ndarray,
+    delta: np.ndarray,
+    tier: np.ndarray,
+    levs: tuple[int, ...],
+    entry: np.ndarray,
+    factors: np.ndarray,
+) -> pd.DataFrame:
+    """:func:`_lines` by the vectorised search of :mod:`._search`, the line ends of both
+    sides on two threads for large inputs (numpy releases the GIL in its gathers and
+    comparisons) while this thread builds the columns that do not depend on them."""
     price = (entry[:, None] * factors[None, :]).ravel()
     after = np.repeat(bars + 1, len(levs))
     # A long line is touched by a low at or below it, a short line by a high at or above it.

@@ -507,3 +507,155 @@ def test_threaded_sides_equal_the_serial_path(monkeypatch):
     serial = indicator.features(candles)
     monkeypatch.setattr(_features, "_THREAD_MIN_LINES", 0)
     pd.testing.assert_frame_equal(serial, indicator.features(candles))
+
+
+# --- the live sweep (lines that end top first) against the general path and brute force ---
+
+
+def tie_candles(n, seed, gaps=True):
+    """1m candles on a 0.5 price grid (equal lows, highs and closes), with missing bars."""
+    frame = sample_candles(n, timeframe="1m", seed=seed, burst_rate=0.05)
+    for col in ("open", "high", "low", "close"):
+        frame[col] = np.round(frame[col] * 2) / 2
+    frame["high"] = frame[["open", "high", "close"]].max(axis=1)
+    frame["low"] = frame[["open", "low", "close"]].min(axis=1)
+    if gaps:
+        frame = frame[np.random.default_rng(seed).random(n) >= 0.05]
+    return frame
+
+
+def general_path(monkeypatch):
+    """Make features count the general way: today's Fenwick sweep over ranks, the
+    stabbing maximum and the bincounts (what any other levels frame takes)."""
+    from liqlevels.indicator import _features
+
+    monkeypatch.setattr(_sweep, "live_columns", lambda *args: None)
+    monkeypatch.setattr(_features, "_side_features", _general_side_features)
+
+
+def _general_side_features(start, end, price, lev, index_ns, close, within, leverages, short,
+                           close_order=None):
+    from liqlevels.indicator import _features as f
+
+    n = close.size
+    s, e, hit = f._bar_positions(start, end, index_ns)
+    name, sign = ("short", -1.0) if short else ("long", 1.0)
+    live = s < e
+    s, e, price = s[live], e[live], price[live]
+    cols = f._nearest_columns(s, e, price, close, n, name, sign)
+    cols[f"{name}_hit"] = f._hits(hit, n)
+    counts = _sweep.count_beyond(s, e, sign * price, sign * close, 1.0 - sign * np.asarray(within))
+    for j, x in enumerate(within):
+        cols[f"{name}_within_{f._pct(x)}"] = counts[j]
+    for lv, c in zip(leverages, f._hits_by_leverage(hit, lev, leverages, n), strict=True):
+        cols[f"{name}_hit_{lv}x"] = c
+    return cols
+
+
+@pytest.mark.parametrize("n", [1, 2, 40, 1500, 30_000])
+@pytest.mark.parametrize("kind", ["ties", "gappy", "1h"])
+def test_live_sweep_equals_the_general_path(monkeypatch, n, kind):
+    """Identity, bit for bit, of every column: the one sweep per side against the general
+    counts, on oi_levels frames with ties (prices on a grid), missing bars and mmr."""
+    if kind == "1h":
+        candles = sample_candles(n, timeframe="1h", seed=n)
+    else:
+        candles = tie_candles(n, seed=n, gaps=kind == "gappy")
+    levels = indicator.oi_levels(candles, ma_length=5, direction="both", mmr=0.004)
+    within = (0.005, 0.01, 0.02, 0.05, 0.3)
+    fast = indicator.features(candles, levels, within=within)
+    with pytest.MonkeyPatch.context() as patch:
+        general_path(patch)
+        general = indicator.features(candles, levels, within=within)
+    pd.testing.assert_frame_equal(fast, general, check_exact=True)
+    if n <= 1500:
+        assert_matches_reference(candles, levels, within)
+    if n >= 1500:
+        assert fast["long_within_0.5pct"].max() > 0 and fast["short_hit"].sum() > 0
+
+
+@st.composite
+def first_touch_lines(draw):
+    """Lines ending at their first touch of a random path on a coarse grid (ties), started
+    on any bar, some priced above their own bar (touched on it, which does not count)."""
+    n = draw(st.integers(1, 150))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    low = np.round(100 + rng.normal(0, 1, n).cumsum() * 2) / 2
+    m = draw(st.integers(0, 200))
+    s = np.sort(rng.integers(0, n, m))
+    price = np.round(low[s] * 2) / 2 + rng.choice([-3.0, -1.0, -0.5, 0.0, 0.5], m)
+    e = np.array([next((t for t in range(a + 1, n) if low[t] <= p), n)
+                  for a, p in zip(s, price, strict=True)], dtype=np.int64)
+    close = np.round((low + np.abs(rng.normal(0, 1, n))) * 2) / 2
+    return s, e, price, close
+
+
+@settings(max_examples=200, deadline=None)
+@given(first_touch_lines(), st.booleans(), st.sampled_from(KERNELS))
+def test_live_columns_match_brute_force(data, short, which):
+    """The sweep, compiled and as plain Python, against a direct count: long lines as they
+    are, short lines as their mirror image (negated prices, the close negated in the
+    thresholds), thresholds on the same grid as the prices (ties)."""
+    s, e, price, close = data
+    sign = -1.0 if short else 1.0
+    if short:
+        price, close = 300.0 - price, 300.0 - close
+    factors = 1.0 - sign * np.array([0.0, 0.01, 0.02, 0.05])
+    with pytest.MonkeyPatch.context() as patch:
+        use_kernels(patch, which)
+        got = _sweep.live_columns(s, e, price, close, sign, factors)
+    assert got is not None, "lines that end at their first touch end top first"
+    n = close.size
+    for t in range(n):
+        live = [p for a, b, p in zip(s, e, price, strict=True) if a <= t < b]
+        assert got.active[t] == len(live)
+        near = (min(live) if short else max(live)) if live else np.nan
+        np.testing.assert_equal(got.nearest[t], near)
+        np.testing.assert_equal(got.dist[t], sign * (close[t] - near) / close[t])
+        for j, f in enumerate(factors):
+            thr = sign * close[t] * f
+            assert got.counts[j, t] == sum(sign * p >= thr for p in live)
+
+
+def test_live_columns_refuse_lines_that_do_not_end_top_first():
+    """A higher line outliving a lower one that ends: not first-touch lines, so the sweep
+    says so and features takes the general path (still the reference's numbers)."""
+    s, e = np.array([0, 0]), np.array([5, 3])
+    price = np.array([99.0, 98.0])  # the lower line ends first
+    close = np.full(6, 100.0)
+    assert _sweep.live_columns(s, e, price, close, 1.0, np.array([0.99])) is None
+    index = pd.date_range("2025-01-01", periods=6, freq="1min", tz="UTC")
+    candles = pd.DataFrame({"open": close, "high": close, "low": close, "close": close,
+                            "volume": 1.0, "open_interest": 1.0}, index=index)
+    levels = pd.DataFrame({"start": index[[0, 0]], "end": index[[5, 3]], "side": "long",
+                           "leverage": [50, 100], "price": price, "entry": 100.0, "tier": 1,
+                           "oi_delta": 1.0})
+    ours = assert_matches_reference(candles, levels)
+    assert ours["long_active"].tolist() == [2, 2, 2, 1, 1, 0]
+    assert ours["long_within_1pct"].tolist() == [1, 1, 1, 1, 1, 0]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(market_and_levels(), st.sampled_from(KERNELS))
+def test_positions_and_hits_match_numpy(data, which):
+    """Bar positions and hit counts in one compiled pass against the vectorised ones, on
+    any levels frame (starts before the first bar, ends between bars or after the last)."""
+    from liqlevels.indicator import _features as f
+    from liqlevels.indicator._frames import check_levels
+
+    candles, levels = data
+    lines = check_levels(levels, ("start", "end", "leverage"))
+    index_ns = candles.index.as_unit("ns").asi8
+    with pytest.MonkeyPatch.context() as patch:
+        use_kernels(patch, which)
+        got = _sweep.bar_positions(lines.start, lines.end, index_ns)
+        want = f._bar_positions(lines.start, lines.end, index_ns)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        leverages = sorted(set(lines.leverage.tolist()))
+        hits, by_leverage = _sweep.hit_columns(got[2], lines.leverage, np.array(leverages),
+                                               len(candles))
+    np.testing.assert_array_equal(hits, f._hits(want[2], len(candles)))
+    want_by_leverage = f._hits_by_leverage(want[2], lines.leverage, leverages, len(candles))
+    np.testing.assert_array_equal(
+        by_leverage, np.array(want_by_leverage).reshape(len(leverages), len(candles)))

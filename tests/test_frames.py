@@ -296,3 +296,15 @@ def test_trade_candles_of_no_trades_and_bad_timeframes():
     for bad in ("1x", "0m", "1M", 60):
         with pytest.raises(ValueError, match="timeframe"):
             indicator.trade_candles(random_trades(5), bad)
+
+
+def test_utc_times_wraps_epoch_nanoseconds_without_a_copy():
+    """The same index pandas' public constructor gives (NaT, far dates), on the very array."""
+    from liqlevels.indicator._frames import NAT, UTC_NS, utc_times
+
+    ns = np.random.default_rng(4).integers(-(2**62), 2**62, 500)
+    ns[::7] = NAT
+    got = utc_times(ns)
+    pd.testing.assert_index_equal(
+        got, pd.DatetimeIndex(ns.view("datetime64[ns]"), dtype=UTC_NS), exact=True)
+    assert np.shares_memory(got.asi8, ns)

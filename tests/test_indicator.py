@@ -375,3 +375,112 @@ def test_a_misspelt_keyword_gets_a_did_you_mean(func):
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'direktion'\. "
                                         r"Did you mean 'direction'\?"):
         func(gappy_sample(n=100), direktion="both")
+
+
+# --- the compiled line ends (indicator/_ends.py) against the numpy search and brute force ---
+
+END_KERNELS = ("compiled", "python")
+
+
+def end_kernels(which):
+    from liqlevels.indicator import _ends
+
+    if which == "compiled":
+        assert _ends.kernels().compiled, "numba is a dependency; the kernels must compile"
+        return _ends.kernels()
+    return _ends.PYTHON
+
+
+def brute_first_touch(values, after, limit, above):
+    for t in range(after, len(values)):
+        if (values[t] >= limit) if above else (values[t] <= limit):
+            return t
+    return len(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(st.integers(1, 120), st.sampled_from([1023, 1024, 1025, 2100])),
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 4),
+    st.booleans(),
+    st.sampled_from(END_KERNELS),
+)
+def test_side_ends_match_brute_force(n, seed, per_bar, negate, which):
+    """Values and prices on one coarse grid (ties: a touch at exactly the price), trigger
+    bars anywhere up to the last bar (no bar after it), long runs of falling values (the
+    stack grows past its first capacity of 1024 records)."""
+    rng = np.random.default_rng(seed)
+    if n > 1000 and rng.random() < 0.5:
+        values = np.arange(n, 0, -1, dtype=np.float64) * (-1 if negate else 1)
+    else:
+        values = np.round(rng.normal(0, 1, n).cumsum() * 2) / 2
+    bars = np.sort(rng.choice(n, size=int(rng.integers(1, min(n, 60) + 1)), replace=False))
+    price = np.round(rng.choice(values, bars.size * per_bar) * 2) / 2 + rng.choice(
+        [-1.0, -0.5, 0.0, 0.5, 1.0], bars.size * per_bar)
+    index_ns = np.arange(n, dtype=np.int64) * 60_000_000_000 + 7
+    end_ns = np.zeros(price.size, np.int64)
+    end_kernels(which).side_ends(values, negate, bars, price, per_bar, index_ns, end_ns)
+    for r in range(price.size):
+        t = brute_first_touch(values, bars[r // per_bar] + 1, price[r], negate)
+        assert end_ns[r] == (index_ns[t] if t < n else np.iinfo(np.int64).min)
+
+
+def tie_candles(n, seed, gaps=True):
+    """1m candles on a 0.5 price grid (many equal lows and highs), with missing bars."""
+    frame = sample_candles(n, timeframe="1m", seed=seed, burst_rate=0.05)
+    for col in ("open", "high", "low", "close"):
+        frame[col] = np.round(frame[col] * 2) / 2
+    frame["high"] = frame[["open", "high", "close"]].max(axis=1)
+    frame["low"] = frame[["open", "low", "close"]].min(axis=1)
+    if gaps:
+        frame = frame[np.random.default_rng(seed).random(n) >= 0.05]
+    return frame
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 64, 1500, 30_000])
+@pytest.mark.parametrize("kind", ["ties", "gappy"])
+def test_compiled_oi_levels_equal_the_numpy_path(monkeypatch, n, kind):
+    """Identity, column by column and bit for bit: the compiled passes (forced on from 0
+    lines) against today's numpy search, serial and threaded, and the plain reference."""
+    from liqlevels.indicator import _oi
+
+    candles = tie_candles(n, seed=n) if kind == "ties" else gappy_sample(n=max(n, 2), seed=n)
+    options = {"direction": "both", "ma_length": 5, "mmr": 0.004}
+    monkeypatch.setattr(_oi, "_COMPILED_MIN_LINES", 10**15)
+    numpy_path = indicator.oi_levels(candles, **options)
+    monkeypatch.setattr(_oi, "_COMPILED_MIN_LINES", 0)
+    compiled = indicator.oi_levels(candles, **options)
+    pd.testing.assert_frame_equal(compiled, numpy_path, check_exact=True)
+    monkeypatch.setattr(_oi, "_THREAD_MIN_LINES", 0)
+    pd.testing.assert_frame_equal(indicator.oi_levels(candles, **options), numpy_path,
+                                  check_exact=True)
+    if n <= 1500:
+        assert_levels_equal(compiled, reference.levels(candles, **options))
+    if n >= 1500:
+        assert 0 < compiled["end"].notna().mean() < 1  # touched lines and live ones
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(candle_frames(), options_strategy)
+def test_compiled_properties_and_reference(candles, options):
+    from liqlevels.indicator import _oi
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_oi, "_COMPILED_MIN_LINES", 0)
+        levels = indicator.oi_levels(candles, **options)
+    assert_levels_equal(levels, reference.levels(candles, **options))
+
+
+def test_without_numba_oi_levels_keeps_the_numpy_search(monkeypatch):
+    """Where numba cannot be imported the kernels of _ends would run as plain Python (slow
+    over every bar): oi_levels takes the numpy search instead, the same frame."""
+    from liqlevels.indicator import _ends, _oi
+
+    candles = tie_candles(3000, seed=5)
+    want = indicator.oi_levels(candles, direction="both")
+    monkeypatch.setattr(_oi, "_COMPILED_MIN_LINES", 0)
+    monkeypatch.setattr(_ends, "kernels", lambda: _ends.PYTHON)
+    monkeypatch.setattr(_oi, "_lines_compiled", None)  # would fail if it were called
+    pd.testing.assert_frame_equal(indicator.oi_levels(candles, direction="both"), want,
+                                  check_exact=True)
