@@ -275,9 +275,6 @@ class Scene:
         """
         width, height = _check_size(width, height)
         reason = window_unavailable()
-        if reason is None and "heatmap" in self._page:
-            warnings.warn(ChartsWarning("the desktop window does not draw the heatmap yet; "
-                                        "to_html and to_png do"), stacklevel=2)
         if reason is None:
             try:
                 return open_window(self._page, title=self.page_title, width=width,

@@ -55,8 +55,9 @@ def window_script(chart_id: str, scene: dict[str, Any]) -> str:
     serialises a script's value, so it ends in ``void``.
     """
     big = our_js("pyramid.js") if scene.get("candles", {}).get("packed") else ""
+    heat = our_js("heatmap.js") if scene.get("heatmap") else ""
     return (
-        our_js("liqlevels.js") + "\n" + big
+        our_js("liqlevels.js") + "\n" + big + "\n" + heat
         + f"\n;void window.LiqLevels.mountWindow({chart_id}, {scene_json(scene)});\n"
     )
 

@@ -151,16 +151,57 @@ def test_without_a_heatmap_the_page_is_unchanged():
     assert "LiqHeatmap = " in charts.Scene(make_candles(10), heatmap=cells([])).html()
 
 
-def test_the_window_says_it_does_not_draw_the_heatmap(monkeypatch):
-    from liqlevels.charts import _scene
+def test_the_window_draws_the_heatmap_without_a_warning(monkeypatch):
+    from liqlevels.charts import _scene, _window
 
     monkeypatch.setattr(_scene, "window_unavailable", lambda: None)
     monkeypatch.setattr(_scene, "open_window", lambda *a, **k: "window")
-    with pytest.warns(charts.ChartsWarning, match="does not draw the heatmap"):
-        assert charts.Scene(make_candles(10), heatmap=cells([])).show() == "window"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        assert charts.Scene(make_candles(10), heatmap=cells([])).show() == "window"
         assert charts.Scene(make_candles(10)).show() == "window"
+    heat_js = "LiqHeatmap = "
+    assert heat_js in _window.window_script("window.a", charts.Scene(
+        make_candles(10), heatmap=cells([]))._page)
+    assert heat_js not in _window.window_script("window.a", charts.Scene(make_candles(10))._page)
+
+
+@pytest.mark.browser
+def test_in_the_window_the_heatmap_is_under_the_candles(browser, tmp_path):
+    """mountWindow, as the desktop window calls it on the wrapper's chart and candle series:
+    the heatmap series comes first, the wrapper's series is hidden and the candles drawn anew
+    over the heatmap."""
+    from liqlevels.charts import _html, _window
+
+    c = make_candles(120)
+    t = c.index
+    heat = cells([(t[i], 95.0, 105.0, 3, 1) for i in range(0, 120, 4)])
+    scene = charts.Scene(c, heatmap=heat)
+    script = _window.window_script("window.__w", scene._page)
+    boot = ("<script>(function(){var chart=LightweightCharts.createChart(document.body,"
+            "{width:700,height:500});var series=chart.addCandlestickSeries();"
+            "window.__w={chart:chart,series:series,scale:{},reSize:function(){}};"
+            "window.__c={chart:chart,series:series};})();</script>")
+    run = script.replace(";void window.LiqLevels.mountWindow(window.__w,",
+                         ";window.__h=window.LiqLevels.mountWindow(window.__w,")
+    html = _html.document(title="w", background=pal.BACKGROUND, scripts=[
+        f"<script>{_html.lightweight_charts_js()}</script>", boot, f"<script>{run}</script>"])
+    path = tmp_path / "window.html"
+    path.write_text(html, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 700, "height": 500})
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_function("() => window.__h && window.__liqlevels && window.__liqlevels.ready")
+        got = page.evaluate("""() => ({
+            cells: __h.heatmap.cells, columns: __h.heatmap.columns,
+            wrapperVisible: __c.series.options().visible,
+            candles: __h.series.data().length, drawnOver: __h.series !== __c.series,
+            legend: document.querySelector('.liqlevels-legend').textContent})""")
+    finally:
+        page.close()
+    assert got["cells"] == scene.heatmap_cells == 30 and got["columns"] == 30
+    assert got["wrapperVisible"] is False and got["drawnOver"] and got["candles"] == 120
+    assert "heatmap: long + short lines" in got["legend"]
 
 
 def test_heatmap_times_keep_at_most_n_columns_from_the_first_bar():

@@ -829,8 +829,18 @@
         'display:flex;flex-direction:column;z-index:2';
       document.body.appendChild(panes);
     }
-    var handle = mount(h.chart, h.series, scene, document.body, panes);
-    keepCandlesBelow(h.chart, h.series, handle.legend);
+    /* A heatmap goes under the candles, and series draw in the order they were added: the
+     * wrapper's own candle series (added first) is hidden and the candles drawn anew. */
+    var series = h.series, heat = null;
+    if (scene.heatmap && scene.candles.n && root.LiqHeatmap) {
+      heat = root.LiqHeatmap.add(h.chart);
+      h.series.applyOptions({ visible: false });
+      series = h.chart.addCandlestickSeries();
+    }
+    var handle = mount(h.chart, series, scene, document.body, panes);
+    if (heat) handle.heatmap = root.LiqHeatmap.fill(heat, scene, handle, series, document.body);
+    handle.series = series;
+    keepCandlesBelow(h.chart, series, handle.legend);
     report(document.body, handle.counts);
     return handle;
   }
