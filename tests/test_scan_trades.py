@@ -15,10 +15,12 @@ import pytest
 from fakes import FakeArchive, point_at
 from fakes._archive import agg_trades_csv, random_trades
 from fakes._scan import DELISTED, FakeScanBybit, FakeScanExchange
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import liqlevels
 from liqlevels import feeds, indicator
-from liqlevels._scan import ClusterRule, TradeScan, clusters, run_scan
+from liqlevels._scan import ClusterRule, TradeScan, clusters, run_scan, symbol_row
 from liqlevels.cli import main
 
 HOUR = 3_600_000
@@ -249,6 +251,40 @@ def test_the_page_of_cards_uses_the_trade_levels(scanned) -> None:
     for card, (_, row) in zip(cards, ranked.iterrows(), strict=True):
         assert row["symbol"] in card.title
         assert (card.clusters["distance_pct"] <= RULE.near).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300),
+       bin_pct=st.sampled_from([0.1, 0.5, 2.0]), dense=st.sampled_from([0.05, 0.25, 1.0]))
+def test_notional_clusters_match_the_loop(seed, n, bin_pct, dense) -> None:
+    """Random ended trade levels: the vectorised clusters give the loop's row, and the
+    bins hold exactly the live lines' notional."""
+    rng = np.random.default_rng(seed)
+    close = 50.0
+    trades = pd.DataFrame({
+        "time": pd.Timestamp("2026-06-01", tz="UTC") + pd.to_timedelta(
+            np.sort(rng.integers(0, 86_400_000, n)), "ms"),
+        "price": close * np.exp(rng.normal(0, 0.01, n)),
+        "quantity": rng.lognormal(3, 1.5, n), "side": rng.choice(["buy", "sell"], n)})
+    levels = indicator.trade_levels(trades, mode="top_n", threshold=max(1, n // 4))
+    bars = pd.date_range("2026-06-01", periods=30, freq="1h", tz="UTC")
+    mid = close * np.exp(rng.normal(0, 0.02, len(bars)))
+    candles = pd.DataFrame({"open": mid, "high": mid * 1.01, "low": mid * 0.99, "close": mid,
+                            "volume": 1.0}, index=bars)
+    levels = indicator.trade_level_ends(levels, candles)
+    rule = ClusterRule(bin_pct=bin_pct, dense=dense)
+
+    got = symbol_row(candles, OPTIONS, rule, levels=levels, weight="notional")
+    want = loop_row(candles, levels, rule)
+    for column in ("long_price", "long_distance_pct", "long_usd", "short_price",
+                   "short_distance_pct", "short_usd", "near_usd"):
+        np.testing.assert_allclose(got[column], want[column], rtol=1e-9, err_msg=column)
+    assert got["live_lines"] == want["live_lines"] and got["near_side"] == want["near_side"]
+    bins = clusters(levels, float(mid[-1]), rule, "notional")
+    live = levels["end"].isna()
+    np.testing.assert_allclose(bins["usd"].sum(), levels.loc[live, "notional"].sum(),
+                               rtol=1e-9)
+    assert bins["lines"].sum() == live.sum()
 
 
 @pytest.mark.parametrize("kwargs, match", [
