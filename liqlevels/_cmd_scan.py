@@ -30,7 +30,7 @@ from ._args import (
 )
 from ._cmd_chart import exchange_list
 from ._errors import run_guarded
-from .vocab import path_under, safe_filename
+from .vocab import MODES, path_under, safe_filename
 
 __all__ = ["register", "scheduler_address", "symbol_list"]
 
@@ -38,6 +38,7 @@ EXAMPLES = """examples:
   liqlevels scan --top 50
   liqlevels scan --symbols BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT --timeframe 15m
   liqlevels scan --exchanges binanceusdm,bybit --top 100 --near 3
+  liqlevels scan --method trades --top 30 --trade-mode top_n --trade-threshold 200
   liqlevels scan --scheduler tcp://10.0.0.5:8786 --cache-dir /mnt/shared/liqlevels
 """
 
@@ -133,15 +134,18 @@ def _write(args: argparse.Namespace, result: Any, options: Any, rule: Any) -> li
     from ._scan import scan_cards
 
     venues = "+".join(args.exchanges or (args.exchange,))
-    paths = _paths(args.out, args.name or f"scan-{venues}-{args.timeframe}")
+    trades = "-trades" if args.method == "trades" else ""
+    paths = _paths(args.out, args.name or f"scan-{venues}-{args.timeframe}{trades}")
     args.out.mkdir(parents=True, exist_ok=True)
     table = result.table
     table.to_csv(paths["csv"], index=False)
     table.to_parquet(paths["parquet"], index=False)
     said = [f"wrote {paths['csv']}", f"wrote {paths['parquet']}"]
     cards = scan_cards(result, count=args.charts, options=options, rule=rule)
+    what = "live liquidation lines" if not trades else (
+        f"live trade-based lines ({', '.join(result.trades.days)})")
     subtitle = (f"{venues} {args.timeframe}, {len(table)} symbols, ranked by the nearest dense "
-                f"cluster of live liquidation lines; top {len(cards)} shown")
+                f"cluster of {what}; top {len(cards)} shown")
     page = charts.scan_page(cards, title="liqlevels scan", subtitle=subtitle)
     paths["html"].write_text(page, encoding="utf-8")
     said.append(f"wrote {paths['html']}")
@@ -157,6 +161,26 @@ def _write(args: argparse.Namespace, result: Any, options: Any, rule: Any) -> li
     return said
 
 
+def _trade_threshold(args: argparse.Namespace) -> float | int | None:
+    """``--trade-threshold`` checked for ``--trade-mode``; ``--method trades`` on an exchange
+    without a trade archive refused (both before any download or cluster)."""
+    from ._scan import check_trade_exchanges
+    from .indicator import check_threshold
+
+    if args.method != "trades":
+        given = [f for f, v in (("--trade-threshold", args.trade_threshold),
+                                ("--archive-url", args.archive_url)) if v is not None]
+        if given:
+            raise ValueError(f"{given[0]} is for --method trades (this scan uses "
+                             f"--method {args.method})")
+        return None
+    check_trade_exchanges(args.exchanges or (args.exchange,), flag="--method trades")
+    value: float | int | None = args.trade_threshold
+    if args.trade_mode == "top_n" and value is not None and float(value).is_integer():
+        value = int(value)  # 200.0 from the command line means 200 trades
+    return check_threshold(args.trade_mode, value, name="--trade-threshold")[1]
+
+
 def _run(args: argparse.Namespace) -> int:
     from ._scan import ClusterRule, run_scan
 
@@ -168,6 +192,7 @@ def _run(args: argparse.Namespace) -> int:
             f"cannot serve several exchanges; drop --api-url, or use --exchange with one venue")
     rule = ClusterRule(bin_pct=args.bin_pct, dense=args.dense, near=args.near,
                        min_usd=args.min_usd)
+    threshold = _trade_threshold(args)
     result = run_scan(
         list(args.symbols) if args.symbols else None,
         exchanges=tuple(args.exchanges or (args.exchange,)), top=args.top,
@@ -175,7 +200,9 @@ def _run(args: argparse.Namespace) -> int:
         options=options, rule=rule, scheduler=args.scheduler, workers=args.workers,
         cache_dir=args.cache_dir, api_url=args.api_url,
         ccxt_options={"rateLimit": args.rate_limit} if args.rate_limit else None,
-        concurrency=args.concurrency, batch_size=args.batch_size)
+        concurrency=args.concurrency, batch_size=args.batch_size, method=args.method,
+        trade_days=args.trade_days, trade_mode=args.trade_mode, trade_threshold=threshold,
+        archive_url=args.archive_url)
     table = result.table
     _show(table, args.rows, args.near)
     failed = int(table["error"].ne("").sum())
@@ -219,6 +246,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--bars", type=whole_number(1, 5_000_000), default=600,
                         help="without --since: this many bars back from now (600)")
     add_method_options(parser)
+    trades = parser.add_argument_group("trade-based levels (--method trades; docs/scan.md)")
+    trades.add_argument("--method", default="oi", choices=("oi", "trades"),
+                        help="oi: OI-delta levels of the candles; trades: levels of the large "
+                        "taker trades of the last complete UTC day(s) from the exchange's "
+                        "trade archive (binanceusdm, bybit) (oi)")
+    trades.add_argument("--trade-days", type=whole_number(1, 31), default=1, metavar="N",
+                        help="complete UTC days before today read from the archive (1)")
+    trades.add_argument("--trade-mode", default="gross_value", choices=MODES,
+                        help="which trades count: notional >= threshold, the threshold "
+                        "largest per side, or the largest share per side (gross_value)")
+    trades.add_argument("--trade-threshold", type=float,
+                        help="the --trade-mode's threshold (its default: 100000, 100, 0.01)")
+    trades.add_argument("--archive-url", type=base_url("http", "https"),
+                        help="the trade archives' base URL (a mirror); default "
+                        "data.binance.vision / public.bybit.com")
     clusters = parser.add_argument_group("clusters (docs/scan.md)")
     clusters.add_argument("--bin-pct", type=positive_number("percent"), default=0.5,
                           help="cluster bin width, percent of the last close (0.5)")

@@ -15,6 +15,12 @@ aligned to multiples of the bin size. A bin is *dense* when it holds at least ``
 the heaviest bin of its side and at least ``min_usd``. A cluster's price is the
 notional-weighted mean price of its lines; its distance is ``|price - close| / close`` in
 percent.
+
+With ``method="trades"`` (docs/scan.md, "Trade-based levels") the lines are those of the
+large taker trades of the last complete UTC day(s) from the exchange's trade archive
+(:func:`indicator.trade_levels`, ended by the symbol's candles with
+:func:`indicator.trade_level_ends`), and each live line weighs its ``notional``; the cluster
+rule is the same.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +44,14 @@ import pandas as pd
 from . import indicator
 from .vocab import timeframe_ms, to_ms
 
-__all__ = ["ROW_COLUMNS", "ClusterRule", "ScanResult", "clusters", "rank_rows", "run_scan",
-           "scan", "scan_batch", "symbol_row"]
+__all__ = ["METHODS", "ROW_COLUMNS", "TRADE_ARCHIVES", "ClusterRule", "ScanResult", "TradeScan",
+           "check_trade_exchanges", "clusters", "rank_rows", "run_scan", "scan", "scan_batch",
+           "symbol_row", "trade_scan_levels"]
+
+METHODS: tuple[str, ...] = ("oi", "trades")
+# the ccxt ids whose trades the archives hold, and the archive each reads
+TRADE_ARCHIVES: dict[str, str] = {"binanceusdm": "binance", "bybit": "bybit"}
+_DAY_MS = 86_400_000
 
 ROW_COLUMNS: tuple[str, ...] = (
     "rank", "exchange", "symbol", "last_price",
@@ -84,18 +98,21 @@ class ClusterRule:
 # -- one symbol ------------------------------------------------------------------------
 
 
-def clusters(levels: pd.DataFrame, close: float, rule: ClusterRule = ClusterRule()
-             ) -> pd.DataFrame:
+def clusters(levels: pd.DataFrame, close: float, rule: ClusterRule = ClusterRule(),
+             weight: str = "oi") -> pd.DataFrame:
     """The live lines of ``levels`` summed per side and price bin, nearest first.
 
     Parameters
     ----------
     levels : pandas.DataFrame
-        :func:`indicator.oi_levels` output.
+        :func:`indicator.oi_levels` output (or, with ``weight="notional"``, the trade levels
+        of :func:`indicator.trade_level_ends`).
     close : float
         The last close, price.
     rule : ClusterRule
         Bin width and what counts as dense.
+    weight : {"oi", "notional"}
+        What a line weighs: ``|oi_delta| * entry`` (``"oi"``) or its ``notional`` column.
 
     Returns
     -------
@@ -104,14 +121,19 @@ def clusters(levels: pd.DataFrame, close: float, rule: ClusterRule = ClusterRule
         bin), ``price`` (notional-weighted mean of its lines), ``usd`` (notional),
         ``lines``, ``distance_pct`` (from ``close``), ``dense`` (bool); ordered by distance.
     """
+    if weight not in ("oi", "notional"):
+        raise ValueError(f"weight={weight!r} must be 'oi' or 'notional'")
     live = levels["end"].isna().to_numpy()
     if not live.any() or not (math.isfinite(close) and close > 0):
         return pd.DataFrame({c: pd.Series(dtype=object if c == "side" else bool if c == "dense"
                                           else float) for c in CLUSTER_COLUMNS})
     size = close * rule.bin_pct / 100.0
     price = levels["price"].to_numpy(np.float64)[live]
-    usd = (np.abs(levels["oi_delta"].to_numpy(np.float64)[live])
-           * levels["entry"].to_numpy(np.float64)[live])
+    if weight == "notional":
+        usd = levels["notional"].to_numpy(np.float64)[live]
+    else:
+        usd = (np.abs(levels["oi_delta"].to_numpy(np.float64)[live])
+               * levels["entry"].to_numpy(np.float64)[live])
     short = (levels["side"].to_numpy()[live] == "short").astype(np.int64)
     k = np.floor(price / size)
     cells, at = np.unique(k * 2 + short, return_inverse=True)  # one cell per bin and side
@@ -141,10 +163,12 @@ def _empty_row() -> dict[str, Any]:
 
 
 def symbol_row(candles: pd.DataFrame, options: indicator.OIOptions,
-               rule: ClusterRule = ClusterRule()) -> dict[str, Any]:
+               rule: ClusterRule = ClusterRule(), *, levels: pd.DataFrame | None = None,
+               weight: str = "oi") -> dict[str, Any]:
     """One row of the scan for one symbol's candles (``exchange``/``symbol`` from
     ``candles.attrs``): the nearest dense cluster of each side and the largest one within
-    ``rule.near`` percent."""
+    ``rule.near`` percent. ``levels`` (default: the OI-delta levels of ``candles``) and
+    ``weight`` as :func:`clusters`."""
     row = _empty_row()
     row.update(exchange=candles.attrs.get("exchange", ""), symbol=candles.attrs.get("symbol", ""),
                bars=len(candles))
@@ -153,8 +177,9 @@ def symbol_row(candles: pd.DataFrame, options: indicator.OIOptions,
         return row
     close = float(candles["close"].iloc[-1])
     row.update(last_price=close, last_bar=candles.index[-1])
-    levels = indicator.oi_levels(candles, options=options)
-    bins = clusters(levels, close, rule)
+    if levels is None:
+        levels = indicator.oi_levels(candles, options=options)
+    bins = clusters(levels, close, rule, weight)
     row["live_lines"] = int(levels["end"].isna().sum())
     side = bins["side"].to_numpy()
     dense = bins["dense"].to_numpy(bool)
@@ -188,14 +213,102 @@ def _error_row(exchange: str, symbol: str, error: str) -> dict[str, Any]:
     return row
 
 
-def scan_batch(sources: Sequence[Any], options: indicator.OIOptions, rule: ClusterRule
-               ) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class TradeScan:
+    """What ``method="trades"`` reads and keeps (docs/scan.md).
+
+    Attributes
+    ----------
+    days : tuple of str
+        The UTC days read from the archives (``"2026-06-01"``), in order.
+    mode : {"gross_value", "top_n", "portion"}
+        Which trades count (:func:`indicator.trade_levels`).
+    threshold : float or int
+        The mode's threshold, checked.
+    archive_urls : tuple of (str, str)
+        ``(archive, base URL)`` pairs overriding ``feeds.settings.archive_urls``.
+    """
+
+    days: tuple[str, ...]
+    mode: str = "gross_value"
+    threshold: float | int = 100_000
+    archive_urls: tuple[tuple[str, str], ...] = ()
+
+    def url(self, archive: str) -> str | None:
+        """The base URL of ``archive`` (``None``: the configured one)."""
+        return dict(self.archive_urls).get(archive)
+
+
+def check_trade_exchanges(exchanges: Sequence[str], flag: str = "method='trades'") -> None:
+    """Raise ``ValueError`` naming ``flag`` when an exchange has no trade archive."""
+    bad = [e for e in exchanges if e not in TRADE_ARCHIVES]
+    if bad:
+        raise ValueError(
+            f"{flag} reads the exchanges' trade archives, which only "
+            f"{' and '.join(TRADE_ARCHIVES)} have; {', '.join(bad)} has none (scan it with the "
+            f"OI-delta method, or pick an exchange with archives)")
+
+
+def _trade_days(now: int, days: int) -> tuple[str, ...]:
+    """The ``days`` complete UTC days before the one ``now`` (epoch ms) falls in."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError(f"trade_days={days!r} must be a whole number >= 1")
+    today = now - now % _DAY_MS
+    return tuple(pd.Timestamp(today - k * _DAY_MS, unit="ms").strftime("%Y-%m-%d")
+                 for k in range(days, 0, -1))
+
+
+def _archive_trades(exchange: str, symbol: str, trades: TradeScan, cache_dir: Any
+                    ) -> pd.DataFrame:
+    """The symbol's trades of ``trades.days`` as one frame (``time, price, quantity,
+    side``), read through the archive cache (downloaded and decoded once)."""
+    from .feeds import archive_day_trades
+
+    name = TRADE_ARCHIVES[exchange]
+    parts = [archive_day_trades(name, symbol, day, cache_dir=cache_dir,
+                                base_url=trades.url(name)) for day in trades.days]
+    time_ns = np.concatenate([p.time for p in parts])
+    return pd.DataFrame({
+        "time": pd.to_datetime(time_ns, unit="ns", utc=True),
+        "price": np.concatenate([p.price for p in parts]),
+        "quantity": np.concatenate([p.quantity for p in parts]),
+        "side": np.where(np.concatenate([p.is_buy for p in parts]), "buy", "sell")})
+
+
+def trade_scan_levels(candles: pd.DataFrame, trades: TradeScan, options: indicator.OIOptions,
+                      cache_dir: Any) -> pd.DataFrame:
+    """The trade levels of a symbol (``candles.attrs``' exchange and symbol) with their
+    ``end`` from its candles: :func:`indicator.trade_levels` of the archive days (the
+    options' leverages and mmr), then :func:`indicator.trade_level_ends`."""
+    frame = _archive_trades(candles.attrs.get("exchange", ""), candles.attrs.get("symbol", ""),
+                            trades, cache_dir)
+    levels = indicator.trade_levels(frame, mode=trades.mode, threshold=trades.threshold,
+                                    leverages=options.leverages, mmr=options.mmr)
+    return indicator.trade_level_ends(levels, candles)
+
+
+def _levels_of(source: Any, candles: pd.DataFrame, options: indicator.OIOptions,
+               trades: TradeScan | None) -> tuple[pd.DataFrame | None, str]:
+    """The levels and the weight of a symbol's clusters (``None``: the OI-delta levels)."""
+    if trades is None:
+        return None, "oi"
+    return trade_scan_levels(candles, trades, options, source.cache_dir), "notional"
+
+
+def scan_batch(sources: Sequence[Any], options: indicator.OIOptions, rule: ClusterRule,
+               trades: TradeScan | None = None) -> list[dict[str, Any]]:
     """Rows of a batch of :class:`liqlevels.feeds.CachedCandles`, read from the cache (the
-    task a Dask worker runs). A symbol that fails is a row with its error."""
+    task a Dask worker runs); with ``trades``, the trade levels of the archive days the
+    fetch phase decoded into the cache. A symbol that fails is a row with its error."""
     rows = []
     for source in sources:
         try:
-            rows.append(symbol_row(source.read(), options, rule))
+            candles = source.read()
+            if trades is None or candles.empty:
+                rows.append(symbol_row(candles, options, rule))
+                continue
+            levels, weight = _levels_of(source, candles, options, trades)
+            rows.append(symbol_row(candles, options, rule, levels=levels, weight=weight))
         except Exception as exc:  # one symbol's failure is its row, never the batch's
             rows.append(_error_row(source.exchange, source.symbol,
                                    f"{type(exc).__name__}: {exc}"))
@@ -309,7 +422,8 @@ def _finished(futures: set[Any], interrupted: threading.Event) -> set[Any]:
 
 
 def compute_rows(sources: Sequence[Any], client: Any, *, options: indicator.OIOptions,
-                 rule: ClusterRule, batch_size: int | None = None,
+                 rule: ClusterRule, trades: TradeScan | None = None,
+                 batch_size: int | None = None,
                  advance: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Rows of ``sources`` on the Dask ``client``, in batches of ``batch_size`` symbols
     (default: about four tasks per worker); ``advance(n)`` as each batch of ``n`` comes
@@ -319,7 +433,8 @@ def compute_rows(sources: Sequence[Any], client: Any, *, options: indicator.OIOp
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = batch_size or max(1, math.ceil(len(sources) / (4 * workers)))
     batches = [list(sources[i:i + size]) for i in range(0, len(sources), size)]
-    futures = client.map(scan_batch, batches, options=options, rule=rule, pure=False)
+    extra = {} if trades is None else {"trades": trades}
+    futures = client.map(scan_batch, batches, options=options, rule=rule, pure=False, **extra)
     rows: list[dict[str, Any]] = []
     pending = set(futures)
     try:
@@ -350,6 +465,7 @@ class ScanResult:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     fetched: int = 0
+    trades: TradeScan | None = None
 
 
 def _since_ms(since: Any, bars: int, timeframe: str, now: int) -> int:
@@ -384,7 +500,10 @@ def run_scan(symbols: Sequence[str] | None = None, *, exchanges: Sequence[str] =
              api_url: str | dict[str, str] | None = None,
              ccxt_options: dict | None = None, concurrency: int = 8,
              batch_size: int | None = None,
-             advance: Callable[[int], None] | None = None) -> ScanResult:
+             advance: Callable[[int], None] | None = None, method: str = "oi",
+             trade_days: int = 1, trade_mode: str = "gross_value",
+             trade_threshold: float | int | None = None,
+             archive_url: str | dict[str, str] | None = None) -> ScanResult:
     """:func:`scan`, with the sources, notes and timings kept (see :class:`ScanResult`);
     ``advance(n)`` is called as each batch of ``n`` rows comes back."""
     from .feeds import fetch_many, scan_clients
@@ -394,8 +513,20 @@ def run_scan(symbols: Sequence[str] | None = None, *, exchanges: Sequence[str] =
         raise TypeError(f"symbols must be a list of ccxt symbols, got the string {symbols!r}")
     if top is not None and symbols is not None:
         raise ValueError("give symbols or top, not both")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} must be one of {', '.join(map(repr, METHODS))}")
     timings: dict[str, float] = {}
     now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+    trades = None
+    if method == "trades":
+        check_trade_exchanges(exchanges)
+        mode, threshold = indicator.check_threshold(trade_mode, trade_threshold,
+                                                    name="trade_threshold")
+        urls = (archive_url if isinstance(archive_url, dict)
+                else dict.fromkeys(TRADE_ARCHIVES.values(), archive_url) if archive_url
+                else {})
+        trades = TradeScan(_trade_days(now, trade_days), mode, threshold,
+                           tuple(sorted((k, str(v)) for k, v in urls.items() if v)))
     since_ms = _since_ms(since, bars, timeframe, now)
     with scan_clients(list(exchanges), api_url=api_url, options=ccxt_options,
                       now=now) as fetchers:  # unknown exchange ids fail here, before Dask
@@ -408,18 +539,49 @@ def run_scan(symbols: Sequence[str] | None = None, *, exchanges: Sequence[str] =
             reports, notes = fetch_many(jobs, timeframe, since=since_ms, until=until,
                                         cache_dir=cache_dir, concurrency=concurrency,
                                         now=now, fetchers=fetchers)
-            timings["fetch_s"] = time.perf_counter() - started
             failed = [_error_row(r.exchange, r.symbol, r.error) for r in reports
                       if r.source is None]
             sources = [r.source for r in reports if r.source is not None]
+            if trades is not None:
+                missing = fetch_trade_days(sources, trades, concurrency, notes)
+                failed += [_error_row(s.exchange, s.symbol, missing[i])
+                           for i, s in enumerate(sources) if i in missing]
+                sources = [s for i, s in enumerate(sources) if i not in missing]
+            timings["fetch_s"] = time.perf_counter() - started
             started = time.perf_counter()
-            rows = compute_rows(sources, dask, options=options, rule=rule,
+            rows = compute_rows(sources, dask, options=options, rule=rule, trades=trades,
                                 batch_size=batch_size, advance=advance)
             timings["compute_s"] = time.perf_counter() - started
             del warming  # held until here: a released future is cancelled
     table = rank_rows(rows + failed)
     return ScanResult(table, {(s.exchange, s.symbol): s for s in sources}, notes, timings,
-                      sum(r.fetched for r in reports))
+                      sum(r.fetched for r in reports), trades)
+
+
+def fetch_trade_days(sources: Sequence[Any], trades: TradeScan, concurrency: int,
+                     notes: list[str]) -> dict[int, str]:
+    """Download, verify and decode each symbol's archive days into its cache (the fetch
+    phase of ``method="trades"``, ``concurrency`` symbols at once); the errors by position
+    in ``sources``. Data notes met on the way are appended to ``notes``."""
+
+    def one(source: Any) -> str:
+        try:
+            _archive_trades(source.exchange, source.symbol, trades, source.cache_dir)
+        except Exception as exc:  # one symbol's failure is its row
+            return f"{type(exc).__name__}: {exc}"
+        return ""
+
+    pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="liqlevels-archive")
+    finished = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            errors = list(pool.map(one, sources))
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=True)
+    notes.extend(n for n in dict.fromkeys(str(w.message) for w in caught) if n not in notes)
+    return {i: e for i, e in enumerate(errors) if e}
 
 
 def scan(symbols: Sequence[str] | None = None, *, exchange: str = "binanceusdm",
@@ -429,7 +591,10 @@ def scan(symbols: Sequence[str] | None = None, *, exchange: str = "binanceusdm",
          dense: float = 0.25, near: float = 5.0, min_usd: float = 0.0, client: Any = None,
          scheduler: str | None = None, workers: int | None = None, cache_dir: Any = None,
          api_url: str | dict[str, str] | None = None, ccxt_options: dict | None = None,
-         concurrency: int = 8, batch_size: int | None = None) -> pd.DataFrame:
+         concurrency: int = 8, batch_size: int | None = None, method: str = "oi",
+         trade_days: int = 1, trade_mode: str = "gross_value",
+         trade_threshold: float | int | None = None,
+         archive_url: str | dict[str, str] | None = None) -> pd.DataFrame:
     """Rank every symbol of an exchange by its nearest dense cluster of live liquidation lines.
 
     Fetches candles and open interest through the cache (one rate-limited async ccxt client
@@ -478,6 +643,21 @@ def scan(symbols: Sequence[str] | None = None, *, exchange: str = "binanceusdm",
         Symbols fetched at once (8); the rate limiter spaces their requests.
     batch_size : int, optional
         Symbols per Dask task (default: about four tasks per worker).
+    method : {"oi", "trades"}
+        ``"oi"``: the OI-delta levels of the candles (docs/method.md section 1).
+        ``"trades"``: the levels of the large taker trades of the last ``trade_days``
+        complete UTC days from the exchange's trade archive (binanceusdm: Binance USD-M
+        aggTrades; bybit: Bybit's trading archive; docs/method.md section 3), ended by the
+        candles, each live line weighted by its notional (docs/scan.md).
+    trade_days : int
+        With ``method="trades"``: how many complete UTC days before today (1).
+    trade_mode, trade_threshold
+        With ``method="trades"``: which trades count, as :func:`indicator.trade_levels`'
+        ``mode`` and ``threshold`` (``"gross_value"``, its default threshold); the
+        leverages and mmr are ``options``'.
+    archive_url : str or dict, optional
+        With ``method="trades"``: the archives' base URL (a mirror, a test server), or
+        ``{"binance": url, "bybit": url}``; default ``feeds.settings.archive_urls``.
 
     Returns
     -------
@@ -494,7 +674,9 @@ def scan(symbols: Sequence[str] | None = None, *, exchange: str = "binanceusdm",
     Raises
     ------
     ValueError
-        An unknown exchange or timeframe, or a bad option (one symbol's failure is its row).
+        An unknown exchange or timeframe, or a bad option (one symbol's failure is its row,
+        e.g. a day missing from its trade archive); ``method="trades"`` on an exchange
+        without a trade archive.
     """
     result = run_scan(
         symbols, exchanges=tuple(exchanges or (exchange,)), top=top, timeframe=timeframe,
@@ -502,7 +684,8 @@ def scan(symbols: Sequence[str] | None = None, *, exchange: str = "binanceusdm",
         rule=ClusterRule(bin_pct=bin_pct, dense=dense, near=near, min_usd=min_usd),
         client=client, scheduler=scheduler, workers=workers, cache_dir=cache_dir,
         api_url=api_url, ccxt_options=ccxt_options, concurrency=concurrency,
-        batch_size=batch_size)
+        batch_size=batch_size, method=method, trade_days=trade_days, trade_mode=trade_mode,
+        trade_threshold=trade_threshold, archive_url=archive_url)
     table = result.table
     table.attrs.update(notes=result.notes, timings=result.timings)
     return table
@@ -536,8 +719,10 @@ def scan_cards(result: ScanResult, *, count: int, options: indicator.OIOptions,
         if source is None:
             continue
         candles = source.read()
-        levels = indicator.oi_levels(candles, options=options)
-        bins = clusters(levels, float(row["last_price"]), rule)
+        levels, weight = _levels_of(source, candles, options, result.trades)
+        if levels is None:
+            levels = indicator.oi_levels(candles, options=options)
+        bins = clusters(levels, float(row["last_price"]), rule, weight)
         bins = bins[bins["distance_pct"] <= rule.near]
         marks = [(side, float(row[f"{side}_price"]),
                   f"{side[0].upper()} {row[f'{side}_distance_pct']:.2f}%")
