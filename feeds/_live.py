@@ -665,47 +665,34 @@ class LiveFeed:
         return self._oi_interval
 
     async def _open_interest(self) -> None:
-        if not self._pro.has.get("fetchOpenInterest"):
-            self._status("open_interest", "unsupported", f"{self.exchange_id} has no current "
-                         f"open interest in ccxt; forming bars carry NaN")
-            return
-        pro = self._twin("open_interest")
-        params = {"interval": "5m"} if pro.id == "bybit" else {}
-        failures = 0
-        while True:
-            try:
-                interest = await pro.fetch_open_interest(self.symbol, params)
-                stamp = int(interest.get("timestamp") or pro.milliseconds())
-                coins = self._coins(interest)
-                if not self._polled or stamp > self._polled[-1][0]:
-                    self._polled.append((stamp, coins))
-                    del self._polled[:-1000]
-                failures = 0
-                await asyncio.sleep(self._oi_pause())
-            except ccxt.NotSupported as exc:
-                self._status("open_interest", "unsupported", _first_line(exc))
-                return
-            except Exception as exc:
-                failures += 1
-                delay = self._delay(failures)
-                self._status("open_interest", "retrying", f"{_first_line(exc)}; retrying in "
-                                                          f"{delay:g} s")
-                await asyncio.sleep(delay)
+        pro = self._twin("open_interest") if self._pro.has.get("fetchOpenInterest") else None
+        params = {"interval": "5m"} if self._pro.id == "bybit" else {}
+        await self._poll_open_interest(
+            self._pro, lambda: pro.fetch_open_interest(self.symbol, params), self._polled,
+            None, "")
 
     async def _venue_open_interest(self, i: int) -> None:
         """Poll venue ``i``'s current open interest over its (synchronous) REST, in a
-        thread, with its own backoff."""
+        thread."""
         ex, market = self._venues[i], self._venue_markets[i]
+        params = {"interval": "5m"} if ex.id == "bybit" else {}
+        await self._poll_open_interest(
+            ex, lambda: asyncio.to_thread(ex.fetch_open_interest, market["symbol"], params),
+            self._venue_polled[i], market, f"{ex.id}: ")
+
+    async def _poll_open_interest(self, ex: Any, fetch: Any, polled: list[tuple[int, float]],
+                                  market: dict | None, said: str) -> None:
+        """Poll ``fetch()`` (a venue's current open interest) every :meth:`_oi_pause` into
+        ``polled`` (ms, coins), with its own backoff; statuses begin with ``said`` (the
+        venue, for the summed ones)."""
         if not ex.has.get("fetchOpenInterest"):
             self._status("open_interest", "unsupported", f"{ex.id} has no current open "
                          f"interest in ccxt; forming bars carry NaN")
             return
-        params = {"interval": "5m"} if ex.id == "bybit" else {}
-        polled, failures = self._venue_polled[i], 0
+        failures = 0
         while True:
             try:
-                interest = await asyncio.to_thread(ex.fetch_open_interest, market["symbol"],
-                                                   params)
+                interest = await fetch()
                 stamp = int(interest.get("timestamp") or ex.milliseconds())
                 if not polled or stamp > polled[-1][0]:
                     polled.append((stamp, self._coins(interest, market)))
@@ -713,12 +700,12 @@ class LiveFeed:
                 failures = 0
                 await asyncio.sleep(self._oi_pause())
             except ccxt.NotSupported as exc:
-                self._status("open_interest", "unsupported", f"{ex.id}: {_first_line(exc)}")
+                self._status("open_interest", "unsupported", f"{said}{_first_line(exc)}")
                 return
             except Exception as exc:
                 failures += 1
                 delay = self._delay(failures)
-                self._status("open_interest", "retrying", f"{ex.id}: {_first_line(exc)}; "
+                self._status("open_interest", "retrying", f"{said}{_first_line(exc)}; "
                                                           f"retrying in {delay:g} s")
                 await asyncio.sleep(delay)
 

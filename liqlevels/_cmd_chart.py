@@ -179,6 +179,27 @@ def register(subparsers: Any) -> None:
     chart.set_defaults(func=run_guarded(_run_chart))
 
 
+def sample_or_fetched(args: argparse.Namespace, *, or_also: str = ""
+                      ) -> tuple[pd.DataFrame, str, str]:
+    """The candles of ``--sample`` or of SYMBOL through :func:`fetch_for`, their label on the
+    chart and the default file-name stem (heatmap, study). ``or_also`` names another way to
+    give candles, for the message when neither is given."""
+    if args.sample:
+        from .feeds import sample_candles
+
+        candles = sample_candles(args.bars, timeframe=args.timeframe, seed=args.seed)
+        return candles, f"DEMO-PERP {args.timeframe} (synthetic sample)", "sample"
+    if not args.symbol:
+        raise ValueError(f"give a SYMBOL (e.g. BTC/USDT:USDT), {or_also}{'' if or_also else 'or '}"
+                         f"--sample for the built-in sample (no network)")
+    candles = fetch_for(args)
+    if candles.empty:
+        raise ValueError(f"{venue_label(args)} returned no bars for {args.symbol} "
+                         f"{args.timeframe} in that range")
+    return (candles, f"{args.symbol} {args.timeframe} ({venue_label(args)})",
+            safe_name(args.symbol, args.timeframe))
+
+
 def exchange_list(text: str) -> tuple[str, ...]:
     """An argparse ``type`` for ``--exchanges``: two or more ccxt ids, each once."""
     ids = tuple(part.strip() for part in text.split(",") if part.strip())

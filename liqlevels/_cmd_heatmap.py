@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from . import charts, indicator
-from ._app import chart_bin_size, file_stem, safe_name
+from ._app import chart_bin_size, file_stem
 from ._args import add_method_options, method_options, out_folder, positive_number, whole_number
-from ._cmd_chart import add_fetch_options, fetch_for, venue_label
+from ._cmd_chart import add_fetch_options, sample_or_fetched
 from ._errors import run_guarded
 from .vocab import path_under, quote_currency, safe_filename
 
@@ -41,24 +41,6 @@ def heatmap_times(index: pd.DatetimeIndex, times: int) -> pd.DatetimeIndex:
     return index[::step]
 
 
-def _candles(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str]:
-    """The candles, their label on the chart and the default file-name stem."""
-    if args.sample:
-        from .feeds import sample_candles
-
-        candles = sample_candles(args.bars, timeframe=args.timeframe, seed=args.seed)
-        return candles, f"DEMO-PERP {args.timeframe} (synthetic sample)", "sample"
-    if not args.symbol:
-        raise ValueError("give a SYMBOL (e.g. BTC/USDT:USDT), or --sample for the built-in "
-                         "sample (no network)")
-    candles = fetch_for(args)
-    if candles.empty:
-        raise ValueError(f"{venue_label(args)} returned no bars for {args.symbol} "
-                         f"{args.timeframe} in that range")
-    label = f"{args.symbol} {args.timeframe} ({venue_label(args)})"
-    return candles, label, safe_name(args.symbol, args.timeframe)
-
-
 def _paths(out: Path, name: str) -> tuple[Path, Path, Path]:
     stem = safe_filename(f"{name}-heatmap", "--name")
     return tuple(path_under(out, f"{stem}{ext}", what="--out")  # type: ignore[return-value]
@@ -67,7 +49,7 @@ def _paths(out: Path, name: str) -> tuple[Path, Path, Path]:
 
 def _run(args: argparse.Namespace) -> int:
     options = method_options(args)  # a bad option fails before any download
-    candles, label, name = _candles(args)
+    candles, label, name = sample_or_fetched(args)
     html, png, csv = _paths(args.out, args.name or name)
     levels = indicator.oi_levels(candles, options=options)
     grid = heatmap_times(candles.index, args.times)

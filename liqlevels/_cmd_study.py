@@ -28,7 +28,7 @@ from ._args import (
     positive_number,
     whole_number,
 )
-from ._cmd_chart import add_fetch_options, fetch_for, venue_label
+from ._cmd_chart import add_fetch_options, sample_or_fetched
 from ._errors import run_guarded
 from .vocab import DENSITY_WEIGHTS, path_under, safe_filename, timeframe_seconds
 
@@ -168,20 +168,7 @@ def _candles(args: argparse.Namespace, trades: pd.DataFrame | None) -> tuple[pd.
         label = args.symbol or "trades"
         return candles, f"{label} {args.timeframe} (from trades)", safe_name(label,
                                                                              args.timeframe)
-    if args.sample:
-        from .feeds import sample_candles
-
-        candles = sample_candles(args.bars, timeframe=args.timeframe, seed=args.seed)
-        return candles, f"DEMO-PERP {args.timeframe} (synthetic sample)", "sample"
-    if not args.symbol:
-        raise ValueError("give a SYMBOL (e.g. BTC/USDT:USDT), --candles FILE, or --sample for "
-                         "the built-in sample (no network)")
-    candles = fetch_for(args)
-    if candles.empty:
-        raise ValueError(f"{venue_label(args)} returned no bars for {args.symbol} "
-                         f"{args.timeframe} in that range")
-    return (candles, f"{args.symbol} {args.timeframe} ({venue_label(args)})",
-            safe_name(args.symbol, args.timeframe))
+    return sample_or_fetched(args, or_also="--candles FILE, or ")
 
 
 def _trade_levels(args: argparse.Namespace, trades: pd.DataFrame) -> pd.DataFrame:
