@@ -12,6 +12,7 @@ with ``bincount`` on the flattened index, so memory stays bounded whatever the g
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from ._density import weighted_lines
 from ._frames import NAT, AnyLevels, HeatmapFrame, empty_frame, utc_times
 from ._map import _bin_index, _check_bins, _check_positive, default_bin_size
 
-__all__ = ["MAX_HEATMAP_CELLS", "heatmap"]
+__all__ = ["MAX_HEATMAP_CELLS", "LiveBins", "heatmap", "live_bins"]
 
 #: The most (time, kept price bin) cells a heatmap may span: 50M non-empty cells are 2 GB of
 #: output rows (40 bytes each) and several seconds; a chart shows a few hundred thousand.
@@ -145,6 +146,46 @@ def _kept_bins(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[offset]
 
 
+@dataclass(frozen=True)
+class LiveBins:
+    """The lines live at some grid time, on the aligned bins: each line's grid run
+    ``[first, stop)``, its column among the kept ``bins`` (bin numbers, ascending), its side
+    (``short``: 1 for short) and weight (None for counts)."""
+
+    size: float
+    first: np.ndarray
+    stop: np.ndarray
+    column: np.ndarray
+    short: np.ndarray
+    weights: np.ndarray | None
+    bins: np.ndarray
+
+
+def live_bins(levels: AnyLevels, times: pd.DatetimeIndex, bin_size: float | None,
+              weight: str) -> tuple[np.ndarray, LiveBins | None]:
+    """The checked grid, and the lines live on it binned as :func:`heatmap` bins them (None
+    when no line is live at any grid time); ``weight`` must already be checked. The one
+    front half of :func:`heatmap` and of the study's clusters."""
+    given = bin_size is not None
+    if given:
+        bin_size = _check_positive("bin_size", bin_size)
+    lines, weights = weighted_lines(levels, weight, ("side", "price") + (() if given else
+                                                                          ("entry",)),
+                                    live_without_end=True)
+    grid = _grid(times)
+    if len(lines.start) == 0 or len(grid) == 0:
+        return grid, None
+    size = bin_size if given else default_bin_size(lines.entry)
+    k = _check_bins(_bin_index(lines.price, size), lines.price, size, given)
+    first, stop = _runs(lines.start, lines.end, grid)
+    live = first < stop
+    if not live.any():
+        return grid, None
+    bins, column = _kept_bins(k[live])
+    return grid, LiveBins(size, first[live], stop[live], column, lines.short[live],
+                          None if weights is None else weights[live], bins)
+
+
 def heatmap(
     levels: AnyLevels,
     times: pd.DatetimeIndex,
@@ -195,28 +236,14 @@ def heatmap(
         coarser grid or a larger bin size.
     """
     weight = check_choice("weight", weight, DENSITY_WEIGHTS)
-    given = bin_size is not None
-    if given:
-        bin_size = _check_positive("bin_size", bin_size)
-    lines, weights = weighted_lines(levels, weight, ("side", "price") + (() if given else
-                                                                          ("entry",)),
-                                    live_without_end=True)
-    grid = _grid(times)
+    grid, live = live_bins(levels, times, bin_size, weight)
     dtype = np.int64 if weight == "count" else np.float64
-    empty = empty_frame("heatmap", long=dtype, short=dtype)
-    if len(lines.start) == 0 or len(grid) == 0:
-        return empty
-    size = bin_size if given else default_bin_size(lines.entry)
-    k = _check_bins(_bin_index(lines.price, size), lines.price, size, given)
-    first, stop = _runs(lines.start, lines.end, grid)
-    live = first < stop
-    if not live.any():
-        return empty
-    bins, column = _kept_bins(k[live])
-    _check_cells(len(grid), len(bins), size, given)
-    w = None if weights is None else weights[live]
-    t, b, long_, short = _cells(first[live], stop[live], 2 * column + lines.short[live], w,
-                                len(grid), len(bins))
+    if live is None:
+        return empty_frame("heatmap", long=dtype, short=dtype)
+    bins, size = live.bins, live.size
+    _check_cells(len(grid), len(bins), size, bin_size is not None)
+    t, b, long_, short = _cells(live.first, live.stop, 2 * live.column + live.short,
+                                live.weights, len(grid), len(bins))
     out = pd.DataFrame({
         "time": utc_times(grid[t]),
         "price_low": bins[b] * size,

@@ -19,9 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..vocab import DENSITY_WEIGHTS, DensityWeight, NumbaMissingWarning, check_choice
-from ._density import weighted_lines
-from ._heatmap import _grid, _kept_bins, _runs
-from ._map import _bin_index, _check_bins, _check_positive, default_bin_size
+from ._heatmap import live_bins
 from ._oi import oi_levels
 from ._trade_ends import trade_level_ends
 from ._validate import validate_candles
@@ -203,28 +201,15 @@ def clusters(levels: Any, times: pd.DatetimeIndex, close: np.ndarray,
     becomes live and takes it off when it ends, and scans only the bins within the widest
     band of each close (:func:`sweep_kernel`)."""
     shape = (len(times), len(bands))
-    given = bin_size is not None
-    if given:
-        bin_size = _check_positive("bin_size", bin_size)
-    lines, weights = weighted_lines(levels, weight, ("side", "price") + (() if given else
-                                                                          ("entry",)),
-                                    live_without_end=True)
-    grid = _grid(times)
-    empty = {side: (np.full(shape, np.nan), np.full(shape, np.nan)) for side in SIDES}
-    if len(grid) == 0 or len(lines.start) == 0:
-        return empty
-    size = bin_size if given else default_bin_size(lines.entry)
-    k = _check_bins(_bin_index(lines.price, size), lines.price, size, given)
-    first, stop = _runs(lines.start, lines.end, grid)
-    live = first < stop
-    if not live.any():
-        return empty
-    bins, column = _kept_bins(k[live])
+    grid, live = live_bins(levels, times, bin_size, weight)
+    if live is None:
+        return {side: (np.full(shape, np.nan), np.full(shape, np.nan)) for side in SIDES}
+    bins, size = live.bins, live.size
     mid = (bins * size + (bins + 1) * size) / 2
-    w = np.ones(int(live.sum())) if weights is None else weights[live]
+    w = np.ones(len(live.first)) if live.weights is None else live.weights
     price, dist = sweep_kernel()(
-        first[live].astype(np.int64), stop[live].astype(np.int64), column.astype(np.int64),
-        lines.short[live].astype(np.int8), w.astype(np.float64), mid.astype(np.float64),
+        live.first.astype(np.int64), live.stop.astype(np.int64), live.column.astype(np.int64),
+        live.short.astype(np.int8), w.astype(np.float64), mid.astype(np.float64),
         np.ascontiguousarray(close, dtype=np.float64), len(grid),
         np.array([lo for lo, _ in bands]), np.array([hi for _, hi in bands]), _TIE)
     return {side: (price[i], dist[i]) for i, side in enumerate(SIDES)}
