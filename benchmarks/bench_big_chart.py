@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _pages import CHROMIUM, load_ready
 
 from liqlevels import charts, indicator
-from liqlevels.charts._browser import CHROMIUM_ARGS
 from liqlevels.feeds import sample_candles
 
-CHROMIUM = Path("/usr/bin/chromium")
 BARS = 1_000_000
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
@@ -36,26 +35,9 @@ def frames():
     return candles, levels, indicator.density(levels)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
-        yield b
-        b.close()
-
-
 def _load(browser, path: Path) -> dict:
-    page = browser.new_page(viewport={"width": 1400, "height": 800})
-    try:
-        page.goto(path.as_uri(), timeout=120_000)
-        page.wait_for_function("() => window.__liqlevels && window.__liqlevels.ready",
-                               timeout=120_000)
-        return page.evaluate("() => ({candles: __liqlevels.candles, lines: __liqlevels.lines,"
-                             " error: __liqlevels.error})")
-    finally:
-        page.close()
+    return load_ready(browser, path, "{candles: __liqlevels.candles, lines: __liqlevels.lines, "
+                      "error: __liqlevels.error}", timeout=120_000)
 
 
 @pytest.mark.parametrize("aggregate", [False, True], ids=["json-every-candle", "packed"])

@@ -13,12 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _pages import CHROMIUM, load_ready
 
 from liqlevels import charts, indicator
-from liqlevels.charts._browser import CHROMIUM_ARGS
 from liqlevels.feeds import sample_candles
 
-CHROMIUM = Path("/usr/bin/chromium")
 BARS = 100_000
 LINES = 5_000
 
@@ -33,25 +32,8 @@ def frames():
     return candles, levels, indicator.density(levels), indicator.oi_signals(candles)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
-        yield b
-        b.close()
-
-
 def _load(browser, path: Path) -> dict:
-    page = browser.new_page(viewport={"width": 1400, "height": 800})
-    try:
-        page.goto(path.as_uri())
-        page.wait_for_function("() => window.__liqlevels && window.__liqlevels.ready",
-                               timeout=60_000)
-        return page.evaluate("() => ({candles: __liqlevels.candles, lines: __liqlevels.lines})")
-    finally:
-        page.close()
+    return load_ready(browser, path, "{candles: __liqlevels.candles, lines: __liqlevels.lines}")
 
 
 def test_scene_and_html_in_python(benchmark, frames):

@@ -26,12 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _pages import CHROMIUM, load_ready
 
 from liqlevels import charts
-from liqlevels.charts._browser import CHROMIUM_ARGS
 from liqlevels.feeds import sample_candles
 
-CHROMIUM = Path("/usr/bin/chromium")
 BARS = 100_000
 COLUMNS = 2_000
 BINS = 200
@@ -64,26 +63,9 @@ def frames():
     return candles, dense_heatmap(candles)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
-        yield b
-        b.close()
-
-
 def _load(browser, path: Path) -> dict:
-    page = browser.new_page(viewport={"width": 1400, "height": 800})
-    try:
-        page.goto(path.as_uri())
-        page.wait_for_function("() => window.__liqlevels && window.__liqlevels.ready",
-                               timeout=60_000)
-        return page.evaluate("() => ({candles: __liqlevels.candles, error: __liqlevels.error,"
-                             " cells: __liqlevels.heatmap ? __liqlevels.heatmap.cells : 0})")
-    finally:
-        page.close()
+    return load_ready(browser, path, "{candles: __liqlevels.candles, error: __liqlevels.error, "
+                      "cells: __liqlevels.heatmap ? __liqlevels.heatmap.cells : 0}")
 
 
 @pytest.mark.parametrize("heat", [False, True], ids=["baseline-candles", "with-heatmap"])
