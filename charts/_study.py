@@ -164,41 +164,42 @@ def _rates_svg(table: pd.DataFrame) -> str:
     return "".join(parts)
 
 
+def _lift_table(table: pd.DataFrame, columns: list[tuple[str, Any]], lift: str = "") -> str:
+    """A table of ``columns`` (header, row -> cell text), then the lift and its interval
+    (``{lift}lift``, ``{lift}ci_low``, ``{lift}ci_high``), the lift marked when the
+    interval excludes zero."""
+    heads = [h for h, _ in columns] + ["lift", "interval"]
+    head = "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"
+    rows = []
+    for _, r in table.iterrows():
+        low, high = r[f"{lift}ci_low"], r[f"{lift}ci_high"]
+        cells = "".join(f"<td>{cell(r)}</td>" for _, cell in columns)
+        rows.append(f"<tr>{cells}<td class='{_excludes_zero(low, high)}'>"
+                    f"{_pp(r[f'{lift}lift'])}</td><td>{_pp(low)} .. {_pp(high)}</td></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
 def _touch_table(table: pd.DataFrame) -> str:
-    head = ("<tr><th>side</th><th>band</th><th>n</th><th>touched</th><th>base rate</th>"
-            "<th>lift</th><th>interval</th></tr>")
-    body = "".join(
-        f"<tr><td>{r['side']}</td><td>{_band(r)}</td><td>{int(r['n'])}</td>"
-        f"<td>{_pct(r['touch_rate'])}</td><td>{_pct(r['expected_rate'])}</td>"
-        f"<td class='{_excludes_zero(r['ci_low'], r['ci_high'])}'>{_pp(r['lift'])}</td>"
-        f"<td>{_pp(r['ci_low'])} .. {_pp(r['ci_high'])}</td></tr>"
-        for _, r in table.iterrows())
-    return f"<table>{head}{body}</table>"
+    return _lift_table(table, [
+        ("side", lambda r: r["side"]), ("band", _band), ("n", lambda r: int(r["n"])),
+        ("touched", lambda r: _pct(r["touch_rate"])),
+        ("base rate", lambda r: _pct(r["expected_rate"]))])
 
 
 def _reaction_table(table: pd.DataFrame) -> str:
-    head = ("<tr><th>side</th><th>band</th><th>touches</th><th>turned back</th>"
-            "<th>at any level</th><th>lift</th><th>interval</th></tr>")
-    body = "".join(
-        f"<tr><td>{r['side']}</td><td>{_band(r)}</td><td>{int(r['reaction_n'])}</td>"
-        f"<td>{_pct(r['reaction_rate'])}</td><td>{_pct(r['reaction_expected'])}</td>"
-        f"<td class='{_excludes_zero(r['reaction_ci_low'], r['reaction_ci_high'])}'>"
-        f"{_pp(r['reaction_lift'])}</td><td>{_pp(r['reaction_ci_low'])} .. "
-        f"{_pp(r['reaction_ci_high'])}</td></tr>"
-        for _, r in table.iterrows())
-    return f"<table>{head}{body}</table>"
+    return _lift_table(table, [
+        ("side", lambda r: r["side"]), ("band", _band),
+        ("touches", lambda r: int(r["reaction_n"])),
+        ("turned back", lambda r: _pct(r["reaction_rate"])),
+        ("at any level", lambda r: _pct(r["reaction_expected"]))], lift="reaction_")
 
 
 def _liquidation_table(table: pd.DataFrame) -> str:
-    head = ("<tr><th>side</th><th>liquidations</th><th>notional</th><th>at a cluster</th>"
-            "<th>log moved to other days</th><th>lift</th><th>interval</th></tr>")
-    body = "".join(
-        f"<tr><td>{r['side']}</td><td>{int(r['n'])}</td><td>{r['notional']:,.0f}</td>"
-        f"<td>{_pct(r['hit_share'])}</td><td>{_pct(r['expected_share'])}</td>"
-        f"<td class='{_excludes_zero(r['ci_low'], r['ci_high'])}'>{_pp(r['lift'])}</td>"
-        f"<td>{_pp(r['ci_low'])} .. {_pp(r['ci_high'])}</td></tr>"
-        for _, r in table.iterrows())
-    return f"<table>{head}{body}</table>"
+    return _lift_table(table, [
+        ("side", lambda r: r["side"]), ("liquidations", lambda r: int(r["n"])),
+        ("notional", lambda r: f"{r['notional']:,.0f}"),
+        ("at a cluster", lambda r: _pct(r["hit_share"])),
+        ("log moved to other days", lambda r: _pct(r["expected_share"]))])
 
 
 class StudyReport:
