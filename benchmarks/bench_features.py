@@ -20,14 +20,14 @@ import warnings
 
 import _baseline
 import pytest
-from _peak import peaks
+from _peak import peaks, rounds_apart
 
 from liqlevels import indicator
 from liqlevels.feeds import sample_candles
 from liqlevels.indicator import _sweep
 
 IMPLS = {"compiled": indicator.features, "baseline": _baseline.features}
-ROUNDS = {10_000: 7, 100_000: 7, 1_000_000: 5, 10_000_000: 2}
+ROUNDS = {10_000: 7, 100_000: 7, 1_000_000: 5, 10_000_000: 3}
 
 
 @functools.cache
@@ -47,9 +47,8 @@ def _warm() -> None:
 def _run(benchmark, n, rounds=7, impl="compiled", **kwargs):
     candles, levels = market(n)
     _warm()
-    frame = benchmark.pedantic(IMPLS[impl], args=(candles, levels), kwargs=kwargs,
-                               rounds=rounds, iterations=1,
-                               warmup_rounds=1 if n < 10_000_000 else 0)
+    frame = rounds_apart(benchmark, IMPLS[impl], args=(candles, levels), kwargs=kwargs,
+                         rounds=rounds, warmup_rounds=1)
     benchmark.extra_info["bars"] = n
     benchmark.extra_info["lines"] = len(levels)
     benchmark.extra_info["columns"] = frame.shape[1]

@@ -20,13 +20,13 @@ import functools
 
 import _baseline
 import pytest
-from _peak import peaks
+from _peak import peaks, rounds_apart
 
 from liqlevels import indicator
 from liqlevels.feeds import sample_candles
 
 IMPLS = {"compiled": indicator.oi_levels, "baseline": _baseline.oi_levels}
-ROUNDS = {10_000: 15, 100_000: 15, 1_000_000: 7, 10_000_000: 2}
+ROUNDS = {10_000: 15, 100_000: 15, 1_000_000: 7, 10_000_000: 4}
 
 
 @functools.cache
@@ -46,8 +46,8 @@ def _warm() -> None:
 def bench_oi_levels(benchmark, n, impl):
     frame = candles(n)
     _warm()
-    levels = benchmark.pedantic(IMPLS[impl], args=(frame,), rounds=ROUNDS[n], iterations=1,
-                                warmup_rounds=1 if n < 10_000_000 else 0)
+    levels = rounds_apart(benchmark, IMPLS[impl], args=(frame,), rounds=ROUNDS[n],
+                          warmup_rounds=1)
     benchmark.extra_info["bars"] = n
     benchmark.extra_info["lines"] = len(levels)
 

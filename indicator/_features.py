@@ -23,7 +23,7 @@ Without the counts (``within=()``) the general vectorised path runs, without num
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -183,7 +183,8 @@ def _live_max(s: np.ndarray, e: np.ndarray, price: np.ndarray, n: int) -> np.nda
 def _side_features(
     start: np.ndarray, end: np.ndarray, price: np.ndarray, lev: np.ndarray,
     index_ns: np.ndarray, close: np.ndarray, within: tuple[float, ...],
-    leverages: Sequence[int], short: bool, close_order: np.ndarray | None = None,
+    leverages: Sequence[int], short: bool,
+    close_order: np.ndarray | Callable[[], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """One side's columns from its lines' ``start`` and ``end`` (int64 ns).
 
@@ -346,17 +347,20 @@ def features(
     index = candles.index
     index_ns = index.as_unit("ns").asi8
     longs, shorts = _sides(lines.short)
-    # one order of the closes for both sides' sweeps
-    close_order = np.argsort(cols["close"]) if within and _sweep.kernels().compiled else None
+    sweep = bool(within) and _sweep.kernels().compiled
     jobs = [
         (lines.start[m], lines.end[m], lines.price[m], lines.leverage[m], index_ns,
-         cols["close"], within, leverages, is_short, close_order)
+         cols["close"], within, leverages, is_short)
         for is_short, m in ((False, longs), (True, shorts))
     ]
     if len(levels) < _THREAD_MIN_LINES:
-        sides = [_side_features(*job) for job in jobs]
+        close_order = np.argsort(cols["close"]) if sweep else None  # one for both sides
+        sides = [_side_features(*job, close_order) for job in jobs]
     else:  # the two sides on two threads: numpy releases the GIL in the heavy loops
         with ThreadPoolExecutor(max_workers=2) as pool:
-            short_side = pool.submit(_side_features, *jobs[1])
-            sides = [_side_features(*jobs[0]), short_side.result()]
+            # one order of the closes for both sides, sorted while they rank their lines
+            order = pool.submit(np.argsort, cols["close"]) if sweep else None
+            close_order = order.result if order is not None else None
+            short_side = pool.submit(_side_features, *jobs[1], close_order)
+            sides = [_side_features(*jobs[0], close_order), short_side.result()]
     return _assemble(*sides, index, within, leverages)

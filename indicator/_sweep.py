@@ -415,7 +415,7 @@ class LiveColumns(NamedTuple):
 
 def live_columns(
     s: np.ndarray, e: np.ndarray, price: np.ndarray, close: np.ndarray, sign: float,
-    factors: np.ndarray, close_order: np.ndarray | None = None,
+    factors: np.ndarray, close_order: np.ndarray | Callable[[], np.ndarray] | None = None,
 ) -> LiveColumns | None:
     """``active``, ``nearest``, ``dist`` and the counts of :func:`count_beyond` (with ``price
     = sign * price``, ``base = sign * close``) of one side in one sweep, or None when its
@@ -440,8 +440,10 @@ def live_columns(
         1.0 for long lines, -1.0 for short lines.
     factors : numpy.ndarray
         float64, positive: thresholds ``sign * close * factors[j]``.
-    close_order : numpy.ndarray, optional
-        ``np.argsort(close)``, when the caller shares one between the two sides.
+    close_order : numpy.ndarray or callable, optional
+        ``np.argsort(close)``, when the caller shares one between the two sides, or a
+        function returning it, called once the lines are ranked (a future's ``result``: the
+        caller can sort the closes on another thread meanwhile).
     """
     n = close.size
     s = np.ascontiguousarray(s, dtype=np.int64)
@@ -466,6 +468,8 @@ def live_columns(
     close = np.ascontiguousarray(close, dtype=np.float64)
     if close_order is None:
         close_order = np.argsort(close)
+    elif callable(close_order):
+        close_order = close_order()
     thr_rank = np.empty((n, factors.size), np.int32 if m < 2**31 else np.int64)
     kern.bar_ranks(sorted_price, close, float(sign), close_order, factors, thr_rank)
     out = LiveColumns(np.empty(n, np.int64), np.empty(n), np.empty(n),
