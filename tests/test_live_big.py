@@ -281,3 +281,71 @@ def test_a_big_live_page_draws_aggregated_and_follows_live_bars(loop, browser): 
 
 async def _bar(live, t, ohlc):
     live.live.bar(t, *ohlc)
+
+
+@pytest.mark.browser
+def test_max_bars_trims_a_big_page_to_a_packed_snapshot_of_the_newest(loop, browser):  # noqa: F811
+    candles = sample_candles(n=60_000, timeframe="1m", seed=12)
+    more = next_bars(candles, 501, seed=13)
+    live = Live(loop, browser, charts.Scene(candles, visible_bars=None), max_bars=55_000)
+    try:
+        live.page.wait_for_function("() => window.__liqlevels && window.__liqlevels.ready")
+        live.page.evaluate("() => { var py = __liqlevels.handle.big.pyramid; window.__levels ="
+                           " py.ladder.map(function (f, k) { return py.level(k); }); }")
+
+        async def feed():
+            for t, row in more.iterrows():
+                live.live.bar(t, *row[OHLC])
+        run(loop, feed())
+        run(loop, live.live.applied(timeout=15))
+        live.wait("liqlevelsLive.snapshots >= 2")  # the trim re-based the page
+        bars = pd.concat([candles[OHLC], more]).iloc[-55_000:]
+        assert live.page.evaluate("liqlevelsLive.candles") == 55_000
+        assert_levels(live.page.evaluate(LEVELS_JS, 50), bars, 50, kept=False)
+        assert_shown(live.page.evaluate(SHOWN_JS), bars)
+        assert live.errors == []
+    finally:
+        live.close()
+
+
+@pytest.mark.browser
+def test_a_packed_page_draws_heat_columns_as_they_come(loop, browser):  # noqa: F811
+    """``liqlevels live --heatmap`` on a big history: columns reach the aggregated chart (one
+    heat item per bucket, on the buckets' own times) and a reload gives the same."""
+    from test_live_heat import _assert_page_heat
+    from test_live_state import _versions
+
+    from liqlevels._app import chart_bin_size
+    from liqlevels._live_state import LiveState as LoopState
+
+    candles = sample_candles(1_500, timeframe="1m", seed=21, burst_rate=0.08)
+    state = LoopState(indicator.OIOptions(ma_length=20), heatmap=True, weight="notional")
+    state.warm_up(candles.iloc[:1_440])
+    state.heat_bin = chart_bin_size(candles.iloc[:1_440])
+    scene = charts.Scene(state.candles(), state.levels(), symbol="TEST", heatmap=state.heatmap(),
+                         aggregate=True, visible_bars=None)  # packed, as a big history is
+    live = Live(loop, browser, scene)
+    try:
+        live.page.wait_for_function("() => window.__liqlevels && window.__liqlevels.ready")
+        level = live.page.evaluate("__liqlevels.handle.big.state().seconds")
+        assert level > 0  # 1,440 bars on 1,200 px: buckets
+        for bar in _versions(candles.iloc[1_440:], 3):
+            state.bar(bar)
+
+            async def step(bar=bar):
+                live.live.bar(bar.time, bar.open, bar.high, bar.low, bar.close)
+                live.live.heatmap(state.last_time, state.heat_column())
+            run(loop, step())
+        got = live.state()
+        _assert_page_heat(got["heat"], live.live.snapshot()["scene"]["heatmap"])
+        items, shown = got["heat"]["items"], got["times"]  # heat items; the buckets drawn
+        assert {t for t, _ in items} <= set(shown)  # on the buckets' times, none of its own
+        assert items[-1] == [shown[-1], len(got["heat"]["columns"]) - 1]  # the newest drawn
+        assert len(shown) == live.page.evaluate("__liqlevels.handle.big.current().m")
+        live.page.reload()
+        live.wait("liqlevelsLive.snapshots > 0 && liqlevelsLive.heatColumns > 0")
+        _assert_page_heat(live.state()["heat"], live.live.snapshot()["scene"]["heatmap"])
+        assert live.state()["heat"]["items"] == items
+        assert live.errors == []
+    finally:
+        live.close()

@@ -193,8 +193,12 @@
     h.n = m.times.length;
     h.vmax = msg.vmax;
     h.clipped = msg.clipped;
-    /* a big chart's heat series holds one item per bucket (its listener sets them) */
+    /* a big chart's heat series holds one item per bucket: its listener sets them again */
     root.LiqHeatmap.refresh(m.heat.layer, h, m.times, m.big ? -1 : n);
+    if (m.big) {
+      var big = m.big, level = big.current();
+      big.listeners.forEach(function (follow) { follow(level, big.a, big.z); });
+    }
     state.heatColumns = h.t.length;
     refreshLegend();
   }
@@ -421,7 +425,9 @@
       heat: m.heat ? { columns: m.heat.h.t.slice(), b: m.heat.h.b.slice(),
                        off: m.heat.h.off.slice(), p0: m.heat.h.p0, bin: m.heat.h.bin,
                        k: m.heat.h.k.slice(), l: m.heat.h.l.slice(), s: m.heat.h.s.slice(),
-                       vmax: m.heat.h.vmax, cells: m.heat.layer.view.data.drawable } : null,
+                       vmax: m.heat.h.vmax, cells: m.heat.layer.view.data.drawable,
+                       items: m.heat.layer.series.data().map(function (x) {
+                         return [x.time, x.c]; }) } : null,
       legend: m.legend.textContent,
       status: statusBox.textContent,
       banner: banner.style.display !== 'none' ? banner.textContent : ''
