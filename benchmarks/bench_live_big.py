@@ -13,6 +13,10 @@ this shared 2-core machine; the medians go to extra_info and are printed.
 fifth round a new bar appended) until the page has applied it (``LivePage.applied``), on the
 big page (the pyramid's levels follow: the last bucket of each) against a small page (5,000
 bars, JSON, ``series.update``), interleaved.
+
+Measured on the shared 2-core box (other sessions running), medians: ready packed 1.58 s,
+every bar as JSON 8.42 s (5.3x); bar applied 4.1 ms on the big page (all 13 levels built and
+followed) vs 3.8 ms on the small one (in the page: 1.3 vs 1.4 ms, ``liqlevelsLive.applyMs``).
 """
 
 from __future__ import annotations
