@@ -11,7 +11,11 @@ Wire format: each websocket text frame from the server is a JSON array of messag
 message has ``t`` (its type) and ``q`` (a sequence number, increasing by one per message):
 
 ``snap``   ``scene``: the whole picture (``charts.Scene`` payload plus ``lines.id``/``lv``,
-           ``markers``, ``status``, ``profiles[].slot``); the page rebuilds its chart.
+           ``markers``, ``status``, ``profiles[].slot``); the page rebuilds its chart. A big
+           history (a Scene that packs its candles: ``AGGREGATE_FROM`` bars on, or
+           ``aggregate=True``) sends every bar packed (``charts._data.packed_candles``), and the
+           page draws them aggregated to the screen's resolution, refined on zoom
+           (``js/pyramid.js``); its ``bar`` messages update the last bucket of each level.
 ``bar``    ``b: [time, open, high, low, close]`` (epoch s): same time as the last bar
            replaces it, a newer one appends it; ``w``: server wall clock (ms) when queued.
 ``lines``  ``add: [[id, start, end|null, price, colour, width, dashed]]`` (times epoch s),
@@ -177,15 +181,19 @@ class LivePage:
         self.host = _check_host(host, allow_remote)
         self.allow_remote = bool(allow_remote)
         self.port = _check_port(port)
-        self._state = LiveState(scene._scene, max_bars=_check_max_bars(max_bars),
+        # a big scene (packed: Scene's aggregate) starts the state from its packed page, and
+        # the page draws the candles aggregated (pyramid.js); a small one from its JSON
+        start = scene._page if scene._aggregate else scene._scene
+        self._state = LiveState(start, max_bars=_check_max_bars(max_bars),
                                 max_lines=max_lines, heatmap=scene._heatmap)
         heat_js = ["heatmap.js"] if scene._heatmap is not None else []
+        big_js = ["pyramid.js"] if scene._aggregate else []
         self._html = document(
             title=scene.page_title, csp=_CSP, generator="liqlevels live",
-            background=scene._scene["theme"]["background"],
+            background=start["theme"]["background"],
             scripts=[f"<script>{lightweight_charts_js()}</script>",
                      *(f"<script>{our_js(name)}</script>"
-                       for name in ("liqlevels.js", *heat_js, "live.js"))])
+                       for name in ("liqlevels.js", *big_js, *heat_js, "live.js"))])
         self._lock = threading.Lock()
         self._clients: set[_Client] = set()
         self._acks: asyncio.Event | None = None

@@ -12,6 +12,7 @@ dropped from the front (``max_bars``) never leave a line pointing at the wrong b
 
 from __future__ import annotations
 
+import base64
 import math
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..vocab import check_frame, to_timestamp
-from ._data import _floats, price_format
+from ._data import _floats, packed_candles, price_format
 from ._heatmap import Heatmap
 from ._liqmap import human, liquidation_profile
 from ._live_heat import LiveHeat
@@ -95,11 +96,85 @@ def _marker(time: int, side: str, agg: list[float]) -> list[Any]:
     return [time, side, text, round(size, 2)]
 
 
+class _Rows:
+    """Bars' ``open, high, low, close`` in one growing float64 array (a row per bar): appends
+    amortised O(1), the whole history as an array at no cost (a big page's snapshot)."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self._a = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        self.n = len(self._a)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def append(self, row: tuple[float, ...]) -> None:
+        if self.n == len(self._a):
+            grown = np.empty((max(16, 2 * self.n), 4))
+            grown[:self.n] = self._a[:self.n]
+            self._a = grown
+        self._a[self.n] = row
+        self.n += 1
+
+    def set_last(self, row: tuple[float, ...]) -> None:
+        self._a[self.n - 1] = row
+
+    def drop(self, count: int) -> None:
+        """Forget the oldest ``count`` bars."""
+        self._a = self._a[count:self.n].copy()
+        self.n = len(self._a)
+
+    def array(self) -> np.ndarray:
+        """The bars, ``(n, 4)`` (a view: do not keep it across changes)."""
+        return self._a[:self.n]
+
+
+def _unpacked(b64: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype=dtype)
+
+
+def _candle_columns(c: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Bar times (epoch s, int64) and ``o h l c`` rows of a scene's candles, JSON or packed
+    (:func:`charts._data.packed_candles`: prices in ``10**-dec``, gaps in runs)."""
+    if not c["n"]:
+        return np.empty(0, np.int64), np.empty((0, 4))
+    if not c.get("packed"):
+        times = np.concatenate([[c["t0"]], c["t0"] + np.cumsum(c["dt"], dtype=np.int64)])
+        return times.astype(np.int64), np.column_stack([c[k] for k in "ohlc"]).astype(float)
+    if "t" in c:
+        times = _unpacked(c["t"], "<f8").astype(np.int64)
+    else:
+        runs = _unpacked(c["dt"], "<i4").astype(np.int64).reshape(-1, 2)
+        gaps = np.repeat(runs[:, 1], runs[:, 0])
+        times = np.concatenate([[c["t0"]], c["t0"] + np.cumsum(gaps)]).astype(np.int64)
+    dec = c["dec"]  # as the page divides them back (pyramid.js prices)
+    cols = [_unpacked(c[k], "<i4").astype(np.float64) for k in "ohlc"]
+    cols = [v / 10.0**dec if dec >= 0 else v * 10.0**-dec for v in cols]
+    return times, np.column_stack(cols)
+
+
+def _json_lines(lines: dict[str, Any]) -> dict[str, Any]:
+    """A scene's lines as :func:`charts._data.level_payload` gives them: a packed table
+    (:func:`charts._data.packed_lines`: older lines, then the ``drawn`` newest) becomes its
+    newest ``drawn`` rows as lists, the ones a live page keeps."""
+    if not lines.get("packed"):
+        return lines
+    cut = lines["n"] - lines["drawn"]
+    k_type = "u1" if lines["k_bytes"] == 1 else "<i4"
+    cols = {"s": ("s", "<i4"), "e": ("e", "<i4"), "p": ("p", "<f8"), "k": ("k", k_type),
+            "lv": ("lv", "u1")}
+    return {**{key: _unpacked(lines[src], dt)[cut:].tolist() for key, (src, dt) in cols.items()},
+            **{key: lines[key] for key in ("styles", "leverages", "total", "drawn", "max")}}
+
+
 class LiveState:
     """The current picture of a live page, built from ``scene`` (a :class:`Scene` payload).
 
     Every mutating method returns the list of messages (dicts without sequence numbers) that
     take an open page to the new state; an empty list when nothing visible changed.
+
+    A packed scene (``Scene``'s page for a big history, :data:`charts._data.AGGREGATE_FROM`
+    candles on) makes a packed snapshot: its candles as :func:`charts._data.packed_candles`,
+    which the page draws aggregated to the screen's resolution (``charts/js/pyramid.js``).
     """
 
     def __init__(self, scene: dict[str, Any], *, max_bars: int | None = None,
@@ -109,10 +184,10 @@ class LiveState:
         self._base = {k: scene[k] for k in ("title", "subtitle", "theme")}
         self._visible = scene["view"]["bars"]
         c = scene["candles"]
-        times = np.concatenate([[c["t0"]], c["t0"] + np.cumsum(c["dt"])]) if c["n"] else []
-        self.times: list[int] = [int(t) for t in times]
-        self.ohlc: list[list[float]] = [list(x) for x in zip(c["o"], c["h"], c["l"], c["c"],
-                                                             strict=True)]
+        self.packed = bool(c.get("packed"))
+        times, rows = _candle_columns(c)
+        self.times: list[int] = times.tolist()
+        self.ohlc = _Rows(rows)
         self._format = c["format"]
         self.status = ""
         self._profiles: list[list[Any]] = [[self._slot_of(p), p] for p in scene["profiles"]]
@@ -121,7 +196,7 @@ class LiveState:
                 slot_payload[1] = dict(slot_payload[1], edge="left")
         self._markers: dict[tuple[int, str], list[float]] = {}
         self._pending: list[tuple[float, str, float]] = []
-        self._init_lines(scene["lines"])
+        self._init_lines(_json_lines(scene["lines"]))
         if max_lines != "scene":
             self.cap = max_lines
         self._trim()
@@ -281,10 +356,10 @@ class LiveState:
                 f"{pd.Timestamp(times[-1] * _NS, tz='UTC')}; re-send the latest time to replace "
                 f"the forming bar (the page's time unit is the second)")
         if times and secs == times[-1]:
-            self.ohlc[-1] = list(ohlc)
+            self.ohlc.set_last(ohlc)
             return [{"t": "bar", "b": [secs, *ohlc]}]
         times.append(secs)
-        self.ohlc.append(list(ohlc))
+        self.ohlc.append(ohlc)
         marks = self._place_pending()
         if len(times) == 1 or self._trim():
             return [self.snapshot()]  # the first bar sets the price format; a trim re-bases
@@ -300,7 +375,7 @@ class LiveState:
             return False
         drop = len(self.times) - self.max_bars
         del self.times[:drop]
-        del self.ohlc[:drop]
+        self.ohlc.drop(drop)
         first = self.times[0] if self.times else math.inf
         if self.heat is not None:
             self.heat.trim(first)
@@ -410,8 +485,11 @@ class LiveState:
     # --------------------------------------------------------------------- snapshot
 
     def _candles(self) -> dict[str, Any]:
-        cols = np.array(self.ohlc, dtype=np.float64).reshape(-1, 4)
+        cols = self.ohlc.array()
         times = np.asarray(self.times, dtype=np.int64)
+        if self.packed and len(times):
+            return packed_candles({k: cols[:, j] for j, k in
+                                   enumerate(("open", "high", "low", "close"))}, times)
         fmt = price_format(cols[:, 3]) if len(times) else self._format
         return {"t0": int(times[0]) if len(times) else 0, "dt": np.diff(times).tolist(),
                 "n": len(times), **{k: _floats(cols[:, j]) for j, k in enumerate("ohlc")},

@@ -4,6 +4,11 @@
  * PriceProfile primitives' setData for lines and profiles, setMarkers for liquidations.
  * Every frame is acknowledged ({"a": seq} once applied, {"f": seq} after the next frame is
  * drawn). Published for tests and tools as window.liqlevelsLive.
+ * A big history comes packed (scene.candles.packed): LiqLevels.mount draws it through
+ * pyramid.js's BigView (buckets of candles at the screen's resolution, refined on zoom), and
+ * each bar goes to BigView.push, which updates the last bucket of every level built so far.
+ * m.times is then a view on the pyramid's bar times; positions on the chart's logical scale
+ * are buckets, turned into bars (and back) by the handle's axis.
  */
 (function (root) {
   'use strict';
@@ -79,12 +84,35 @@
     return at;
   }
 
+  /* The view in bars (fractional positions; on a big chart the logical range is in
+   * buckets), or null when it follows the latest bar (a new picture frames afresh). */
   function visibleView() {
     if (!m || !m.times.length) return null;
     var r = m.chart.timeScale().getVisibleLogicalRange(), n = m.times.length;
-    if (!r || r.to >= n - 1) return null; /* following the latest bar: frame afresh */
-    var i = Math.max(0, Math.min(n - 1, Math.round(r.from)));
-    return { time: m.times[i], i: i, from: r.from, to: r.to };
+    if (!r) return null;
+    var from = m.handle.axis.base(r.from), to = m.handle.axis.base(r.to);
+    if (to >= n - 1) return null;
+    var i = Math.max(0, Math.min(n - 1, Math.round(from)));
+    return { time: m.times[i], i: i, from: from, to: to };
+  }
+
+  /* Bar times of a big chart: a view on the pyramid's (which grow as bars come). */
+  function bigTimes(big) {
+    var b = big.pyramid.base;
+    return b.t.subarray(0, b.n);
+  }
+
+  /* The latest bar as {time, open, high, low, close}, or null. */
+  function lastBar(scene, h) {
+    var n = m.times.length, c = scene.candles;
+    if (!n) return null;
+    if (h.big) {
+      var b = h.big.pyramid.base;
+      return { time: b.t[n - 1], open: b.o[n - 1], high: b.h[n - 1], low: b.l[n - 1],
+               close: b.c[n - 1] };
+    }
+    return { time: m.times[n - 1], open: c.o[n - 1], high: c.h[n - 1], low: c.l[n - 1],
+             close: c.c[n - 1] };
   }
 
   function mountScene(scene) {
@@ -96,7 +124,8 @@
     var series = chart.addCandlestickSeries();
     var h = L.mount(chart, series, scene, main, null);
     if (m && m.heat) m.heat.tip.remove();
-    m = { chart: chart, series: series, handle: h, scene: scene, times: h.times,
+    m = { chart: chart, series: series, handle: h, scene: scene,
+          times: h.big ? bigTimes(h.big) : h.times, big: h.big,
           lines: {}, profs: [], markers: {}, legend: h.legend, legendKey: '',
           pw: scene.view.profileWidth, heat: null };
     if (heat) mountHeat(heat, scene, h, series);
@@ -109,12 +138,12 @@
     });
     scene.markers.forEach(function (x) { m.markers[x[0] + ':' + x[1]] = x; });
     state.status = scene.status;
-    var n = m.times.length, c = scene.candles;
-    state.last = n ? { time: m.times[n - 1], open: c.o[n - 1], high: c.h[n - 1],
-                       low: c.l[n - 1], close: c.c[n - 1] } : null;
+    state.last = lastBar(scene, h);
     if (view) {
       var shift = barAt(view.time) - view.i;
-      chart.timeScale().setVisibleLogicalRange({ from: view.from + shift, to: view.to + shift });
+      if (m.big) m.big.show(view.from + shift, view.to + shift);
+      else chart.timeScale().setVisibleLogicalRange({ from: view.from + shift,
+                                                       to: view.to + shift });
     }
     redrawLines();
     setMarkers();
@@ -164,7 +193,12 @@
     h.n = m.times.length;
     h.vmax = msg.vmax;
     h.clipped = msg.clipped;
-    root.LiqHeatmap.refresh(m.heat.layer, h, m.times, n);
+    /* a big chart's heat series holds one item per bucket: its listener sets them again */
+    root.LiqHeatmap.refresh(m.heat.layer, h, m.times, m.big ? -1 : n);
+    if (m.big) {
+      var big = m.big, level = big.current();
+      big.listeners.forEach(function (follow) { follow(level, big.a, big.z); });
+    }
     state.heatColumns = h.t.length;
     refreshLegend();
   }
@@ -239,11 +273,17 @@
   function onBar(msg) {
     var b = msg.b, t = b[0], n = m.times.length;
     if (n && t < m.times[n - 1]) return;
-    m.series.update({ time: t, open: b[1], high: b[2], low: b[3], close: b[4] });
+    var appended = !n || t > m.times[n - 1];
+    if (m.big) {  /* the pyramid's levels and the series' last bucket follow */
+      m.big.push(t, b[1], b[2], b[3], b[4]);
+      m.times = bigTimes(m.big);
+    } else {
+      m.series.update({ time: t, open: b[1], high: b[2], low: b[3], close: b[4] });
+      if (appended) m.times.push(t);
+    }
     state.last = { time: t, open: b[1], high: b[2], low: b[3], close: b[4] };
     if (msg.w) state.lagMs = Math.max(0, Date.now() - msg.w);
-    if (!n || t > m.times[n - 1]) {
-      m.times.push(t);
+    if (appended) {
       if (m.heat) m.heat.h.n = m.times.length; /* the last column reaches the new bar */
       if (state.live) redrawLines(); /* live lines reach the new bar */
     }
@@ -286,9 +326,11 @@
     if (pw === m.pw) return;
     m.pw = pw;
     var ts = m.chart.timeScale(), r = ts.getVisibleLogicalRange(), n = m.times.length;
-    if (!r || !n || r.to < n - 1) return;
-    var shown = Math.max(1, n - 1 - r.from), room = pw > 0 ? pw / (1 - pw) : 0;
-    ts.setVisibleLogicalRange({ from: r.from, to: n - 1 + Math.ceil(shown * room) + 3 });
+    if (!r || !n) return;
+    var last = m.handle.axis.pos(n - 1);  /* the latest bar (its bucket) on the logical scale */
+    if (r.to < last) return;
+    var shown = Math.max(1, last - r.from), room = pw > 0 ? pw / (1 - pw) : 0;
+    ts.setVisibleLogicalRange({ from: r.from, to: last + Math.ceil(shown * room) + 3 });
   }
 
   function onMarks(msg) {
@@ -383,7 +425,9 @@
       heat: m.heat ? { columns: m.heat.h.t.slice(), b: m.heat.h.b.slice(),
                        off: m.heat.h.off.slice(), p0: m.heat.h.p0, bin: m.heat.h.bin,
                        k: m.heat.h.k.slice(), l: m.heat.h.l.slice(), s: m.heat.h.s.slice(),
-                       vmax: m.heat.h.vmax, cells: m.heat.layer.view.data.drawable } : null,
+                       vmax: m.heat.h.vmax, cells: m.heat.layer.view.data.drawable,
+                       items: m.heat.layer.series.data().map(function (x) {
+                         return [x.time, x.c]; }) } : null,
       legend: m.legend.textContent,
       status: statusBox.textContent,
       banner: banner.style.display !== 'none' ? banner.textContent : ''

@@ -87,6 +87,50 @@
     this.o = o; this.h = h; this.l = l; this.c = c;
   };
 
+  /* A copy of typed array `a` with room for `size` items (a live page's bars grow). */
+  function grown(a, size) {
+    var out = new a.constructor(size);
+    out.set(a.subarray(0, Math.min(a.length, size)));
+    return out;
+  }
+
+  /** Follow the base after its last bar changed (`appended`: a new bar n - 1; else bar n - 1
+   * replaced): only the last bucket changes, or one bucket is added. Arrays grow by doubling. */
+  Level.prototype.follow = function (appended) {
+    var base = this.base, n = base.n, i = n - 1;
+    this.extra = {};
+    if (!this.f) {  /* the candles themselves: the base's arrays (maybe grown), one more bar */
+      if (this.first.length < n + 1) {
+        this.first = grown(this.first, Math.max(n + 1, 2 * this.first.length));
+        for (var q = this.m + 1; q < this.first.length; q++) this.first[q] = q;
+      }
+      this.m = n; this.t = base.t;
+      this.o = base.o; this.h = base.h; this.l = base.l; this.c = base.c;
+      return;
+    }
+    var off = origin(this.f), label = Math.floor((base.t[i] - off) / this.f) * this.f + off;
+    var m = this.m, j = m - 1;
+    if (appended && (m === 0 || label !== this.t[j])) {  /* a new bucket, opened by bar i */
+      if (this.t.length < m + 1) {
+        var size = Math.max(16, 2 * this.t.length);
+        this.t = grown(this.t, size); this.o = grown(this.o, size); this.h = grown(this.h, size);
+        this.l = grown(this.l, size); this.c = grown(this.c, size);
+        this.first = grown(this.first, size + 1);
+      }
+      j = m; this.m = m + 1;
+      this.first[j] = i; this.t[j] = label;
+    }
+    this.first[this.m] = n;
+    /* the last bucket again from its bars: a replaced bar may lower a high or raise a low */
+    var a = this.first[j];
+    var hi = base.h[a], lo = base.l[a];
+    for (var k = a + 1; k < n; k++) {
+      if (base.h[k] > hi) hi = base.h[k];
+      if (base.l[k] < lo) lo = base.l[k];
+    }
+    this.o[j] = base.o[a]; this.h[j] = hi; this.l[j] = lo; this.c[j] = base.c[i];
+  };
+
   /* The bucket holding base bar i (0 <= i < n). */
   Level.prototype.bucket = function (i) {
     var first = this.first, lo = 0, hi = this.m - 1;
@@ -168,6 +212,28 @@
   Pyramid.prototype.level = function (k) {
     if (!this.levels[k]) this.levels[k] = new Level(this.base, this.ladder[k], this.step);
     return this.levels[k];
+  };
+  /** A live bar (epoch s and prices): the same time as the last bar replaces it, a later one
+   * is appended; every level built so far follows (its last bucket, or one more). Returns
+   * true when appended, false when replaced, null when older than the last bar (ignored). */
+  Pyramid.prototype.push = function (t, o, h, l, c) {
+    var b = this.base, n = b.n;
+    if (n && t < b.t[n - 1]) return null;
+    var appended = !n || t > b.t[n - 1];
+    if (appended) {
+      if (b.t.length < n + 1) {
+        var size = Math.max(16, 2 * b.t.length);
+        b.t = grown(b.t, size); b.o = grown(b.o, size); b.h = grown(b.h, size);
+        b.l = grown(b.l, size); b.c = grown(b.c, size);
+      }
+      b.n = n + 1;
+    }
+    var i = b.n - 1;
+    b.t[i] = t; b.o[i] = o; b.h[i] = h; b.l[i] = l; b.c[i] = c;
+    for (var k = 0; k < this.levels.length; k++) {
+      if (this.levels[k]) this.levels[k].follow(appended);
+    }
+    return appended;
   };
   /* Time at fractional base position x (between candles by their times; past the ends, by
    * the typical gap). */
@@ -278,6 +344,24 @@
     if (k === this.k && !nearStart && !nearEnd) return false;
     this.show(x0, x1);
     return true;
+  };
+  /** A live bar (see Pyramid.push): the pyramid follows, and the series too when it holds
+   * the last bucket (series.update: that bucket replaced, or the new one appended). */
+  BigView.prototype.push = function (t, o, h, l, c) {
+    var appended = this.pyramid.push(t, o, h, l, c);
+    if (appended === null) return null;
+    this.axis.n = this.pyramid.base.n;
+    if (this.priceLine) this.priceLine.applyOptions({ price: c });
+    var L = this.current(), j = L.m - 1;
+    if (j >= this.a && j <= this.z) {  /* j === z: a new bucket right after the slice */
+      if (j === this.z) this.z = j + 1;
+      this.busy = true;
+      try {
+        this.series.update({ time: L.t[j], open: L.o[j], high: L.h[j], low: L.l[j],
+                             close: L.c[j] });
+      } finally { this.busy = false; }
+    }
+    return appended;
   };
   /** What the view shows, for tests and tools. */
   BigView.prototype.state = function () {
