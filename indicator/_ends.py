@@ -97,14 +97,14 @@ def _fixed_columns(
     tier_col: np.ndarray, delta_col: np.ndarray,
 ) -> None:
     """Every levels column but ``end`` and ``side``, row by row: for trigger ``j`` and
-    leverage ``i``, rows ``2 * (j * L + i)`` (long) and the next (short)."""
+    leverage ``i``, rows ``2 * (j * L + i)`` (long) and the next (short). ``delta``,
+    ``tier`` and ``entry`` are per trigger."""
     per_bar = factors.size
     for j in range(bars.size):
-        b = bars[j]
-        t0 = index_ns[b]
+        t0 = index_ns[bars[j]]
         e = entry[j]
-        ti = np.int64(tier[b])
-        d = delta[b]
+        ti = np.int64(tier[j])
+        d = delta[j]
         r = j * per_bar
         for k in range(per_bar):
             start[r + k] = t0

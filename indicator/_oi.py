@@ -163,9 +163,12 @@ def oi_levels(
     cols = validate_candles(candles)
     delta, baseline, tier, trigger = _signals(cols, opts)
     bars = np.flatnonzero(trigger)
-    del baseline, trigger  # 16 of the 18 bytes a bar the signals take: free before the lines
+    del baseline, trigger
     if bars.size == 0:
         return empty_frame("oi_levels")
+    # Only the trigger bars' values go on: the per-bar signals (9 bytes a bar) are freed
+    # before the lines' columns are allocated.
+    delta, tier = delta[bars], tier[bars]
     return _lines(candles.index, cols, bars, delta, tier, opts.leverages, opts.mmr)
 
 
@@ -178,7 +181,8 @@ def _lines(
     levs: tuple[int, ...],
     mmr: float,
 ) -> pd.DataFrame:
-    """Assemble the levels frame for trigger bar positions ``bars``.
+    """Assemble the levels frame for trigger bar positions ``bars`` (``delta`` and ``tier``:
+    the trigger bars' OI change and tier, one per trigger).
 
     Rows alternate long, short: the even rows are the longs, the odd ones the shorts, so each
     side is a strided view. Large inputs take the compiled passes of :mod:`._ends`; small
@@ -296,8 +300,8 @@ def _fixed_columns(
             "leverage": np.tile(np.repeat(np.array(levs, dtype=np.int64), 2), len(bars)),
             "price": price,
             "entry": np.repeat(entry, per_bar),
-            "tier": np.repeat(tier[bars].astype(np.int64), per_bar),
-            "oi_delta": np.repeat(delta[bars], per_bar),
+            "tier": np.repeat(tier.astype(np.int64), per_bar),
+            "oi_delta": np.repeat(delta, per_bar),
         },
         copy=False,  # the arrays are fresh: keep one block per column, no consolidating copy
     )
