@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from _pages import CHROMIUM
 
+MILLION = 1_000_000
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -17,3 +19,15 @@ def browser():
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def million_bars():
+    """1,000,000 one-minute sample candles, their ``oi_levels`` and the density profile: the
+    big-chart benchmarks' data (static and live page), made once per session."""
+    from liqlevels import indicator
+    from liqlevels.feeds import sample_candles
+
+    candles = sample_candles(n=MILLION, timeframe="1m", seed=11)
+    levels = indicator.oi_levels(candles)
+    return candles, levels, indicator.density(levels)
