@@ -21,3 +21,10 @@ def load_ready(browser: Any, path: Path | str, report: str, *, timeout: float = 
         return page.evaluate(f"() => ({report})")
     finally:
         page.close()
+
+
+def run(loop: Any, coro: Any, timeout: float = 30.0) -> Any:
+    """Run ``coro`` on ``loop`` (the conftest ``loop`` fixture's thread) and wait for it."""
+    import asyncio
+
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)

@@ -24,14 +24,13 @@ receiving, parsing and decoding it, as for the static page.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-import threading
 import time
 
 import pandas as pd
 import pytest
 from _pages import CHROMIUM, load_ready
+from _pages import run as _run
 
 from liqlevels import charts, indicator
 
@@ -41,19 +40,8 @@ SMALL = 5_000
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
 
 
-@pytest.fixture(scope="module")
-def loop():
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="live-big-bench", daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
-
-
 def run(loop, coro, timeout: float = 300.0):
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+    return _run(loop, coro, timeout)  # a 1M-bar page takes its time
 
 
 def _serve(loop, scene: charts.Scene) -> charts.LivePage:

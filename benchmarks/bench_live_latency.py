@@ -36,42 +36,24 @@ difference between echo and bar: under 1 ms).
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-import threading
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
+from _pages import CHROMIUM, run
 from aiohttp import web
 
 from liqlevels import charts, indicator
 from liqlevels.charts._browser import CHROMIUM_ARGS
 from liqlevels.feeds import sample_candles
 
-CHROMIUM = Path("/usr/bin/chromium")
 BARS = 2000
 TARGET_MS = 50.0
 PACE_S = 0.025  # 40 updates a second, faster than any feed's candle updates
 FIELDS = ("open", "high", "low", "close", "volume", "open_interest")
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def loop():
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="live-bench-loop", daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
-
-
-def run(loop, coro, timeout: float = 30.0):
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
 
 class Served:

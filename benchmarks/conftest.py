@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from _pages import CHROMIUM
 
@@ -31,3 +34,16 @@ def million_bars():
     candles = sample_candles(n=MILLION, timeframe="1m", seed=11)
     levels = indicator.oi_levels(candles)
     return candles, levels, indicator.density(levels)
+
+
+@pytest.fixture(scope="module")
+def loop():
+    """An asyncio loop running on its own thread, for the live pages' servers (hand it
+    coroutines with ``_pages.run``)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="bench-loop", daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
