@@ -312,7 +312,7 @@ def test_max_bars_trims_a_big_page_to_a_packed_snapshot_of_the_newest(loop, brow
 def test_a_packed_page_draws_heat_columns_as_they_come(loop, browser):  # noqa: F811
     """``liqlevels live --heatmap`` on a big history: columns reach the aggregated chart (one
     heat item per bucket, on the buckets' own times) and a reload gives the same."""
-    from test_live_heat import _assert_page_heat
+    from test_live_heat import _assert_page_heat, send_heat_bars
     from test_live_state import _versions
 
     from liqlevels._app import chart_bin_size
@@ -329,13 +329,7 @@ def test_a_packed_page_draws_heat_columns_as_they_come(loop, browser):  # noqa: 
         live.page.wait_for_function("() => window.__liqlevels && window.__liqlevels.ready")
         level = live.page.evaluate("__liqlevels.handle.big.state().seconds")
         assert level > 0  # 1,440 bars on 1,200 px: buckets
-        for bar in _versions(candles.iloc[1_440:], 3):
-            state.bar(bar)
-
-            async def step(bar=bar):
-                live.live.bar(bar.time, bar.open, bar.high, bar.low, bar.close)
-                live.live.heatmap(state.last_time, state.heat_column())
-            run(loop, step())
+        send_heat_bars(loop, live.live, state, _versions(candles.iloc[1_440:], 3))
         got = live.state()
         _assert_page_heat(got["heat"], live.live.snapshot()["scene"]["heatmap"])
         items, shown = got["heat"]["items"], got["times"]  # heat items; the buckets drawn

@@ -177,7 +177,7 @@ def test_the_loop_sends_the_columns_a_fresh_scene_would_show():
 
 @pytest.mark.browser
 def test_the_page_draws_the_columns_as_they_come_and_after_a_reload(tmp_path):
-    from test_live_page import CHROMIUM, CHROMIUM_ARGS, Live, run
+    from test_live_page import CHROMIUM, CHROMIUM_ARGS, Live
 
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium (/usr/bin/chromium) is not installed")
@@ -198,13 +198,7 @@ def test_the_page_draws_the_columns_as_they_come_and_after_a_reload(tmp_path):
             browser = pw.chromium.launch(executable_path=str(CHROMIUM),
                                          args=list(CHROMIUM_ARGS))
             live = Live(loop, browser, _scene(state.candles(), state.levels(), heat))
-            for bar in _versions(candles.iloc[150:], 7):
-                state.bar(bar)
-
-                async def step(bar=bar):
-                    live.live.bar(bar.time, bar.open, bar.high, bar.low, bar.close)
-                    live.live.heatmap(state.last_time, state.heat_column())
-                run(loop, step())
+            send_heat_bars(loop, live.live, state, _versions(candles.iloc[150:], 7))
             got = live.state()["heat"]
             want = live.live.snapshot()["scene"]["heatmap"]
             _assert_page_heat(got, want)
@@ -219,6 +213,20 @@ def test_the_page_draws_the_columns_as_they_come_and_after_a_reload(tmp_path):
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+def send_heat_bars(loop, page, state, bars) -> None:
+    """As ``liqlevels live --heatmap`` does: each bar (forming versions too) into the loop's
+    state, then to the page on its loop: the bar, and the latest bar's heat column."""
+    from test_live_page import run
+
+    for bar in bars:
+        state.bar(bar)
+
+        async def step(bar=bar):
+            page.bar(bar.time, bar.open, bar.high, bar.low, bar.close)
+            page.heatmap(state.last_time, state.heat_column())
+        run(loop, step())
 
 
 def _assert_page_heat(got: dict, want: dict) -> None:
