@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,22 @@ def _ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
 
 
+def _band_cells(table: pd.DataFrame, parts: list[str], left: float, slot: float,
+                label_y: float, n: str) -> Iterator[tuple[float, int, str, pd.Series]]:
+    """Walk the bands of ``table`` left to right: append each band's label under its slot
+    to ``parts``, then yield ``(slot centre, k, side, row)`` for the long (k=0) and short
+    (k=1) rows with ``n`` above zero."""
+    bands = list(dict.fromkeys(zip(table["band_low"], table["band_high"], strict=True)))
+    for b, (lo, hi) in enumerate(bands):
+        cx = left + slot * (b + 0.5)
+        parts.append(f'<text x="{cx:.1f}" y="{label_y}" text-anchor="middle">'
+                     f'{lo * 100:g}&ndash;{hi * 100:g}% away</text>')
+        for k, side in enumerate(("long", "short")):
+            match = table[(table["side"] == side) & (table["band_low"] == lo)]
+            if not match.empty and match.iloc[0][n] != 0:
+                yield cx, k, side, match.iloc[0]
+
+
 def _lift_svg(table: pd.DataFrame, lift: str, low: str, high: str, n: str,
               title: str) -> str:
     """Lift per band (points) with its interval (bars), long and short side by side."""
@@ -97,29 +113,21 @@ def _lift_svg(table: pd.DataFrame, lift: str, low: str, high: str, n: str,
         parts.append(f'<text x="{left - 6}" y="{py + 4:.1f}" text-anchor="end">'
                      f'{tick * 100:+.0f} pp</text>' if abs(tick) >= 1e-12 else
                      f'<text x="{left - 6}" y="{py + 4:.1f}" text-anchor="end">0</text>')
-    for b, (lo, hi) in enumerate(bands):
-        cx = left + slot * (b + 0.5)
-        parts.append(f'<text x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle">'
-                     f'{lo * 100:g}&ndash;{hi * 100:g}% away</text>')
-        for k, side in enumerate(("long", "short")):
-            match = table[(table["side"] == side) & (table["band_low"] == lo)]
-            if match.empty or match.iloc[0][n] == 0:
-                continue
-            r = match.iloc[0]
-            px = cx + (k - 0.5) * slot * 0.32
-            color = _SIDE_COLORS[side]
-            if math.isfinite(r[low]) and math.isfinite(r[high]):
-                parts.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y(r[low]):.1f}" '
-                             f'y2="{y(r[high]):.1f}" stroke="{color}" stroke-width="3" '
-                             f'opacity="0.55"/>')
-            if math.isfinite(r[lift]):
-                parts.append(f'<circle cx="{px:.1f}" cy="{y(r[lift]):.1f}" r="4.5" '
-                             f'fill="{color}"><title>{side} {_band(r)}: lift '
-                             f'{_pp(r[lift])} [{_pp(r[low])}, '
-                             f'{_pp(r[high])}], n={int(r[n])}</title></circle>')
-            parts.append(f'<text x="{px:.1f}" y="{height - bottom + 29 + 11 * k}" '
-                         f'text-anchor="middle" style="font-size:10px;fill:{color}">'
-                         f'n={int(r[n])}</text>')
+    for cx, k, side, r in _band_cells(table, parts, left, slot, height - bottom + 16, n):
+        px = cx + (k - 0.5) * slot * 0.32
+        color = _SIDE_COLORS[side]
+        if math.isfinite(r[low]) and math.isfinite(r[high]):
+            parts.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y(r[low]):.1f}" '
+                         f'y2="{y(r[high]):.1f}" stroke="{color}" stroke-width="3" '
+                         f'opacity="0.55"/>')
+        if math.isfinite(r[lift]):
+            parts.append(f'<circle cx="{px:.1f}" cy="{y(r[lift]):.1f}" r="4.5" '
+                         f'fill="{color}"><title>{side} {_band(r)}: lift '
+                         f'{_pp(r[lift])} [{_pp(r[low])}, '
+                         f'{_pp(r[high])}], n={int(r[n])}</title></circle>')
+        parts.append(f'<text x="{px:.1f}" y="{height - bottom + 29 + 11 * k}" '
+                     f'text-anchor="middle" style="font-size:10px;fill:{color}">'
+                     f'n={int(r[n])}</text>')
     legend = "".join(f'<circle cx="{width - 150 + 70 * k}" cy="12" r="4.5" fill="{c}"/>'
                      f'<text x="{width - 142 + 70 * k}" y="16">{s}</text>'
                      for k, (s, c) in enumerate(list(_SIDE_COLORS.items())[:2]))
@@ -141,25 +149,17 @@ def _rates_svg(table: pd.DataFrame) -> str:
         parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y(tick):.1f}" '
                      f'y2="{y(tick):.1f}" stroke="#2a2e39"/><text x="{left - 6}" '
                      f'y="{y(tick) + 4:.1f}" text-anchor="end">{tick * 100:.0f}%</text>')
-    for b, (lo, hi) in enumerate(bands):
-        cx = left + slot * (b + 0.5)
-        parts.append(f'<text x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle">'
-                     f'{lo * 100:g}&ndash;{hi * 100:g}% away</text>')
-        for k, side in enumerate(("long", "short")):
-            match = table[(table["side"] == side) & (table["band_low"] == lo)]
-            if match.empty or match.iloc[0]["n"] == 0:
-                continue
-            r = match.iloc[0]
-            x0 = cx + (k - 1) * (bar * 2 + 4) + 2
-            color = _SIDE_COLORS[side]
-            top_t, top_e = y(r["touch_rate"]), y(r["expected_rate"])
-            parts.append(f'<rect x="{x0:.1f}" y="{top_t:.1f}" width="{bar:.1f}" '
-                         f'height="{y(0) - top_t:.1f}" fill="{color}"><title>{side} '
-                         f'{_band(r)}: touched {_pct(r["touch_rate"])}</title></rect>')
-            parts.append(f'<rect x="{x0 + bar:.1f}" y="{top_e:.1f}" width="{bar:.1f}" '
-                         f'height="{y(0) - top_e:.1f}" fill="none" stroke="{color}" '
-                         f'stroke-width="1.5"><title>{side} {_band(r)}: base rate '
-                         f'{_pct(r["expected_rate"])}</title></rect>')
+    for cx, k, side, r in _band_cells(table, parts, left, slot, height - bottom + 16, "n"):
+        x0 = cx + (k - 1) * (bar * 2 + 4) + 2
+        color = _SIDE_COLORS[side]
+        top_t, top_e = y(r["touch_rate"]), y(r["expected_rate"])
+        parts.append(f'<rect x="{x0:.1f}" y="{top_t:.1f}" width="{bar:.1f}" '
+                     f'height="{y(0) - top_t:.1f}" fill="{color}"><title>{side} '
+                     f'{_band(r)}: touched {_pct(r["touch_rate"])}</title></rect>')
+        parts.append(f'<rect x="{x0 + bar:.1f}" y="{top_e:.1f}" width="{bar:.1f}" '
+                     f'height="{y(0) - top_e:.1f}" fill="none" stroke="{color}" '
+                     f'stroke-width="1.5"><title>{side} {_band(r)}: base rate '
+                     f'{_pct(r["expected_rate"])}</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
 

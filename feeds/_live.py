@@ -39,7 +39,7 @@ from ..vocab import FeedError, FeedWarning, did_you_mean, to_ms
 from ._exchanges import check_oi_history, check_timeframe, resolve_exchange, resolve_market
 from ._fetch import fetch_candles
 from ._join import join_open_interest
-from ._venues import fetch_venues, venue_ids
+from ._venues import fetch_venues, resolve_venues, venue_ids
 
 __all__ = ["FeedStatus", "LiveBar", "LiveFeed", "LiveLiquidations", "LiveTrades"]
 
@@ -348,12 +348,7 @@ class LiveFeed:
         if isinstance(venues, str):
             raise TypeError(f"venues={venues!r} must be a list of exchanges, e.g. "
                             f"['bybit', 'okx'] (the first exchange is the feed's own)")
-        out = []
-        for given in venues:
-            ex = resolve_exchange(given)
-            check_timeframe(ex, timeframe)
-            check_oi_history(ex)
-            out.append(ex)
+        out = resolve_venues(venues, timeframe) if len(venues) else []
         venue_ids([self._rest.id, *(ex.id for ex in out)])  # each exchange once
         return out
 

@@ -19,7 +19,7 @@ from ..vocab import FeedWarning
 from ._exchanges import check_oi_history, check_timeframe, resolve_exchange, resolve_market
 from ._fetch import _bar_range, fetch_candles
 
-__all__ = ["fetch_venues", "venue_ids"]
+__all__ = ["fetch_venues", "resolve_venues", "venue_ids"]
 
 
 def venue_ids(exchanges: Any) -> list[str]:
@@ -38,6 +38,21 @@ def venue_ids(exchanges: Any) -> list[str]:
         raise ValueError(f"exchanges names {', '.join(repeated)} more than once: its open "
                          f"interest would be counted twice; give each venue once")
     return ids
+
+
+def resolve_venues(exchanges: Any, timeframe: str) -> list[ccxt.Exchange]:
+    """``exchanges`` (ids or instances) as checked ccxt instances: each known, serving
+    ``timeframe`` and open-interest history, none twice (an instance and the id of the same
+    exchange included)."""
+    venue_ids(exchanges)
+    venues = []
+    for given in exchanges:
+        ex = resolve_exchange(given)
+        check_timeframe(ex, timeframe)
+        check_oi_history(ex)
+        venues.append(ex)
+    venue_ids([str(ex.id) for ex in venues])  # an instance and an id of the same exchange
+    return venues
 
 
 def _symbol_for(symbol: Any, venue: str) -> Any:
@@ -156,15 +171,8 @@ def fetch_venues(exchanges: Sequence[Any], symbol: str | Mapping[str, str], time
         1m bars it is joined as-of, the last 5m snapshot at or before the bar's close), and
         how many bars lack some venue's open interest.
     """
-    ids = venue_ids(exchanges)
-    venues = []
-    for given in exchanges:
-        ex = resolve_exchange(given)
-        check_timeframe(ex, timeframe)
-        check_oi_history(ex)
-        venues.append(ex)
+    venues = resolve_venues(exchanges, timeframe)
     ids = [str(ex.id) for ex in venues]
-    venue_ids(ids)  # an instance and an id of the same exchange
     markets = [resolve_market(ex, _symbol_for(symbol, venue))
                for ex, venue in zip(venues, ids, strict=True)]
     _check_bases(list(zip(venues, markets, strict=True)))

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..vocab import NumbaMissingWarning
+from ..vocab import NumbaMissingWarning, first_true
 
 _NAT = np.iinfo(np.int64).min
 
@@ -362,6 +362,17 @@ def warn_if_uncompiled(stacklevel: int = 1) -> None:
         warnings.warn(UNCOMPILED, NumbaMissingWarning, stacklevel=stacklevel + 1)
 
 
+def _spans(s: np.ndarray, e: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``s, e`` as int64 once every line spans bars inside ``[0, n]`` (``0 <= s < e <= n``):
+    the kernels index by them unchecked."""
+    s = np.ascontiguousarray(s, dtype=np.int64)
+    e = np.ascontiguousarray(e, dtype=np.int64)
+    bad = first_true((s < 0) | (e <= s) | (e > n))
+    if bad is not None:
+        raise ValueError(f"line {bad} spans bars [{s[bad]}, {e[bad]}); need 0 <= s < e <= {n}")
+    return s, e
+
+
 def count_beyond(
     s: np.ndarray, e: np.ndarray, price: np.ndarray, base: np.ndarray, factors: np.ndarray,
 ) -> np.ndarray:
@@ -387,12 +398,7 @@ def count_beyond(
         int64 ``(len(factors), len(base))``.
     """
     n = len(base)
-    s = np.ascontiguousarray(s, dtype=np.int64)
-    e = np.ascontiguousarray(e, dtype=np.int64)
-    bad = (s < 0) | (e <= s) | (e > n)  # the kernel indexes by them unchecked
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"line {i} spans bars [{s[i]}, {e[i]}); need 0 <= s < e <= {n}")
+    s, e = _spans(s, e, n)
     factors = np.ascontiguousarray(factors, dtype=np.float64)
     if not (factors > 0).all():
         raise ValueError(f"factors must be positive, got {factors.tolist()}")
@@ -446,13 +452,7 @@ def live_columns(
         caller can sort the closes on another thread meanwhile).
     """
     n = close.size
-    s = np.ascontiguousarray(s, dtype=np.int64)
-    e = np.ascontiguousarray(e, dtype=np.int64)
-    bad = (s < 0) | (e <= s) | (e > n)  # the kernel indexes by them unchecked
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"line {i} spans bars [{s[i]}, {e[i]}); need 0 <= s < e <= {n}")
-    del bad
+    s, e = _spans(s, e, n)
     if s.size > 1 and (s[1:] < s[:-1]).any():  # the sweep takes the lines in start order
         by_start = np.argsort(s, kind="stable")
         s, e, price = s[by_start], e[by_start], price[by_start]

@@ -64,3 +64,14 @@ def archive(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setitem(feeds.settings.archive_urls, "binance", server.base_url)
         monkeypatch.setitem(feeds.settings.archive_urls, "bybit", server.base_url)
         yield server
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A Dask client on a real two-worker ``LocalCluster`` (processes), one per test module
+    that asks for it (the scan tests)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as dask:
+        yield dask

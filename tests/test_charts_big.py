@@ -106,6 +106,16 @@ def load(browser, scene, path, size=(1200, 700)) -> Loaded:
     return page
 
 
+def first_view(page: Loaded) -> tuple[list, list, dict]:
+    """Every level of the page's pyramid, the bars its series shows and the view's state,
+    read once the page is drawn; the page is closed after."""
+    try:
+        return (page.page.evaluate(LEVELS, 1), page.page.evaluate(SERIES_BARS),
+                page.page.evaluate("() => __liqlevels.handle.big.state()"))
+    finally:
+        page.close()
+
+
 # ============================================================ Python: the packed payload
 
 
@@ -203,12 +213,7 @@ def test_packed_lines_are_the_json_lines_in_one_table(max_lines):
 def test_every_level_equals_a_pandas_resample(browser, tmp_path):
     c = gappy_candles()
     page = load(browser, charts.Scene(c, visible_bars=None), tmp_path / "big.html")
-    try:
-        levels = page.page.evaluate(LEVELS, 1)
-        shown = page.page.evaluate(SERIES_BARS)
-        state = page.page.evaluate("() => __liqlevels.handle.big.state()")
-    finally:
-        page.close()
+    levels, shown, state = first_view(page)
     tol = quantum(c)
     assert [lv["f"] for lv in levels] == [0, 180, 300, 900, 1800, 3600, 7200, 14400, 21600,
                                           43200, 86400, 259200, 604800]
@@ -419,12 +424,7 @@ def test_real_candles_aggregate_as_pandas_resamples_them(browser, tmp_path):
     c = load_okx_candles("1m")
     page = load(browser, charts.Scene(c, visible_bars=None, aggregate=True),
                 tmp_path / "okx.html")
-    try:
-        levels = page.page.evaluate(LEVELS, 1)
-        shown = page.page.evaluate(SERIES_BARS)
-        state = page.page.evaluate("() => __liqlevels.handle.big.state()")
-    finally:
-        page.close()
+    levels, shown, state = first_view(page)
     for lv in levels[1:]:
         assert_bars_equal(lv, resample(c, lv["f"]), quantum(c))
     assert_bars_equal(shown, resample(c, state["seconds"]), quantum(c))

@@ -55,6 +55,10 @@ def test_scan_end_to_end(server, tmp_path, waits, capsys, monkeypatch) -> None:
 
 @pytest.mark.parametrize("argv, flag", [
     (["--symbols", "A/USDT:USDT", "--top", "3"], "--top"),
+    (["--method", "volume"], "--method"),
+    (["--method", "trades", "--trade-days", "0"], "--trade-days"),
+    (["--method", "trades", "--trade-mode", "largest"], "--trade-mode"),
+    (["--method", "trades", "--archive-url", "ftp://x"], "--archive-url"),
     (["--scheduler", "10.0.0.5"], "--scheduler"),
     (["--dense", "2"], "--dense"),
     (["--min-usd", "-1"], "--min-usd"),

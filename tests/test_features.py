@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_indicator import tie_candles
 
 from liqlevels import indicator
 from liqlevels.feeds import sample_candles
@@ -510,18 +511,6 @@ def test_threaded_sides_equal_the_serial_path(monkeypatch):
 
 
 # --- the live sweep (lines that end top first) against the general path and brute force ---
-
-
-def tie_candles(n, seed, gaps=True):
-    """1m candles on a 0.5 price grid (equal lows, highs and closes), with missing bars."""
-    frame = sample_candles(n, timeframe="1m", seed=seed, burst_rate=0.05)
-    for col in ("open", "high", "low", "close"):
-        frame[col] = np.round(frame[col] * 2) / 2
-    frame["high"] = frame[["open", "high", "close"]].max(axis=1)
-    frame["low"] = frame[["open", "low", "close"]].min(axis=1)
-    if gaps:
-        frame = frame[np.random.default_rng(seed).random(n) >= 0.05]
-    return frame
 
 
 def general_path(monkeypatch):

@@ -206,15 +206,6 @@ def window(server) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as dask:
-        yield dask
-
-
-@pytest.fixture(scope="module")
 def quick_retries():
     from liqlevels.feeds import _retry
 

@@ -111,15 +111,6 @@ def window(venues) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as dask:
-        yield dask
-
-
-@pytest.fixture(scope="module")
 def quiet():
     from liqlevels.feeds import _retry
 
@@ -308,18 +299,7 @@ def test_bad_trade_options_fail_before_anything_starts(kwargs, match, monkeypatc
 # -- the command ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv, flag", [
-    (["--method", "volume"], "--method"),
-    (["--method", "trades", "--trade-days", "0"], "--trade-days"),
-    (["--method", "trades", "--trade-mode", "largest"], "--trade-mode"),
-    (["--method", "trades", "--archive-url", "ftp://x"], "--archive-url"),
-])
-def test_usage_errors_name_their_flag(argv, flag, capsys) -> None:
-    with pytest.raises(SystemExit) as stop:
-        main(["scan", *argv])
-    err = capsys.readouterr().err
-    assert stop.value.code == 2
-    assert err.startswith("liqlevels: error:") and flag in err and len(err.splitlines()) == 1
+# (its usage errors are in test_cli_scan.test_usage_errors_name_their_flag)
 
 
 @pytest.mark.parametrize("argv, start, words", [

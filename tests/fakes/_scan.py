@@ -69,25 +69,25 @@ class FakeScanExchange(FakeBinanceUSDM):
         self.content = markets
         self.routes[self.TICKERS] = self._tickers
 
-    def _klines(self, params: dict, headers: dict) -> Response:
-        base = self._symbol(params)
+    def _fault(self, base: str) -> Response | None:
+        """The delisted symbol's error and the broken one's HTML 503, as Binance sends them."""
         if base == DELISTED:
             return self._error(-1121, "Invalid symbol.")
         if base == BROKEN:
             return Response(b"<html><body>503 Service Unavailable</body></html>", 503,
                             {"Content-Type": "text/html"})
-        return super()._klines(params, headers)
+        return None
+
+    def _klines(self, params: dict, headers: dict) -> Response:
+        fault = self._fault(self._symbol(params))
+        return fault if fault is not None else super()._klines(params, headers)
 
     def _oi(self, params: dict, headers: dict) -> Response:
         base = self._symbol(params)
-        if base == DELISTED:
-            return self._error(-1121, "Invalid symbol.")
-        if base == BROKEN:
-            return Response(b"<html><body>503 Service Unavailable</body></html>", 503,
-                            {"Content-Type": "text/html"})
-        if base == NO_OI:
-            return Response.json([])
-        return super()._oi(params, headers)
+        fault = self._fault(base)
+        if fault is not None:
+            return fault
+        return Response.json([]) if base == NO_OI else super()._oi(params, headers)
 
     def quote_volume(self, base: str) -> float:
         """The last 24 h of ``base``'s 1m bars: sum of volume x close (USDT)."""
