@@ -449,11 +449,6 @@ def compute_rows(sources: Sequence[Any], client: Any, *, options: indicator.OIOp
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel(futures, force=True)
-        # The traceback keeps this frame alive: let go of the futures (and the results they
-        # hold on the cluster) now, not when the caller drops the exception.
-        futures.clear()
-        pending.clear()
-        future = None
         raise
     return rows
 
