@@ -238,6 +238,9 @@ def test_sweep_refuses_what_it_cannot_count():
         with pytest.raises(ValueError, match=rf"line 1 spans bars \[{bad_s}, {bad_e}\)"):
             _sweep.count_beyond(np.array([0, bad_s]), np.array([1, bad_e]), price, base,
                                 factors)
+        with pytest.raises(ValueError, match=rf"line 1 spans bars \[{bad_s}, {bad_e}\)"):
+            _sweep.live_columns(np.array([0, bad_s]), np.array([1, bad_e]), price, base, 1.0,
+                                factors)
 
 
 def test_sweep_stays_in_bounds(tmp_path):
