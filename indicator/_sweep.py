@@ -36,7 +36,16 @@ from ..vocab import NumbaMissingWarning, first_true
 _NAT = np.iinfo(np.int64).min
 
 __all__ = ["PYTHON", "Kernels", "LiveColumns", "NumbaMissingWarning", "bar_positions",
-           "count_beyond", "hit_columns", "kernels", "live_columns", "warn_if_uncompiled"]
+           "count_beyond", "count_dtype", "hit_columns", "kernels", "live_columns",
+           "warn_if_uncompiled"]
+
+
+def count_dtype(lines: int) -> type[np.signedinteger]:
+    """The dtype of per-bar counts of ``lines`` lines: int32 (no count can exceed the lines),
+    int64 from 2**31 lines on. Half the memory of int64: at 10M bars the 20 count columns of
+    :func:`features` are 0.8 GB instead of 1.6 GB, and first touches of fresh memory are
+    what a call that size mostly pays for."""
+    return np.int32 if lines < 2**31 else np.int64
 
 
 def _threshold_ranks(
@@ -413,10 +422,10 @@ def count_beyond(
 class LiveColumns(NamedTuple):
     """One side's per-bar columns from :func:`live_columns`."""
 
-    active: np.ndarray  # int64, live lines
+    active: np.ndarray  # count_dtype(lines), live lines
     nearest: np.ndarray  # float64, the highest signed price live (unsigned back), NaN if none
     dist: np.ndarray  # float64, sign * (close - nearest) / close
-    counts: np.ndarray  # int64 (len(factors), n), as count_beyond
+    counts: np.ndarray  # count_dtype(lines) (len(factors), n), as count_beyond
 
 
 def live_columns(
@@ -472,8 +481,9 @@ def live_columns(
         close_order = close_order()
     thr_rank = np.empty((n, factors.size), np.int32 if m < 2**31 else np.int64)
     kern.bar_ranks(sorted_price, close, float(sign), close_order, factors, thr_rank)
-    out = LiveColumns(np.empty(n, np.int64), np.empty(n), np.empty(n),
-                      np.empty((factors.size, n), np.int64))
+    count = count_dtype(m)
+    out = LiveColumns(np.empty(n, count), np.empty(n), np.empty(n),
+                      np.empty((factors.size, n), count))
     with np.errstate(over="ignore"):  # the popcount's multiply wraps (as plain Python too)
         ok = kern.live_sweep(s, e_by_rank, rank, sorted_price, thr_rank, close, float(sign),
                              *out)
@@ -496,10 +506,10 @@ def hit_columns(hit: np.ndarray, lev: np.ndarray, leverages: np.ndarray,
     Returns
     -------
     tuple of numpy.ndarray
-        int64 ``(n,)`` and ``(len(leverages), n)``.
+        ``(n,)`` and ``(len(leverages), n)``, of :func:`count_dtype` (``len(hit)``).
     """
-    hits = np.zeros(n, np.int64)
-    by_leverage = np.zeros((len(leverages), n), np.int64)
+    hits = np.zeros(n, count_dtype(hit.size))
+    by_leverage = np.zeros((len(leverages), n), hits.dtype)
     if not kernels().hit_counts(hit, lev, np.asarray(leverages, dtype=np.int64), hits,
                                 by_leverage):
         raise ValueError("hit_columns: a hit off the bars or a leverage not listed")

@@ -541,7 +541,8 @@ def _general_side_features(start, end, price, lev, index_ns, close, within, leve
         cols[f"{name}_within_{f._pct(x)}"] = counts[j]
     for lv, c in zip(leverages, f._hits_by_leverage(hit, lev, leverages, n), strict=True):
         cols[f"{name}_hit_{lv}x"] = c
-    return cols
+    count = _sweep.count_dtype(len(start))  # the counts come out int64 here
+    return {k: c.astype(count) if c.dtype.kind == "i" else c for k, c in cols.items()}
 
 
 @pytest.mark.parametrize("n", [1, 2, 40, 1500, 30_000])
@@ -651,3 +652,21 @@ def test_positions_and_hits_match_numpy(data, which):
     want_by_leverage = f._hits_by_leverage(want[2], lines.leverage, leverages, len(candles))
     np.testing.assert_array_equal(
         by_leverage, np.array(want_by_leverage).reshape(len(leverages), len(candles)))
+
+
+def test_counts_are_int32_on_every_path(monkeypatch):
+    """One dtype for the counts whichever path computes them: the sweep, the general
+    counts (``within=()`` skips the kernels) and plain Python."""
+    candles = tie_candles(400, seed=3)
+    levels = indicator.oi_levels(candles, ma_length=5, direction="both")
+    frames = [indicator.features(candles, levels), indicator.features(candles, levels, within=())]
+    monkeypatch.setattr(_sweep, "kernels", lambda: _sweep.PYTHON)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _sweep.NumbaMissingWarning)
+        frames.append(indicator.features(candles, levels))
+    for frame in frames:
+        floats = {"nearest_long", "nearest_short", "long_dist", "short_dist"}
+        assert {c: str(t) for c, t in frame.dtypes.items() if c not in floats} == dict.fromkeys(
+            [c for c in frame.columns if c not in floats], "int32")
+    assert frames[0]["long_active"].max() > 0
+    assert _sweep.count_dtype(2**31 - 1) is np.int32 and _sweep.count_dtype(2**31) is np.int64
