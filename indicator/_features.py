@@ -211,7 +211,7 @@ def _side_features(
                 f"{name}_dist": swept.dist}
         counts = swept.counts
     else:  # the general path counts in int64: its columns take the kernels' count dtype
-        count = _sweep.count_dtype(len(start))
+        count = _sweep.int_dtype(len(start))
         cols = _nearest_columns(s, e, price, close, n, name, sign)
         cols[f"{name}_active"] = cols[f"{name}_active"].astype(count)
         if within:

@@ -36,16 +36,16 @@ from ..vocab import NumbaMissingWarning, first_true
 _NAT = np.iinfo(np.int64).min
 
 __all__ = ["PYTHON", "Kernels", "LiveColumns", "NumbaMissingWarning", "bar_positions",
-           "count_beyond", "count_dtype", "hit_columns", "kernels", "live_columns",
+           "count_beyond", "hit_columns", "int_dtype", "kernels", "live_columns",
            "warn_if_uncompiled"]
 
 
-def count_dtype(lines: int) -> type[np.signedinteger]:
-    """The dtype of per-bar counts of ``lines`` lines: int32 (no count can exceed the lines),
-    int64 from 2**31 lines on. Half the memory of int64: at 10M bars the 20 count columns of
-    :func:`features` are 0.8 GB instead of 1.6 GB, and first touches of fresh memory are
-    what a call that size mostly pays for."""
-    return np.int32 if lines < 2**31 else np.int64
+def int_dtype(most: int) -> type[np.signedinteger]:
+    """int32 for integers in ``[-1, most]`` (counts of at most ``most`` lines, bar positions
+    and ranks), int64 from ``most = 2**31`` on. Half the memory of int64: at 10M bars the 20
+    count columns of :func:`features` are 0.8 GB instead of 1.6 GB, and first touches of
+    fresh memory are what a call that size mostly pays for."""
+    return np.int32 if most < 2**31 else np.int64
 
 
 def _threshold_ranks(
@@ -372,10 +372,11 @@ def warn_if_uncompiled(stacklevel: int = 1) -> None:
 
 
 def _spans(s: np.ndarray, e: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``s, e`` as int64 once every line spans bars inside ``[0, n]`` (``0 <= s < e <= n``):
-    the kernels index by them unchecked."""
-    s = np.ascontiguousarray(s, dtype=np.int64)
-    e = np.ascontiguousarray(e, dtype=np.int64)
+    """``s, e`` (int32 kept, other integers as int64) once every line spans bars inside
+    ``[0, n]`` (``0 <= s < e <= n``): the kernels index by them unchecked."""
+    s, e = np.asarray(s), np.asarray(e)
+    s = np.ascontiguousarray(s, dtype=s.dtype if s.dtype == np.int32 else np.int64)
+    e = np.ascontiguousarray(e, dtype=e.dtype if e.dtype == np.int32 else np.int64)
     bad = first_true((s < 0) | (e <= s) | (e > n))
     if bad is not None:
         raise ValueError(f"line {bad} spans bars [{s[bad]}, {e[bad]}); need 0 <= s < e <= {n}")
@@ -392,7 +393,7 @@ def count_beyond(
     Parameters
     ----------
     s, e : numpy.ndarray
-        int64 bar positions, ``0 <= s < e <= n``: first live bar, first bar no longer live
+        int32 or int64 bar positions, ``0 <= s < e <= n``: first live bar, first bar no longer live
         (``n`` = never).
     price : numpy.ndarray
         float64 line prices.
@@ -422,10 +423,10 @@ def count_beyond(
 class LiveColumns(NamedTuple):
     """One side's per-bar columns from :func:`live_columns`."""
 
-    active: np.ndarray  # count_dtype(lines), live lines
+    active: np.ndarray  # int_dtype(lines), live lines
     nearest: np.ndarray  # float64, the highest signed price live (unsigned back), NaN if none
     dist: np.ndarray  # float64, sign * (close - nearest) / close
-    counts: np.ndarray  # count_dtype(lines) (len(factors), n), as count_beyond
+    counts: np.ndarray  # int_dtype(lines) (len(factors), n), as count_beyond
 
 
 def live_columns(
@@ -446,7 +447,7 @@ def live_columns(
     Parameters
     ----------
     s, e : numpy.ndarray
-        int64 bar positions, ``0 <= s < e <= n`` (``n``: never ends), checked here.
+        int32 or int64 bar positions, ``0 <= s < e <= n`` (``n``: never ends), checked here.
     price : numpy.ndarray
         float64 line prices (as they are: ``sign`` negates them inside).
     close : numpy.ndarray
@@ -467,7 +468,7 @@ def live_columns(
         s, e, price = s[by_start], e[by_start], price[by_start]
     kern = kernels()
     m = s.size
-    rank, e_by_rank = np.empty(m, np.int64), np.empty(m, np.int64)
+    rank, e_by_rank = np.empty(m, int_dtype(m)), np.empty(m, e.dtype)
     sorted_price = np.empty(m)
     order = np.argsort(price)  # read backwards, it sorts the negated prices of shorts
     kern.by_rank(order if sign > 0 else order[::-1], price, float(sign), e, rank,
@@ -479,9 +480,9 @@ def live_columns(
         close_order = np.argsort(close)
     elif callable(close_order):
         close_order = close_order()
-    thr_rank = np.empty((n, factors.size), np.int32 if m < 2**31 else np.int64)
+    thr_rank = np.empty((n, factors.size), int_dtype(m))
     kern.bar_ranks(sorted_price, close, float(sign), close_order, factors, thr_rank)
-    count = count_dtype(m)
+    count = int_dtype(m)
     out = LiveColumns(np.empty(n, count), np.empty(n), np.empty(n),
                       np.empty((factors.size, n), count))
     with np.errstate(over="ignore"):  # the popcount's multiply wraps (as plain Python too)
@@ -497,7 +498,7 @@ def hit_columns(hit: np.ndarray, lev: np.ndarray, leverages: np.ndarray,
     Parameters
     ----------
     hit : numpy.ndarray
-        int64, the bar each line was hit on (``0 <= hit < n``), -1 when none.
+        int32 or int64, the bar each line was hit on (``0 <= hit < n``), -1 when none.
     lev : numpy.ndarray
         int64, each line's leverage, one of ``leverages``.
     leverages : numpy.ndarray
@@ -506,9 +507,9 @@ def hit_columns(hit: np.ndarray, lev: np.ndarray, leverages: np.ndarray,
     Returns
     -------
     tuple of numpy.ndarray
-        ``(n,)`` and ``(len(leverages), n)``, of :func:`count_dtype` (``len(hit)``).
+        ``(n,)`` and ``(len(leverages), n)``, of :func:`int_dtype` (``len(hit)``).
     """
-    hits = np.zeros(n, count_dtype(hit.size))
+    hits = np.zeros(n, int_dtype(hit.size))
     by_leverage = np.zeros((len(leverages), n), hits.dtype)
     if not kernels().hit_counts(hit, lev, np.asarray(leverages, dtype=np.int64), hits,
                                 by_leverage):
@@ -522,13 +523,13 @@ def bar_positions(
     """Bar positions of lines (``start``, ``end``: int64 ns, NaT as the int64 minimum) on
     the bars opening at ``index_ns`` (int64 ns, ascending), in one pass: ``s`` (first bar
     opening at or after ``start``), ``e`` (likewise for ``end``; ``n`` when NaT or later)
-    and ``hit`` (the bar opening exactly at ``end``, -1 if none)."""
+    and ``hit`` (the bar opening exactly at ``end``, -1 if none), of :func:`int_dtype`."""
     n = len(index_ns)
     step = 0
     if n > 1:
         first = int(index_ns[1] - index_ns[0])
         if first > 0 and (np.diff(index_ns) == first).all():
             step = first
-    s, e, hit = (np.empty(len(start), np.int64) for _ in range(3))
+    s, e, hit = (np.empty(len(start), int_dtype(n)) for _ in range(3))
     kernels().bar_positions(start, end, index_ns, step, s, e, hit)
     return s, e, hit

@@ -541,7 +541,7 @@ def _general_side_features(start, end, price, lev, index_ns, close, within, leve
         cols[f"{name}_within_{f._pct(x)}"] = counts[j]
     for lv, c in zip(leverages, f._hits_by_leverage(hit, lev, leverages, n), strict=True):
         cols[f"{name}_hit_{lv}x"] = c
-    count = _sweep.count_dtype(len(start))  # the counts come out int64 here
+    count = _sweep.int_dtype(len(start))  # the counts come out int64 here
     return {k: c.astype(count) if c.dtype.kind == "i" else c for k, c in cols.items()}
 
 
@@ -669,4 +669,4 @@ def test_counts_are_int32_on_every_path(monkeypatch):
         assert {c: str(t) for c, t in frame.dtypes.items() if c not in floats} == dict.fromkeys(
             [c for c in frame.columns if c not in floats], "int32")
     assert frames[0]["long_active"].max() > 0
-    assert _sweep.count_dtype(2**31 - 1) is np.int32 and _sweep.count_dtype(2**31) is np.int64
+    assert _sweep.int_dtype(2**31 - 1) is np.int32 and _sweep.int_dtype(2**31) is np.int64
