@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..vocab import TradesFormat, check_choice, window_ns
+from ._parse_agg import parse_agg_trades, taker_sides
 
 try:  # zlib-ng (a dependency of ccxt) inflates about 1.5x faster than zlib
     from zlib_ng import gzip_ng as _gzip
@@ -474,20 +475,36 @@ def _binance_slice(path: Path, lo: int | None, hi: int | None) -> pd.DataFrame |
                              pa.array([], pa.string()))
     if width < len(AGG_TRADES_COLUMNS):
         return None
+    columns = parse_agg_trades(data, width)  # the plain lines Binance writes, compiled
+    if columns is None:
+        columns = _agg_columns(data, width)  # anything else: pyarrow, which may refuse them
+        if columns is None:
+            return None
+    price, qty, raw, maker = columns
+    if raw.size and _unit_of(np.array([raw.min(), raw.max()])).tolist() != [_UNIT_IDX[scale]] * 2:
+        return None  # rows in another unit: the whole read names the first
+    ns = raw * scale
+    if (not ns.size or (np.diff(ns) < 0).any()
+            or (lo is not None and ns[0] < lo) or (hi is not None and ns[-1] >= hi)):
+        return None  # let the whole read report the bad row, or sort and cut
+    side = taker_sides(maker)
+    if side is None:
+        side = pc.if_else(pa.array(maker), "sell", "buy")  # a buyer-maker trade: taker sell
+    return _trades_frame(ns, price, qty, side, lo, hi)
+
+
+def _agg_columns(data: bytes, width: int) -> tuple[np.ndarray, ...] | None:
+    """``price``, ``quantity``, ``transact_time`` and ``is_buyer_maker`` of header-less
+    aggTrades lines read by pyarrow; ``None`` when it refuses them or a cell is empty."""
     read = pcsv.ReadOptions(block_size=_BLOCK, column_names=_names(AGG_TRADES_COLUMNS, width))
     try:
         table = pcsv.read_csv(pa.BufferReader(data), read_options=read,
                               convert_options=_convert(_AGG_TYPES))
     except (pa.ArrowInvalid, KeyError, OSError):
         return None
-    raw = table.column("transact_time").to_numpy()
-    if raw.size and _unit_of(np.array([raw.min(), raw.max()])).tolist() != [_UNIT_IDX[scale]] * 2:
-        return None  # rows in another unit: the whole read names the first
-    ns = raw * scale
-    if (_first_null(table, _AGG_TYPES) is not None or not ns.size or (np.diff(ns) < 0).any()
-            or (lo is not None and ns[0] < lo) or (hi is not None and ns[-1] >= hi)):
-        return None  # let the whole read report the bad row, or sort and cut
-    return _binance_frame(table, ns, lo, hi)
+    if _first_null(table, _AGG_TYPES) is not None:
+        return None
+    return tuple(table.column(c).to_numpy() for c in _AGG_TYPES)
 
 
 # -- the readers -----------------------------------------------------------------------------
