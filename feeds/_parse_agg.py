@@ -38,6 +38,7 @@ _MAX_DIGITS = 18  # 10**18 - 1 < 2**63: the integer never overflows
 _SPLIT_BELOW = 1 << 20  # smaller windows are parsed on one thread
 _AGG_WIDTH = 7  # agg_trade_id .. is_buyer_maker
 _LF = 10
+_LINE_MAX = 4096  # no middle line start within this: one thread
 
 
 def _chunk(buf: np.ndarray, start: int, stop: int, width: int, row: int, price: np.ndarray,
@@ -165,7 +166,7 @@ def _kernels() -> _Kernels | None:
     return _KERNELS[0]
 
 
-def parse_agg_trades(data: bytes, width: int, *,
+def parse_agg_trades(data: bytes | memoryview, width: int, *,
                      threads: int = 2) -> tuple[np.ndarray, ...] | None:
     """``price``, ``quantity`` (float64), ``transact_time`` (int64) and ``is_buyer_maker``
     (bool) of header-less aggTrades lines ``width`` columns wide, as pyarrow would read
@@ -179,12 +180,16 @@ def parse_agg_trades(data: bytes, width: int, *,
         return None
     chunk, newlines, _ = kernels
     buf = np.frombuffer(data, np.uint8)
-    size = len(buf)
-    mid = data.find(b"\n", size // 2) + 1 if threads > 1 and size >= _SPLIT_BELOW else 0
-    before = newlines(buf, 0, mid)
-    rows = before + newlines(buf, mid, size) + (buf[-1] != _LF)
+    size, mid = len(buf), 0
+    if threads > 1 and size >= _SPLIT_BELOW:  # the line start after the middle
+        near = np.flatnonzero(buf[size // 2:size // 2 + _LINE_MAX] == _LF)
+        mid = size // 2 + int(near[0]) + 1 if near.size else 0
+    split = 0 < mid < size
+    later = _POOL[0].submit(newlines, buf, mid, size) if split else None
+    before = newlines(buf, 0, mid if split else size)  # the halves counted side by side
+    rows = before + (later.result() if later is not None else 0) + (buf[-1] != _LF)
     cols = (np.empty(rows), np.empty(rows), np.empty(rows, np.int64), np.empty(rows, np.bool_))
-    if 0 < mid < size:
+    if split:
         later = _POOL[0].submit(chunk, buf, mid, size, width, before, *cols, _POW10)
         first = chunk(buf, 0, mid, width, 0, *cols, _POW10)
         ok = later.result() == rows and first == before

@@ -354,3 +354,15 @@ def test_real_agg_trades_parse_as_pyarrow_reads_them() -> None:
         got = _parse_agg.parse_agg_trades(body, width)
         assert got is not None, f"{path.name}: the kernel refused Binance's own lines"
         _same(got, _readers._agg_columns(body, width))
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_the_windows_columns_can_be_written(tmp_path: Path, kernel: bool) -> None:
+    path = _window_file(tmp_path)
+    with mock.patch.object(_readers, "parse_agg_trades",
+                           wraps=_parse_agg.parse_agg_trades if kernel else lambda *_: None):
+        frame = _read(path)
+    first = float(frame["price"].iloc[0])
+    frame.loc[0, "price"] = first + 1.0  # pyarrow's own arrays would be read-only
+    frame["quantity"] *= 2
+    assert frame["price"].iloc[0] == first + 1.0
