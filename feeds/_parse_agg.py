@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -128,12 +129,14 @@ def _newlines(buf: np.ndarray, start: int, stop: int) -> int:
     return count
 
 
-def _sides(maker: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> int:
-    """The Arrow string column of taker sides: ``"sell"`` where ``maker``, else ``"buy"``,
-    as offsets (``len(maker) + 1``) and bytes; the number of bytes."""
-    end = 0
-    offsets[0] = 0
-    for i in range(len(maker)):
+def _sides(maker: np.ndarray, offsets: np.ndarray, data: np.ndarray, start: int, stop: int,
+           at: int) -> int:
+    """Taker sides of rows ``start..stop-1`` as an Arrow string column's offsets and bytes:
+    ``"sell"`` where ``maker``, else ``"buy"``, the bytes written from ``data[at]`` on and
+    ``offsets[i + 1]`` set for each row ``i`` (``offsets[start]`` is the caller's); the
+    position after the last byte."""
+    end = at
+    for i in range(start, stop):
         if maker[i]:
             data[end], data[end + 1], data[end + 2], data[end + 3] = 115, 101, 108, 108
             end += 4
@@ -166,19 +169,33 @@ def _kernels() -> _Kernels | None:
     return _KERNELS[0]
 
 
+def _half(kernels: _Kernels, buf: np.ndarray, start: int, stop: int, width: int, row: int,
+          cols: tuple[np.ndarray, ...], offsets: np.ndarray, data: np.ndarray) -> tuple[int, int]:
+    """Parse the lines of ``buf[start:stop]`` into ``cols`` from ``row`` on, then write their
+    sides from ``data[4 * row]`` on (room for any mix); the rows' end and the bytes' end."""
+    chunk, _, sides = kernels
+    end = chunk(buf, start, stop, width, row, *cols, _POW10)
+    if end < 0:
+        return end, 0
+    return end, sides(cols[3], offsets, data, row, end, 4 * row)
+
+
 def parse_agg_trades(data: bytes | memoryview, width: int, *,
                      threads: int = 2) -> tuple[np.ndarray, ...] | None:
-    """``price``, ``quantity`` (float64), ``transact_time`` (int64) and ``is_buyer_maker``
+    """``price``, ``quantity`` (float64), ``transact_time`` (int64), ``is_buyer_maker``
     (bool) of header-less aggTrades lines ``width`` columns wide, as pyarrow would read
-    them; ``None`` when a line is not in the plain form (see the module) or numba is absent.
+    them, and the taker sides (``pyarrow.compute.if_else(is_buyer_maker, "sell", "buy")``,
+    an Arrow ``string`` array); ``None`` when a line is not in the plain form (see the
+    module), numba is absent or the sides would pass 2 GB.
 
     With ``threads=2`` a window of a MiB or more is parsed as two halves (cut at a line
-    start) on two threads, each writing its own rows of the same columns.
+    start) on two threads, each writing its own rows of the same columns and its sides
+    after the room the first half's could take at most (closed up afterwards).
     """
     kernels = _kernels()
     if kernels is None or width < _AGG_WIDTH or not data:
         return None
-    chunk, newlines, _ = kernels
+    newlines = kernels[1]
     buf = np.frombuffer(data, np.uint8)
     size, mid = len(buf), 0
     if threads > 1 and size >= _SPLIT_BELOW:  # the line start after the middle
@@ -188,14 +205,31 @@ def parse_agg_trades(data: bytes | memoryview, width: int, *,
     later = _POOL[0].submit(newlines, buf, mid, size) if split else None
     before = newlines(buf, 0, mid if split else size)  # the halves counted side by side
     rows = before + (later.result() if later is not None else 0) + (buf[-1] != _LF)
+    if 4 * rows >= 2**31:
+        return None
     cols = (np.empty(rows), np.empty(rows), np.empty(rows, np.int64), np.empty(rows, np.bool_))
-    if split:
-        later = _POOL[0].submit(chunk, buf, mid, size, width, before, *cols, _POW10)
-        first = chunk(buf, 0, mid, width, 0, *cols, _POW10)
-        ok = later.result() == rows and first == before
-    else:
-        ok = chunk(buf, 0, size, width, 0, *cols, _POW10) == rows
-    return cols if ok else None
+    offsets, text = np.empty(rows + 1, np.int32), np.empty(4 * rows, np.uint8)
+    offsets[0] = 0
+    if not split:
+        got, end = _half(kernels, buf, 0, size, width, 0, cols, offsets, text)
+        return _columns(cols, offsets, text[:end]) if got == rows else None
+    later = _POOL[0].submit(_half, kernels, buf, mid, size, width, before, cols, offsets, text)
+    first, end1 = _half(kernels, buf, 0, mid, width, 0, cols, offsets, text)
+    second, end2 = later.result()
+    if first != before or second != rows:
+        return None
+    gap = 4 * before - end1  # the room the first half's sides did not take
+    if gap:
+        text[end1:end2 - gap] = text[4 * before:end2]
+        offsets[before + 1:] -= gap
+    return _columns(cols, offsets, text[:end2 - gap])
+
+
+def _columns(cols: tuple[np.ndarray, ...], offsets: np.ndarray,
+             text: np.ndarray) -> tuple[Any, ...]:
+    side = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
+                                       pa.py_buffer(text))
+    return (*cols, side)
 
 
 def taker_sides(maker: np.ndarray) -> pa.Array | None:
@@ -206,5 +240,6 @@ def taker_sides(maker: np.ndarray) -> pa.Array | None:
     if kernels is None or 4 * n >= 2**31:
         return None
     offsets, data = np.empty(n + 1, np.int32), np.empty(4 * n, np.uint8)
-    used = kernels[2](maker, offsets, data)
+    offsets[0] = 0
+    used = kernels[2](maker, offsets, data, 0, n, 0)
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[:used]))

@@ -499,7 +499,8 @@ def _binance_slice(path: Path, lo: int | None, hi: int | None) -> pd.DataFrame |
         columns = _agg_columns(data, width)  # anything else: pyarrow, which may refuse them
         if columns is None:
             return None
-    price, qty, raw, maker = columns
+        columns = (*columns, None)
+    price, qty, raw, maker, side = columns
     if not raw.size or (raw[1:] < raw[:-1]).any():
         return None  # let the whole read report the bad row, or sort and cut
     if _unit_of(raw[[0, -1]]).tolist() != [_UNIT_IDX[scale]] * 2:
@@ -507,7 +508,8 @@ def _binance_slice(path: Path, lo: int | None, hi: int | None) -> pd.DataFrame |
     ns = np.multiply(raw, scale, out=raw if own else None)  # the kernel's array: in place
     if (lo is not None and ns[0] < lo) or (hi is not None and ns[-1] >= hi):
         return None
-    side = taker_sides(maker)
+    if side is None:
+        side = taker_sides(maker)
     if side is None:
         side = pc.if_else(pa.array(maker), "sell", "buy")  # a buyer-maker trade: taker sell
     # every row is inside, in order (pyarrow's arrays may be read-only views: copied)
