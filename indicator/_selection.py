@@ -207,7 +207,7 @@ def _checked(time: np.ndarray, price: np.ndarray, quantity: np.ndarray, is_buy: 
             f"quantity {float(quantity[bad])!r} overflows (the notional is not a finite "
             f"number); drop or repair that row"
         )
-    if len(time) > 1 and (np.diff(time) < 0).any():
+    if len(time) > 1 and (time[1:] < time[:-1]).any():
         order = np.argsort(time, kind="stable")
         time, price, quantity, is_buy = time[order], price[order], quantity[order], is_buy[order]
     return TradeArrays(time=time, price=price, quantity=quantity, is_buy=is_buy)
@@ -384,6 +384,8 @@ def select_positions(notional: np.ndarray, mode: str, threshold: float | int) ->
 def select_both(arrays: TradeArrays, mode: str, threshold: float | int) -> np.ndarray:
     """Positions (ascending) of the kept trades of both sides, each side selected alone."""
     notional = arrays.notional
+    if mode == "gross_value":  # a trade is kept on its own notional: both sides at once
+        return np.flatnonzero(notional >= threshold)
     kept = []
     for mask in (arrays.is_buy, ~arrays.is_buy):
         pos = np.flatnonzero(mask)

@@ -373,3 +373,30 @@ def test_the_windows_columns_can_be_written(tmp_path: Path, kernel: bool) -> Non
     frame.loc[0, "price"] = first + 1.0  # pyarrow's own arrays would be read-only
     frame["quantity"] *= 2
     assert frame["price"].iloc[0] == first + 1.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([50_000.0, 100_000.0, 99_999.99, 250_000.0, 1.0]),
+                          st.booleans()), max_size=60),
+       st.sampled_from([("gross_value", 100_000.0), ("gross_value", 1.0), ("top_n", 3),
+                        ("portion", 0.25)]))
+def test_select_both_keeps_each_sides_own_selection(rows: list[tuple[float, bool]],
+                                                    option: tuple[str, float]) -> None:
+    mode, threshold = option
+    notional = np.array([r[0] for r in rows], dtype=np.float64)
+    is_buy = np.array([r[1] for r in rows], dtype=bool)
+    arrays = _selection.TradeArrays(np.arange(len(rows), dtype=np.int64), notional,
+                                    np.ones(len(rows)), is_buy)
+    want = []
+    for side in (True, False):  # each side alone, as docs/method.md section 3 says
+        pos = [i for i in range(len(rows)) if is_buy[i] == side]
+        values = [notional[i] for i in pos]
+        if mode == "gross_value":
+            want += [i for i, v in zip(pos, values, strict=True) if v >= threshold]
+        else:
+            k = int(threshold) if mode == "top_n" else int(len(pos) * threshold)
+            order = sorted(range(len(pos)), key=lambda j: (-values[j], j))[:k]
+            want += [pos[j] for j in order]
+    got = _selection.select_both(arrays, mode, threshold)
+    assert got.dtype == np.int64 or got.dtype == np.intp
+    assert got.tolist() == sorted(want)
