@@ -184,9 +184,10 @@ def parse_agg_trades(data: bytes | memoryview, width: int, *,
                      threads: int = 2) -> tuple[np.ndarray, ...] | None:
     """``price``, ``quantity`` (float64), ``transact_time`` (int64), ``is_buyer_maker``
     (bool) of header-less aggTrades lines ``width`` columns wide, as pyarrow would read
-    them, and the taker sides (``pyarrow.compute.if_else(is_buyer_maker, "sell", "buy")``,
-    an Arrow ``string`` array); ``None`` when a line is not in the plain form (see the
-    module), numba is absent or the sides would pass 2 GB.
+    them, and the taker sides (``pyarrow.compute.if_else(is_buyer_maker, "sell", "buy")``
+    as an Arrow ``large_string`` array, the type pandas keeps strings in, so that
+    ``to_pandas`` takes it without a copy); ``None`` when a line is not in the plain form
+    (see the module) or numba is absent.
 
     With ``threads=2`` a window of a MiB or more is parsed as two halves (cut at a line
     start) on two threads, each writing its own rows of the same columns and its sides
@@ -205,10 +206,8 @@ def parse_agg_trades(data: bytes | memoryview, width: int, *,
     later = _POOL[0].submit(newlines, buf, mid, size) if split else None
     before = newlines(buf, 0, mid if split else size)  # the halves counted side by side
     rows = before + (later.result() if later is not None else 0) + (buf[-1] != _LF)
-    if 4 * rows >= 2**31:
-        return None
     cols = (np.empty(rows), np.empty(rows), np.empty(rows, np.int64), np.empty(rows, np.bool_))
-    offsets, text = np.empty(rows + 1, np.int32), np.empty(4 * rows, np.uint8)
+    offsets, text = np.empty(rows + 1, np.int64), np.empty(4 * rows, np.uint8)
     offsets[0] = 0
     if not split:
         got, end = _half(kernels, buf, 0, size, width, 0, cols, offsets, text)
@@ -227,19 +226,20 @@ def parse_agg_trades(data: bytes | memoryview, width: int, *,
 
 def _columns(cols: tuple[np.ndarray, ...], offsets: np.ndarray,
              text: np.ndarray) -> tuple[Any, ...]:
-    side = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
-                                       pa.py_buffer(text))
+    side = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
+                                            pa.py_buffer(text))
     return (*cols, side)
 
 
 def taker_sides(maker: np.ndarray) -> pa.Array | None:
-    """``pyarrow.compute.if_else(maker, "sell", "buy")`` (an Arrow ``string`` array), built
-    twice as fast; ``None`` without numba or past 2 GB of text (int32 offsets)."""
+    """``pyarrow.compute.if_else(maker, "sell", "buy")`` as an Arrow ``large_string`` array
+    (what pandas keeps), built twice as fast; ``None`` without numba."""
     kernels = _kernels()
-    n = len(maker)
-    if kernels is None or 4 * n >= 2**31:
+    if kernels is None:
         return None
-    offsets, data = np.empty(n + 1, np.int32), np.empty(4 * n, np.uint8)
+    n = len(maker)
+    offsets, data = np.empty(n + 1, np.int64), np.empty(4 * n, np.uint8)
     offsets[0] = 0
     used = kernels[2](maker, offsets, data, 0, n, 0)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[:used]))
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets),
+                                            pa.py_buffer(data[:used]))
