@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from liqlevels import feeds, indicator
 from liqlevels.feeds import _parse_agg, _readers
-from liqlevels.indicator import _selection
+from liqlevels.indicator import _map, _selection
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 D0 = 1_780_272_000_000  # 2026-06-01 00:00 UTC, ms
@@ -402,3 +402,58 @@ def test_select_both_keeps_each_sides_own_selection(rows: list[tuple[float, bool
     got = _selection.select_both(arrays, mode, threshold)
     assert got.dtype == np.int64 or got.dtype == np.intp
     assert got.tolist() == sorted(want)
+
+
+# -- the map and depth: the cells' sums exactly as the three-column groupby gave them ---------
+
+def _grouped_reference(levels: pd.DataFrame, price: float, bin_size: float | None,
+                       by: list[str]) -> pd.DataFrame | None:
+    """The map's cells as the code before grouped them: ``groupby(by, sort=True,
+    as_index=False)["notional"].sum()`` over the kept levels."""
+    binned = _map._binned(levels, price, bin_size)
+    if binned is None:
+        return None
+    frame = pd.DataFrame({c: binned[c] for c in ("k", "code", "leverage", "notional")})
+    grouped = frame.groupby(by, sort=True, as_index=False)["notional"].sum()
+    k, size = grouped["k"].to_numpy(), binned["size"]
+    out = pd.DataFrame({"price_low": k * size, "price_high": (k + 1) * size,
+                        "side": np.where(grouped["code"].to_numpy() == 0, "long", "short")})
+    for col in grouped.columns.drop(["k", "code"]):
+        out[col] = grouped[col].to_numpy()
+    return out
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 400), st.integers(0, 2**32 - 1), st.sampled_from([None, 0.5, 7.0, 100.0]),
+       st.floats(0.2, 0.8))
+def test_map_and_depth_sum_cells_as_the_three_column_groupby(n: int, seed: int,
+                                                             bin_size: float | None,
+                                                             where: float) -> None:
+    rng = np.random.default_rng(seed)
+    trades = pd.DataFrame({
+        "time": pd.to_datetime(D0 + np.sort(rng.integers(0, 3_600_000, n)), unit="ms", utc=True),
+        "price": np.round(100 + rng.normal(0, 3, n), rng.integers(0, 3)),
+        "quantity": np.round(rng.pareto(1.2, n) * 50 + 0.1, 3),  # sums of unequal magnitudes
+        "side": np.where(rng.random(n) < 0.5, "buy", "sell"),
+    })
+    levels = indicator.trade_levels(trades, mode="gross_value", threshold=1.0,
+                                    leverages=(2, 5, 10, 25, 100, 1000))
+    price = float(np.quantile(trades["price"], where))
+    got_map = indicator.liquidation_map(levels, price=price, bin_size=bin_size)
+    got_depth = indicator.depth(levels, price=price, bin_size=bin_size)
+    want_map = _grouped_reference(levels, price, bin_size, ["k", "code", "leverage"])
+    if want_map is None:
+        assert got_map.empty and got_depth.empty
+        return
+    want_map["leverage"] = want_map["leverage"].astype(np.int64)
+    pd.testing.assert_frame_equal(got_map, want_map, check_exact=True, check_dtype=False)
+    assert list(got_map.dtypes.astype(str)) == ["float64", "float64", "str", "int64", "float64"]
+    want_depth = _grouped_reference(levels, price, bin_size, ["k", "code"])
+    notional = want_depth["notional"].to_numpy()
+    long = (want_depth["side"] == "long").to_numpy()
+    cumulative = np.empty_like(notional)
+    cumulative[long] = np.cumsum(notional[long][::-1])[::-1]
+    cumulative[~long] = np.cumsum(notional[~long])
+    want_depth["cumulative"] = cumulative
+    pd.testing.assert_frame_equal(got_depth, want_depth, check_exact=True, check_dtype=False)
+    assert got_map["notional"].to_numpy().tobytes() == want_map["notional"].to_numpy().tobytes()
