@@ -23,6 +23,7 @@ Without numba nothing is parsed here (``None``): pyarrow does it all, as before.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -150,7 +151,7 @@ def _sides(maker: np.ndarray, offsets: np.ndarray, data: np.ndarray, start: int,
 _Kernels = tuple[Callable[..., int], Callable[..., int], Callable[..., int]]
 _KERNELS: list[_Kernels | None] = []
 _LOCK = threading.Lock()
-_POOL: list[ThreadPoolExecutor] = []
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # by process: a forked child has no thread
 
 
 def _kernels() -> _Kernels | None:
@@ -165,8 +166,18 @@ def _kernels() -> _Kernels | None:
             else:
                 jit = numba.njit(cache=True, nogil=True)
                 _KERNELS.append((jit(_chunk), jit(_newlines), jit(_sides)))
-                _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="liqlevels-parse"))
     return _KERNELS[0]
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The one thread that parses second halves, this process's (a child forked from a
+    process that had one inherits the executor but not its thread: it would wait forever)."""
+    pid = os.getpid()
+    with _LOCK:
+        if pid not in _POOLS:
+            _POOLS.clear()
+            _POOLS[pid] = ThreadPoolExecutor(1, thread_name_prefix="liqlevels-parse")
+        return _POOLS[pid]
 
 
 def _half(kernels: _Kernels, buf: np.ndarray, start: int, stop: int, width: int, row: int,
@@ -203,7 +214,8 @@ def parse_agg_trades(data: bytes | memoryview, width: int, *,
         near = np.flatnonzero(buf[size // 2:size // 2 + _LINE_MAX] == _LF)
         mid = size // 2 + int(near[0]) + 1 if near.size else 0
     split = 0 < mid < size
-    later = _POOL[0].submit(newlines, buf, mid, size) if split else None
+    pool = _pool() if split else None
+    later = pool.submit(newlines, buf, mid, size) if pool is not None else None
     before = newlines(buf, 0, mid if split else size)  # the halves counted side by side
     rows = before + (later.result() if later is not None else 0) + (buf[-1] != _LF)
     cols = (np.empty(rows), np.empty(rows), np.empty(rows, np.int64), np.empty(rows, np.bool_))
@@ -212,7 +224,7 @@ def parse_agg_trades(data: bytes | memoryview, width: int, *,
     if not split:
         got, end = _half(kernels, buf, 0, size, width, 0, cols, offsets, text)
         return _columns(cols, offsets, text[:end]) if got == rows else None
-    later = _POOL[0].submit(_half, kernels, buf, mid, size, width, before, cols, offsets, text)
+    later = pool.submit(_half, kernels, buf, mid, size, width, before, cols, offsets, text)
     first, end1 = _half(kernels, buf, 0, mid, width, 0, cols, offsets, text)
     second, end2 = later.result()
     if first != before or second != rows:

@@ -9,9 +9,12 @@ hand everything else back (``None``) so that pyarrow reads it, with today's mess
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -457,3 +460,24 @@ def test_map_and_depth_sum_cells_as_the_three_column_groupby(n: int, seed: int,
     want_depth["cumulative"] = cumulative
     pd.testing.assert_frame_equal(got_depth, want_depth, check_exact=True, check_dtype=False)
     assert got_map["notional"].to_numpy().tobytes() == want_map["notional"].to_numpy().tobytes()
+
+
+def _parse_in_child(data: bytes, out: Any) -> None:
+    got = _parse_agg.parse_agg_trades(data, 7)
+    out.put(got is not None and len(got[0]) == data.count(b"\n"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_parses_in_halves_too() -> None:
+    data = _day_bytes(40_000, seed=5)
+    assert _parse_agg.parse_agg_trades(data, 7) is not None  # the parent's thread exists
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_parse_in_child, args=(data, out))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the child waited for the parent's parsing thread"
+    assert out.get(timeout=5) is True
