@@ -12,6 +12,7 @@ The other benchmarks are for information.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,9 @@ import pyarrow.csv as pcsv
 import pytest
 
 from liqlevels import indicator
-from liqlevels.feeds import read_trades
+from liqlevels.feeds import _parse_agg, _readers, read_trades
 from liqlevels.indicator import TradeSelection, trade_arrays
+from liqlevels.indicator._selection import _is_buy
 
 DAY = pd.Timestamp("2023-08-01", tz="UTC")
 ROWS = 1_500_000
@@ -195,3 +197,38 @@ def bench_streaming_merge_24_chunks(benchmark, day_csv):
 
     levels = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)
     benchmark.extra_info["levels"] = len(levels)
+
+
+# -- the window read's pieces (issue 20), for information -------------------------------------
+
+def _six_hour_bytes(path) -> tuple[bytes, int]:
+    """The 6-hour window's lines (24.8 MB, 375k trades) as bytes, and their width."""
+    start = DAY + pd.Timedelta(hours=6)
+    span = _readers._byte_span(Path(path), start.value, (start + pd.Timedelta(hours=6)).value)
+    return bytes(span[0]), span[2]
+
+
+PARSERS = {
+    "kernel_2_threads": lambda data, width: _parse_agg.parse_agg_trades(data, width),
+    "kernel_1_thread": lambda data, width: _parse_agg.parse_agg_trades(data, width, threads=1),
+    "pyarrow": _readers._agg_columns,  # what parsed the window before (and parses odd lines)
+}
+
+
+@pytest.mark.parametrize("parser", list(PARSERS))
+def bench_parse_six_hours(benchmark, day_csv, parser):
+    """The window's bytes to columns: the numba kernel against pyarrow's CSV reader."""
+    data, width = _six_hour_bytes(day_csv)
+    columns = benchmark.pedantic(PARSERS[parser], args=(data, width), rounds=7, iterations=1,
+                                 warmup_rounds=1)
+    benchmark.extra_info["trades"] = len(columns[0])
+
+
+def bench_side_check_six_hours(benchmark, day_csv):
+    """``_is_buy`` of the window's 375k sides (read off the Arrow offsets)."""
+    start = DAY + pd.Timedelta(hours=6)
+    trades = read_trades(day_csv, exchange="binance", since=start,
+                         until=start + pd.Timedelta(hours=6))
+    buy = benchmark.pedantic(_is_buy, args=(trades, "trades"), rounds=10, iterations=1,
+                             warmup_rounds=1)
+    benchmark.extra_info["buys"] = int(buy.sum())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import mmap
 import os
 import struct
 import zipfile
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..vocab import TradesFormat, check_choice, window_ns
+from ._parse_agg import parse_agg_trades, taker_sides
 
 try:  # zlib-ng (a dependency of ccxt) inflates about 1.5x faster than zlib
     from zlib_ng import gzip_ng as _gzip
@@ -95,7 +97,9 @@ def to_ns(stamps: np.ndarray, where: str = "stamps") -> np.ndarray:
 
 
 def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
+    # tz="UTC" reads the values as UTC (as tz_localize does) without tz_localize's two
+    # copies: 2 ms and 1,400 page faults fewer for 375k trades
+    return pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC")
 
 
 _INFLATE_CHUNK = 1 << 20  # compressed bytes pulled at a time
@@ -426,7 +430,8 @@ def _unit(stamp: int) -> int:
     return 1 if stamp >= 10**17 else 1_000 if stamp >= 10**14 else 1_000_000
 
 
-def _byte_span(path: Path, lo: int | None, hi: int | None) -> tuple[bytes, int, int] | None:
+def _byte_span(path: Path, lo: int | None,
+               hi: int | None) -> tuple[bytes | memoryview, int, int] | None:
     """The window's lines (header-less bytes), ns per time unit and the number of columns;
     ``None`` when the whole file is to be read."""
     if path.suffix.lower() in _PACKED:
@@ -451,8 +456,22 @@ def _byte_span(path: Path, lo: int | None, hi: int | None) -> tuple[bytes, int, 
         after = _line_time(handle.readline())  # a row in another unit stops the search early
         if after is not None and _unit(after) != scale:
             raise _UnsliceableError  # read it whole: that names the row
+        return _window_bytes(handle, a, b), scale, line.count(b",") + 1
+
+
+def _window_bytes(handle: Any, a: int, b: int) -> bytes | memoryview:
+    """Bytes ``[a, b)`` of the open file, mapped rather than read where the system allows:
+    a fresh 25 MB read costs some 10 ms in page faults and the copy, the mapped pages
+    about 2 (they are the page cache's own)."""
+    if b <= a:
+        return b""
+    start = a - a % mmap.ALLOCATIONGRANULARITY
+    try:
+        mapped = mmap.mmap(handle.fileno(), b - start, access=mmap.ACCESS_READ, offset=start)
+    except (OSError, ValueError):  # not mappable here: read it
         handle.seek(a)
-        return handle.read(b - a), scale, line.count(b",") + 1
+        return handle.read(b - a)
+    return memoryview(mapped)[a - start:]
 
 
 def _binance_slice(path: Path, lo: int | None, hi: int | None) -> pd.DataFrame | None:
@@ -474,20 +493,42 @@ def _binance_slice(path: Path, lo: int | None, hi: int | None) -> pd.DataFrame |
                              pa.array([], pa.string()))
     if width < len(AGG_TRADES_COLUMNS):
         return None
+    columns = parse_agg_trades(data, width)  # the plain lines Binance writes, compiled
+    own = columns is not None  # fresh, writable arrays: the frame may hold them uncopied
+    if columns is None:
+        columns = _agg_columns(data, width)  # anything else: pyarrow, which may refuse them
+        if columns is None:
+            return None
+        columns = (*columns, None)
+    price, qty, raw, maker, side = columns
+    if not raw.size or (raw[1:] < raw[:-1]).any():
+        return None  # let the whole read report the bad row, or sort and cut
+    if _unit_of(raw[[0, -1]]).tolist() != [_UNIT_IDX[scale]] * 2:
+        return None  # rows in another unit: the whole read names the first
+    ns = np.multiply(raw, scale, out=raw if own else None)  # the kernel's array: in place
+    if (lo is not None and ns[0] < lo) or (hi is not None and ns[-1] >= hi):
+        return None
+    if side is None:
+        side = taker_sides(maker)
+    if side is None:
+        side = pc.if_else(pa.array(maker), "sell", "buy")  # a buyer-maker trade: taker sell
+    # every row is inside, in order (pyarrow's arrays may be read-only views: copied)
+    return pd.DataFrame({"time": _utc(ns), "price": price, "quantity": qty,
+                         "side": side.to_pandas()}, copy=not own)
+
+
+def _agg_columns(data: bytes | memoryview, width: int) -> tuple[np.ndarray, ...] | None:
+    """``price``, ``quantity``, ``transact_time`` and ``is_buyer_maker`` of header-less
+    aggTrades lines read by pyarrow; ``None`` when it refuses them or a cell is empty."""
     read = pcsv.ReadOptions(block_size=_BLOCK, column_names=_names(AGG_TRADES_COLUMNS, width))
     try:
-        table = pcsv.read_csv(pa.BufferReader(data), read_options=read,
+        table = pcsv.read_csv(pa.BufferReader(pa.py_buffer(data)), read_options=read,
                               convert_options=_convert(_AGG_TYPES))
     except (pa.ArrowInvalid, KeyError, OSError):
         return None
-    raw = table.column("transact_time").to_numpy()
-    if raw.size and _unit_of(np.array([raw.min(), raw.max()])).tolist() != [_UNIT_IDX[scale]] * 2:
-        return None  # rows in another unit: the whole read names the first
-    ns = raw * scale
-    if (_first_null(table, _AGG_TYPES) is not None or not ns.size or (np.diff(ns) < 0).any()
-            or (lo is not None and ns[0] < lo) or (hi is not None and ns[-1] >= hi)):
-        return None  # let the whole read report the bad row, or sort and cut
-    return _binance_frame(table, ns, lo, hi)
+    if _first_null(table, _AGG_TYPES) is not None:
+        return None
+    return tuple(table.column(c).to_numpy() for c in _AGG_TYPES)
 
 
 # -- the readers -----------------------------------------------------------------------------

@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 
 from ._frames import (
-    DEPTH_COLUMNS,
-    MAP_COLUMNS,
     DepthFrame,
     MapFrame,
     TradeLevels,
@@ -23,6 +21,7 @@ from ._frames import (
     empty_frame,
     side_strings,
 )
+from ._validate import MAX_LEVERAGE
 
 __all__ = ["MAX_MAP_BINS", "default_bin_size", "depth", "liquidation_map"]
 
@@ -86,8 +85,9 @@ def _check_bins(k: np.ndarray, price: np.ndarray, bin_size: float, given: bool) 
     return k.astype(np.int64)
 
 
-def _binned(levels: Any, price: Any, bin_size: Any) -> pd.DataFrame | None:
-    """The levels on the right side of ``price``, with bin ``k`` and side code (0 long)."""
+def _binned(levels: Any, price: Any, bin_size: Any) -> dict[str, Any] | None:
+    """The levels on the right side of ``price``: bin ``k``, side code (0 long), leverage and
+    notional, and the bin ``size``."""
     lines = check_levels(levels, _MAP_INPUT)
     current = _check_positive("price", price)
     if bin_size is not None:
@@ -99,26 +99,42 @@ def _binned(levels: Any, price: Any, bin_size: Any) -> pd.DataFrame | None:
     if not keep.any():
         return None
     prices = lines.price[keep]
-    frame = pd.DataFrame({
+    return {
         "k": _check_bins(_bin_index(prices, size), prices, size, bin_size is not None),
         "code": lines.short[keep].astype(np.int64),
         "leverage": lines.leverage[keep],
         "notional": lines.notional[keep],
-    })
-    frame.attrs["bin_size"] = size
-    return frame
+        "size": size,
+    }
 
 
-def _with_edges(grouped: pd.DataFrame, bin_size: float) -> pd.DataFrame:
-    k = grouped["k"].to_numpy()
-    out = pd.DataFrame({
-        "price_low": k * bin_size,
-        "price_high": (k + 1) * bin_size,
-        "side": side_strings(grouped["code"].to_numpy() == 0),
-    })
-    for col in grouped.columns.drop(["k", "code"]):
-        out[col] = grouped[col].to_numpy()
+_LEVERAGE_SPAN = MAX_LEVERAGE + 1
+
+
+def _cell_sums(binned: dict[str, Any], by_leverage: bool) -> dict[str, np.ndarray]:
+    """The non-empty cells, bin ``k``, side ``code`` (and ``leverage``), in the order of
+    ``groupby(["k", "code"(, "leverage")], sort=True)``, and their ``notional`` sums.
+
+    The sums are that groupby's: pandas' compensated sum, each cell's rows in row order. It
+    is grouped by one int64 number per cell that sorts as the columns do (the columns'
+    factorisation and their re-insertion took most of the map's time, not the sum).
+    """
+    k0 = int(binned["k"].min())
+    cell = (binned["k"] - k0) * 2 + binned["code"]  # < 2 * MAX_MAP_BINS
+    if by_leverage:
+        cell = cell * _LEVERAGE_SPAN + binned["leverage"]
+    sums = pd.Series(binned["notional"]).groupby(cell, sort=True).sum()
+    cells = sums.index.to_numpy()
+    out = {"notional": sums.to_numpy()}
+    if by_leverage:
+        cells, out["leverage"] = np.divmod(cells, _LEVERAGE_SPAN)
+    out["k"], out["code"] = cells // 2 + k0, cells % 2
     return out
+
+
+def _edges(k: np.ndarray, code: np.ndarray, bin_size: float) -> dict[str, Any]:
+    return {"price_low": k * bin_size, "price_high": (k + 1) * bin_size,
+            "side": side_strings(code == 0)}
 
 
 def liquidation_map(
@@ -158,10 +174,10 @@ def liquidation_map(
     binned = _binned(levels, price, bin_size)
     if binned is None:
         return empty_frame("map")
-    grouped = binned.groupby(["k", "code", "leverage"], sort=True, as_index=False)["notional"].sum()
-    out = _with_edges(grouped, binned.attrs["bin_size"])
-    out["leverage"] = out["leverage"].astype(np.int64)
-    return out[list(MAP_COLUMNS)]
+    cells = _cell_sums(binned, by_leverage=True)
+    return pd.DataFrame({**_edges(cells["k"], cells["code"], binned["size"]),
+                         "leverage": cells["leverage"].astype(np.int64),
+                         "notional": cells["notional"]})
 
 
 def depth(levels: TradeLevels, *, price: float, bin_size: float | None = None) -> DepthFrame:
@@ -193,11 +209,11 @@ def depth(levels: TradeLevels, *, price: float, bin_size: float | None = None) -
     binned = _binned(levels, price, bin_size)
     if binned is None:
         return empty_frame("depth")
-    grouped = binned.groupby(["k", "code"], sort=True, as_index=False)["notional"].sum()
-    notional = grouped["notional"].to_numpy()
-    is_long = grouped["code"].to_numpy() == 0
+    cells = _cell_sums(binned, by_leverage=False)
+    notional = cells["notional"]
+    is_long = cells["code"] == 0
     cumulative = np.empty_like(notional)
     cumulative[is_long] = np.cumsum(notional[is_long][::-1])[::-1]  # outward: downward
     cumulative[~is_long] = np.cumsum(notional[~is_long])  # outward: upward
-    grouped["cumulative"] = cumulative
-    return _with_edges(grouped, binned.attrs["bin_size"])[list(DEPTH_COLUMNS)]
+    return pd.DataFrame({**_edges(cells["k"], cells["code"], binned["size"]),
+                         "notional": notional, "cumulative": cumulative})
