@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from ..vocab import MODES, check_choice, check_frame, first_true, row_label
+from ._frames import which_of_two
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -124,55 +124,9 @@ def _check_positive(values: np.ndarray, col: str, name: str,
         )
 
 
-_BUY = int.from_bytes(b"buy", "little")  # the first 3 bytes of a little-endian word
-_SELL = int.from_bytes(b"sell", "little")
-
-
-def _chunk_is_buy(chunk: pa.Array) -> np.ndarray | None:
-    """Taker buys of one Arrow string chunk without nulls, read off its offsets and bytes:
-    a value is ``"buy"`` when 3 bytes long and spelt so, ``"sell"`` when 4; ``None`` when
-    any value is something else."""
-    n = len(chunk)
-    wide = pa.types.is_large_string(chunk.type)
-    _, offsets_buf, data_buf = chunk.buffers()
-    offsets = np.frombuffer(offsets_buf, np.int64 if wide else np.int32,
-                            count=chunk.offset + n + 1)[chunk.offset:]
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    padded = np.zeros(hi - lo + 4, np.uint8)  # room for a 4-byte read at every start
-    if hi > lo:
-        padded[:hi - lo] = np.frombuffer(data_buf, np.uint8, count=hi - lo, offset=lo)
-    words = np.ndarray((hi - lo + 1,), dtype="<u4", buffer=padded, strides=(1,))
-    first4 = words[offsets[:-1] - lo]  # each value's first 4 bytes (and what follows)
-    lengths = np.diff(offsets)
-    buy = (lengths == 3) & ((first4 & 0xFFFFFF) == _BUY)
-    if not (buy | ((lengths == 4) & (first4 == _SELL))).all():
-        return None
-    return buy
-
-
-def _arrow_is_buy(side: pd.Series) -> np.ndarray | None:
-    """Taker buys of an Arrow-backed string column holding nothing but ``"buy"`` and
-    ``"sell"`` (what ``feeds.read_trades`` returns); ``None`` for any other column, which
-    the general comparison then checks (and reports)."""
-    dtype = side.dtype
-    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
-        return None
-    arrow = pa.array(side.array)  # the pandas array's own Arrow data (__arrow_array__)
-    parts = []
-    for chunk in arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]:
-        if chunk.null_count or not (pa.types.is_string(chunk.type)
-                                    or pa.types.is_large_string(chunk.type)):
-            return None
-        part = _chunk_is_buy(chunk)
-        if part is None:
-            return None
-        parts.append(part)
-    return np.concatenate(parts) if len(parts) != 1 else parts[0]
-
-
 def _is_buy(trades: pd.DataFrame, name: str) -> np.ndarray:
     side = trades["side"]
-    fast = _arrow_is_buy(side) if len(side) > 4096 else None
+    fast = which_of_two(side, "buy", "sell") if len(side) > 4096 else None
     if fast is not None:
         return fast
     if len(side) <= 4096:  # a live chunk: plain objects compare faster than Arrow's kernels

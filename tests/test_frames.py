@@ -3,6 +3,8 @@ and indicator.trade_candles against a plain loop."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from liqlevels.indicator._frames import (
     empty_frame,
     level_arrays,
     liquidation_factors,
+    which_of_two,
 )
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
@@ -165,6 +168,36 @@ BAD_VALUES = [
 def test_a_bad_value_is_named_with_its_column_and_first_row(column, values, match):
     with pytest.raises(ValueError, match=match):
         check_levels(two_lines().assign(**{column: values}))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(4_097, 6_000), st.sampled_from(["string", "large_string"]),
+       st.lists(st.sampled_from(["lon", "shor", "Long", "shorts", "longshor", "", None]),
+                max_size=2), st.integers(0, 2**32 - 1))
+def test_a_long_side_column_is_read_off_its_arrow_bytes(n, storage, odd, seed):
+    """Past 4,096 rows an Arrow side column is checked from its offsets and bytes: the same
+    mask as comparing each value, the same error at the same first bad row."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    values = list(np.where(rng.random(n) < 0.5, "long", "short"))
+    for value in odd:
+        values[int(rng.integers(0, n))] = value
+    arrow = pa.chunked_array([pa.array(values[: n // 3], getattr(pa, storage)()),
+                              pa.array(values[n // 3:], getattr(pa, storage)())])
+    levels = pd.concat([two_lines()] * (n // 2 + 1), ignore_index=True).iloc[:n]
+    levels["side"] = pd.Series(pd.arrays.ArrowStringArray(arrow), index=levels.index)
+    plain = levels.assign(side=levels["side"].astype(object))
+    try:
+        want = check_levels(plain).short
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            check_levels(levels)
+        assert which_of_two(levels["side"], "short", "long") is None
+    else:
+        assert np.array_equal(check_levels(levels).short, want)
+        assert np.array_equal(which_of_two(levels["side"], "short", "long"),
+                              np.array([v == "short" for v in values]))
 
 
 def test_a_bad_trade_levels_value_is_named(trade_levels):

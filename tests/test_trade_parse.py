@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from liqlevels import feeds, indicator
 from liqlevels.feeds import _parse_agg, _readers
-from liqlevels.indicator import _map, _selection
+from liqlevels.indicator import _frames, _map, _selection
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 D0 = 1_780_272_000_000  # 2026-06-01 00:00 UTC, ms
@@ -322,12 +322,12 @@ def test_is_buy_reads_arrow_sides_as_the_comparison_does(n: int, odd: list, stor
     except ValueError as exc:
         with pytest.raises(ValueError, match=re.escape(str(exc))):
             _selection._is_buy(frame, "trades")
-        assert _selection._arrow_is_buy(side) is None
+        assert _frames.which_of_two(side, "buy", "sell") is None
     else:
         got = _selection._is_buy(frame, "trades")
         assert got.dtype == bool and np.array_equal(got, want)
         assert np.array_equal(want, np.array([v == "buy" for v in side.to_list()]))
-        fast = _selection._arrow_is_buy(side)
+        fast = _frames.which_of_two(side, "buy", "sell")
         assert fast is not None and np.array_equal(fast, want)
 
 
