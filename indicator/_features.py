@@ -359,12 +359,12 @@ def features(
         for is_short, m in ((False, longs), (True, shorts))
     ]
     if len(levels) < _THREAD_MIN_LINES:
-        close_order = np.argsort(cols["close"]) if sweep else None  # one for both sides
+        close_order = _sweep.epoch_orders(cols["close"]) if sweep else None  # both sides
         sides = [_side_features(*job, close_order) for job in jobs]
     else:  # the two sides on two threads: numpy releases the GIL in the heavy loops
         with ThreadPoolExecutor(max_workers=2) as pool:
             # one order of the closes for both sides, sorted while they rank their lines
-            order = pool.submit(np.argsort, cols["close"]) if sweep else None
+            order = pool.submit(_sweep.epoch_orders, cols["close"]) if sweep else None
             close_order = order.result if order is not None else None
             short_side = pool.submit(_side_features, *jobs[1], close_order)
             sides = [_side_features(*jobs[0], close_order), short_side.result()]

@@ -444,6 +444,13 @@ def live_columns(
     bar; if not (any other levels frame) it returns None and the caller counts the general
     way (:func:`count_beyond`).
 
+    The bars are swept in epochs of :data:`EPOCH` bars, each ranking only its own lines:
+    those live at its first bar (carried over) and those starting in it. Most lines of a
+    long history are dead at any time (about 1% live at 10M bars), and the threshold counts
+    move over the ranks between a threshold's old and new place, dead lines' included: ranked
+    per epoch they are some 7x fewer (the sweep at 10M bars: 0.6-0.7 s a side instead of
+    1.0). The epochs give the same columns as one sweep (tested with epochs of 1 bar on).
+
     Parameters
     ----------
     s, e : numpy.ndarray
@@ -457,15 +464,62 @@ def live_columns(
     factors : numpy.ndarray
         float64, positive: thresholds ``sign * close * factors[j]``.
     close_order : numpy.ndarray or callable, optional
-        ``np.argsort(close)``, when the caller shares one between the two sides, or a
-        function returning it, called once the lines are ranked (a future's ``result``: the
-        caller can sort the closes on another thread meanwhile).
+        :func:`epoch_orders` of ``close``, when the caller shares one between the two sides,
+        or a function returning it, called once the lines are in start order (a future's
+        ``result``: the caller can sort the closes on another thread meanwhile).
     """
     n = close.size
     s, e = _spans(s, e, n)
     if s.size > 1 and (s[1:] < s[:-1]).any():  # the sweep takes the lines in start order
         by_start = np.argsort(s, kind="stable")
         s, e, price = s[by_start], e[by_start], price[by_start]
+    factors = np.ascontiguousarray(factors, dtype=np.float64)
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    if close_order is None:
+        close_order = epoch_orders(close)
+    elif callable(close_order):
+        close_order = close_order()
+    count = int_dtype(s.size)
+    out = LiveColumns(np.empty(n, count), np.empty(n), np.empty(n),
+                      np.empty((factors.size, n), count))
+    thr_rank = np.empty((min(EPOCH, n), factors.size), count)  # each epoch's, in turn
+    carry = np.empty(0, np.int64)  # the lines live at the start of the epoch
+    j0 = 0  # the lines before j0 started in an earlier epoch
+    for t0 in range(0, n, EPOCH):
+        t1 = min(t0 + EPOCH, n)
+        j1 = j0 + int(np.searchsorted(s[j0:], t1))
+        if t0 == 0 and t1 == n:  # one epoch: the lines as they are
+            lines = (s, e, price)
+        else:  # the lines live in [t0, t1), their bars counted from t0, ends cut at t1
+            idx = np.concatenate([carry, np.arange(j0, j1)])
+            ends = e[idx]
+            lines = (np.maximum(s[idx] - t0, 0), np.minimum(ends, t1) - t0, price[idx])
+            carry, j0 = idx[ends > t1], j1
+        cols = (out.active[t0:t1], out.nearest[t0:t1], out.dist[t0:t1], out.counts[:, t0:t1])
+        if not _epoch_sweep(*lines, close[t0:t1], close_order[t0:t1], sign, factors,
+                            thr_rank[: t1 - t0], cols):
+            return None
+    return out
+
+
+EPOCH = 1 << 20  # bars per epoch of live_columns (2**18 and 2**19 were slower at 10M bars:
+# the lines carried over, some 100k at a cut, are ranked again in every epoch)
+
+
+def epoch_orders(close: np.ndarray) -> np.ndarray:
+    """``np.argsort(close[t0:t1])`` of every epoch ``[t0, t1)`` of :data:`EPOCH` bars, one
+    after the other (what :func:`live_columns` takes as ``close_order``)."""
+    out = np.empty(close.size, np.int64)
+    for t0 in range(0, close.size, EPOCH):
+        out[t0:t0 + EPOCH] = np.argsort(close[t0:t0 + EPOCH])
+    return out
+
+
+def _epoch_sweep(s: np.ndarray, e: np.ndarray, price: np.ndarray, close: np.ndarray,
+                 close_order: np.ndarray, sign: float, factors: np.ndarray,
+                 thr_rank: np.ndarray, cols: tuple[np.ndarray, ...]) -> bool:
+    """The sweep of one epoch (bars counted from its first): the lines ranked by price, the
+    thresholds ranked by one merge in the order of the closes, then :func:`_live_sweep`."""
     kern = kernels()
     m = s.size
     rank, e_by_rank = np.empty(m, int_dtype(m)), np.empty(m, e.dtype)
@@ -474,21 +528,10 @@ def live_columns(
     kern.by_rank(order if sign > 0 else order[::-1], price, float(sign), e, rank,
                  sorted_price, e_by_rank)
     del order
-    factors = np.ascontiguousarray(factors, dtype=np.float64)
-    close = np.ascontiguousarray(close, dtype=np.float64)
-    if close_order is None:
-        close_order = np.argsort(close)
-    elif callable(close_order):
-        close_order = close_order()
-    thr_rank = np.empty((n, factors.size), int_dtype(m))
     kern.bar_ranks(sorted_price, close, float(sign), close_order, factors, thr_rank)
-    count = int_dtype(m)
-    out = LiveColumns(np.empty(n, count), np.empty(n), np.empty(n),
-                      np.empty((factors.size, n), count))
     with np.errstate(over="ignore"):  # the popcount's multiply wraps (as plain Python too)
-        ok = kern.live_sweep(s, e_by_rank, rank, sorted_price, thr_rank, close, float(sign),
-                             *out)
-    return out if ok else None
+        return kern.live_sweep(s, e_by_rank, rank, sorted_price, thr_rank, close, float(sign),
+                               *cols)
 
 
 def hit_columns(hit: np.ndarray, lev: np.ndarray, leverages: np.ndarray,

@@ -547,9 +547,12 @@ def _general_side_features(start, end, price, lev, index_ns, close, within, leve
 
 @pytest.mark.parametrize("n", [1, 2, 40, 1500, 30_000])
 @pytest.mark.parametrize("kind", ["ties", "gappy", "1h"])
-def test_live_sweep_equals_the_general_path(monkeypatch, n, kind):
+@pytest.mark.parametrize("epoch", [_sweep.EPOCH, 997])
+def test_live_sweep_equals_the_general_path(monkeypatch, n, kind, epoch):
     """Identity, bit for bit, of every column: the one sweep per side against the general
-    counts, on oi_levels frames with ties (prices on a grid), missing bars and mmr."""
+    counts, on oi_levels frames with ties (prices on a grid), missing bars and mmr, the bars
+    swept in one epoch or in epochs of 997 bars (as 10M bars are in epochs of 2**20)."""
+    monkeypatch.setattr(_sweep, "EPOCH", epoch)
     if kind == "1h":
         candles = sample_candles(n, timeframe="1h", seed=n)
     else:
@@ -584,11 +587,13 @@ def first_touch_lines(draw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(first_touch_lines(), st.booleans(), st.sampled_from(KERNELS))
-def test_live_columns_match_brute_force(data, short, which):
+@given(first_touch_lines(), st.booleans(), st.sampled_from(KERNELS),
+       st.sampled_from([1, 2, 7, 64, _sweep.EPOCH]))
+def test_live_columns_match_brute_force(data, short, which, epoch):
     """The sweep, compiled and as plain Python, against a direct count: long lines as they
     are, short lines as their mirror image (negated prices, the close negated in the
-    thresholds), thresholds on the same grid as the prices (ties)."""
+    thresholds), thresholds on the same grid as the prices (ties); the bars swept in epochs
+    of 1 to 64 bars (lines carried over the cuts, started in them, ending on them) or one."""
     s, e, price, close = data
     sign = -1.0 if short else 1.0
     if short:
@@ -596,6 +601,7 @@ def test_live_columns_match_brute_force(data, short, which):
     factors = 1.0 - sign * np.array([0.0, 0.01, 0.02, 0.05])
     with pytest.MonkeyPatch.context() as patch:
         use_kernels(patch, which)
+        patch.setattr(_sweep, "EPOCH", epoch)
         got = _sweep.live_columns(s, e, price, close, sign, factors)
     assert got is not None, "lines that end at their first touch end top first"
     n = close.size
