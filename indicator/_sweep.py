@@ -509,7 +509,7 @@ EPOCH = 1 << 20  # bars per epoch of live_columns (2**18 and 2**19 were slower a
 def epoch_orders(close: np.ndarray) -> np.ndarray:
     """``np.argsort(close[t0:t1])`` of every epoch ``[t0, t1)`` of :data:`EPOCH` bars, one
     after the other (what :func:`live_columns` takes as ``close_order``)."""
-    out = np.empty(close.size, np.int64)
+    out = np.empty(close.size, int_dtype(EPOCH))
     for t0 in range(0, close.size, EPOCH):
         out[t0:t0 + EPOCH] = np.argsort(close[t0:t0 + EPOCH])
     return out
