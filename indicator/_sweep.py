@@ -13,7 +13,9 @@ lines a bar ends are the highest-priced live ones. :func:`live_columns` uses it 
 per side that gives the live counts, the nearest line and the same counts without grouping
 the lines by their end (live bits over price ranks, a count per threshold moved by popcounts);
 it checks the structure as it goes and returns None for any other frame, which then takes
-:func:`count_beyond`. :func:`bar_positions` and :func:`hit_columns` are the passes around it.
+:func:`count_beyond`. It sweeps in epochs of :data:`EPOCH` bars, each ranking only the lines
+live in it, so that the thresholds cross few dead lines' ranks on long histories.
+:func:`bar_positions` and :func:`hit_columns` are the passes around it.
 
 The kernels are compiled by numba on first use (``nogil``, so the two sides run on two
 threads) and cached on disk: about 1.5 s once, then a fraction of a second to load in a new
