@@ -339,7 +339,7 @@ def select_both(arrays: TradeArrays, mode: str, threshold: float | int) -> np.nd
     """Positions (ascending) of the kept trades of both sides, each side selected alone."""
     notional = arrays.notional
     if mode == "gross_value":  # a trade is kept on its own notional: both sides at once
-        return np.flatnonzero(notional >= threshold)
+        return select_positions(notional, mode, threshold)
     kept = []
     for mask in (arrays.is_buy, ~arrays.is_buy):
         pos = np.flatnonzero(mask)

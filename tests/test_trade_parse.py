@@ -242,6 +242,22 @@ def _read(path: Path) -> pd.DataFrame:
                              until=since + pd.Timedelta(minutes=40))
 
 
+def test_a_window_that_cannot_be_mapped_is_read(tmp_path: Path) -> None:
+    """Where the system refuses to map the file, the window's bytes are read instead: the
+    same frame; a window holding no trade gives the empty frame either way."""
+    path = _window_file(tmp_path)
+    mapped = _read(path)
+    assert len(mapped) > 1000
+    whole = mock.patch.object(_readers, "_binance_table", side_effect=AssertionError("whole"))
+    with mock.patch.object(_readers.mmap, "mmap", side_effect=OSError("no mapping here")) as m:
+        with whole:  # still only the window's bytes, not the whole file
+            read = _read(path)
+        empty = feeds.read_trades(path, exchange="binance", since=D0 - 10_000, until=D0 - 5_000)
+    assert m.called
+    pd.testing.assert_frame_equal(read, mapped, check_exact=True)
+    assert empty.empty and list(empty.columns) == list(mapped.columns)
+
+
 @pytest.mark.parametrize("crlf", [False, True])
 def test_the_window_is_read_by_the_kernel_as_pyarrow_reads_it(tmp_path: Path,
                                                               crlf: bool) -> None:
